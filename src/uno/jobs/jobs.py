@@ -1,0 +1,194 @@
+"""The Job: one stored call of a task, with its priority and its state machine.
+
+The state machine is drawn in ``docs/state-machine.md``; ``TRANSITIONS`` below is
+its single source of truth in code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from uno.jobs.errors import IllegalTransition, ValidationError
+
+
+class Priority(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical .. 3 for low: lower ranks are fetched first."""
+        return _PRIORITY_RANK[self]
+
+    @classmethod
+    def parse(cls, value: str | Priority) -> Priority:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(p.value for p in cls)
+            raise ValidationError(f"Invalid priority {value!r}: expected one of {allowed}") from None
+
+    @classmethod
+    def from_rank(cls, rank: int) -> Priority:
+        return _PRIORITY_BY_RANK[rank]
+
+
+_PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
+_PRIORITY_BY_RANK = {rank: p for p, rank in _PRIORITY_RANK.items()}
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RESERVED = "reserved"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+    @classmethod
+    def parse(cls, value: str | Status) -> Status:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(s.value for s in cls)
+            raise ValidationError(f"Invalid status {value!r}: expected one of {allowed}") from None
+
+
+#: Statuses of a job waiting for a worker (due now or later).
+WAITING = frozenset({Status.PENDING, Status.RETRYING})
+#: Statuses of a job a worker holds.
+HELD = frozenset({Status.RESERVED, Status.RUNNING})
+#: Statuses a job never leaves on its own (a manual retry may revive some).
+FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.TIMEOUT})
+#: Statuses from which a user may cancel: the job has not started.
+CANCELLABLE = frozenset({Status.PENDING, Status.RESERVED, Status.RETRYING})
+#: Statuses from which a user may retry by hand.
+RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CANCELLED})
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.RESERVED, Status.CANCELLED}),
+    # reserved -> pending: a worker stopping politely hands back what it has not started.
+    Status.RESERVED: frozenset({Status.RUNNING, Status.PENDING, Status.CANCELLED}),
+    Status.RUNNING: frozenset(
+        {
+            Status.COMPLETED,
+            Status.FAILED,
+            Status.TIMEOUT,
+            Status.RETRYING,
+            Status.CANCELLED,  # only when the task itself raises Cancel
+            Status.PENDING,  # handed back by a worker stopping past its grace period
+        }
+    ),
+    Status.RETRYING: frozenset({Status.RESERVED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset({Status.PENDING}),
+    Status.TIMEOUT: frozenset({Status.PENDING}),
+    Status.CANCELLED: frozenset({Status.PENDING}),
+}
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(job_id: str, current: Status, target: Status, action: str | None = None) -> None:
+    """Raise ``IllegalTransition`` unless the state machine allows current -> target."""
+    if not can_transition(current, target):
+        raise IllegalTransition(job_id, current.value, target.value, action)
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    """What went wrong in a failed attempt."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> JobError | None:
+        if not data:
+            return None
+        return cls(str(data.get("type", "")), str(data.get("message", "")), data.get("traceback"))
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Job:
+    """One stored call of a task. Times are timezone-aware UTC."""
+
+    task_name: str
+    id: str = field(default_factory=new_job_id)
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue_name: str = "default"
+    priority: Priority = Priority.NORMAL
+    status: Status = Status.PENDING
+    scheduled_at: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    result: Any = None
+    error: JobError | None = None
+    retry_count: int = 0
+    max_retries: int = 0
+    retry_delay: float = 60.0
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    worker_id: str | None = None
+    timeout: float | None = None
+    version: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between start and end of the last attempt, when both are known."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def evolve(self, **changes: Any) -> Job:
+        return replace(self, **changes)
+
+
+def validate_json(value: Any, what: str) -> None:
+    """Refuse values that would not survive the trip through the database as JSON."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
+
+
+def validate_timeout(timeout: float | None, what: str = "timeout") -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ValidationError(f"{what} must be a number of seconds, got {timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValidationError(f"{what} must be a positive number of seconds, got {timeout!r}")
+
+
+def validate_non_negative(value: float, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValidationError(f"{what} must be zero or more, got {value!r}")

@@ -1,0 +1,39 @@
+"""Persistence: the Store protocol and one implementation per database engine."""
+
+from __future__ import annotations
+
+from uno.jobs.store.base import (
+    Completion,
+    Failure,
+    JobFilter,
+    JobStats,
+    QueueInfo,
+    RescuedJob,
+    ScheduleFilter,
+    Store,
+)
+
+__all__ = [
+    "Completion",
+    "Failure",
+    "JobFilter",
+    "JobStats",
+    "QueueInfo",
+    "RescuedJob",
+    "ScheduleFilter",
+    "Store",
+    "create_store",
+]
+
+
+def create_store(url: str, **options: object) -> Store:
+    """The store for a database URL: ``sqlite:///path.db`` or ``postgresql://...``."""
+    if url.startswith("sqlite:"):
+        from uno.jobs.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url, **options)  # type: ignore[arg-type]
+    if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
+        from uno.jobs.store.postgres import PostgresStore
+
+        return PostgresStore(url, **options)  # type: ignore[arg-type]
+    raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://...")

@@ -1,0 +1,266 @@
+"""The Store protocol: persistence spoken in the domain's verbs.
+
+One implementation per engine (``store/sqlite``, ``store/postgres``); every one
+passes the same behavioural suite in ``tests/stores``. All times passed in are
+timezone-aware UTC and come from the caller's clock, never from the database's,
+so that tests can pin them.
+
+Hot paths take batches: ``insert_jobs``, ``fetch_jobs``, ``start_jobs``,
+``complete_jobs`` and ``fail_jobs`` each cost one statement (or one short
+transaction) per call, whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.schedules import Schedule, ScheduleStatus
+
+#: Fields a job list may be ordered by.
+JOB_ORDER_FIELDS = (
+    "created_at",
+    "scheduled_at",
+    "started_at",
+    "completed_at",
+    "priority",
+    "status",
+    "task_name",
+    "queue_name",
+    "retry_count",
+    "id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """The filters and ordering of the List Jobs endpoint.
+
+    ``statuses`` match any of them; ``tags`` match jobs that have all of them.
+    Ordering by ``priority`` means by rank (critical first when ascending).
+    """
+
+    queue_name: str | None = None
+    statuses: tuple[Status, ...] = ()
+    priority: Priority | None = None
+    tags: tuple[str, ...] = ()
+    worker_id: str | None = None
+    task_name: str | None = None
+    limit: int = 100
+    offset: int = 0
+    order_by: str = "created_at"
+    order_dir: str = "desc"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFilter:
+    status: ScheduleStatus | None = None
+    tags: tuple[str, ...] = ()
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class JobStats:
+    """Counts and averages of Get Job Statistics.
+
+    ``pending_jobs`` counts waiting jobs (pending and retrying), ``running_jobs``
+    held ones (reserved and running), ``failed_jobs`` failed and timed-out ones;
+    ``by_status`` has all eight statuses apart. ``by_queue`` maps a queue to
+    ``{"total_jobs": n, "pending_jobs": m}``; ``by_priority`` counts all jobs.
+    """
+
+    total_jobs: int = 0
+    pending_jobs: int = 0
+    running_jobs: int = 0
+    completed_jobs: int = 0
+    failed_jobs: int = 0
+    cancelled_jobs: int = 0
+    avg_wait_time: float | None = None
+    avg_run_time: float | None = None
+    by_queue: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_priority: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as listed: ``size`` counts its waiting jobs (pending and retrying,
+    due or scheduled for later)."""
+
+    name: str
+    size: int
+    is_paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful attempt, reported by the worker holding the job."""
+
+    job_id: str
+    result: Any
+    completed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt, reported by the worker holding the job.
+
+    With ``retry_at`` set the job becomes ``retrying``, due at that time, with
+    ``retry_count`` one higher; otherwise it ends with ``status`` (failed, timeout
+    or cancelled).
+    """
+
+    job_id: str
+    error: JobError
+    finished_at: datetime
+    status: Status = Status.FAILED
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RescuedJob:
+    job_id: str
+    status: Status
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence of jobs, queues, schedules and workers."""
+
+    url: str
+
+    # -- lifecycle ------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect, and apply migrations that are missing."""
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[str]:
+        """Apply missing migrations; return the names of those applied."""
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+
+    # -- jobs: writes ---------------------------------------------------------
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        """Insert new jobs atomically: all or none.
+
+        Raises ``DuplicateJob`` if any id exists already (nothing is written).
+        ``created_at`` and ``scheduled_at`` are set by the caller.
+        """
+
+    async def fetch_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+    ) -> list[Job]:
+        """Claim up to ``limit`` due jobs for ``worker_id``; they become ``reserved``.
+
+        Due means pending or retrying with ``scheduled_at <= now``; jobs of paused
+        queues are skipped; ``queues=None`` means every queue. Order: priority
+        rank, then ``scheduled_at``, then insertion order. A job is claimed by one
+        worker only, whatever the number of concurrent callers.
+        """
+
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
+        """reserved -> running with ``started_at = now``, for jobs this worker holds."""
+
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
+        """running -> completed with result and ``completed_at``; jobs no longer held
+        by ``worker_id`` (rescued meanwhile) are left alone."""
+
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
+        """Record failed attempts (see ``Failure``); ``worker_id`` guards as above."""
+
+    async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        """Hand back held jobs (a polite stop): reserved or running -> pending,
+        ``worker_id`` cleared, ``retry_count`` unchanged."""
+
+    async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
+        """Cancel a job that has not started (pending, reserved, retrying).
+
+        The reason is kept as ``metadata["cancel_reason"]``; ``completed_at = now``.
+        Raises ``JobNotFound`` or ``IllegalTransition``. Returns the job as stored.
+        """
+
+    async def retry_job(self, job_id: str, now: datetime) -> Job:
+        """Send a failed, timed-out or cancelled job back to pending, due now, with
+        ``retry_count`` reset to 0 and error, result, times and worker cleared.
+        Raises ``JobNotFound`` or ``IllegalTransition``."""
+
+    async def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete finished jobs (completed, failed, cancelled, timeout) whose
+        ``completed_at`` is older than ``finished_before``; return how many."""
+
+    # -- jobs: reads ----------------------------------------------------------
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """The jobs that exist among ``job_ids``, in no particular order."""
+
+    async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
+        """One page of jobs and the total matching the filter."""
+
+    async def job_stats(self) -> JobStats: ...
+
+    # -- workers --------------------------------------------------------------
+    async def register_worker(
+        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
+    ) -> None: ...
+
+    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+        """Prove ``worker_id`` alive; one statement, whatever it holds."""
+
+    async def unregister_worker(self, worker_id: str) -> None: ...
+
+    async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
+        """Take back jobs held by workers whose last heartbeat is older than
+        ``stale_before`` (or that are not registered at all), and forget those workers.
+
+        A reserved job goes back to pending as it was. A running one counts as a
+        failed attempt (error type ``WorkerLost``): retrying, due now, while
+        retries remain, else failed. Safe to run from many workers at once.
+        """
+
+    # -- queues ---------------------------------------------------------------
+    async def pause_queue(self, name: str) -> None: ...
+
+    async def resume_queue(self, name: str) -> None: ...
+
+    async def clear_queue(self, name: str) -> int:
+        """Delete the queue's waiting jobs (pending, retrying); return how many."""
+
+    async def list_queues(self) -> list[QueueInfo]:
+        """Every queue named by a stored job or a pause, sorted by name."""
+
+    async def paused_queues(self) -> set[str]: ...
+
+    # -- schedules ------------------------------------------------------------
+    async def insert_schedule(self, schedule: Schedule) -> None: ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
+        """One page of schedules ordered by ``created_at`` then id, and the total."""
+
+    async def update_schedule(self, schedule: Schedule) -> None:
+        """Overwrite every field of the stored schedule with the same id."""
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        """True when a schedule was deleted."""
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        """Active schedules with ``next_run_at <= now``, earliest first."""
+
+    async def fire_schedule(
+        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+    ) -> bool:
+        """Turn one occurrence of a schedule into ``job``, exactly once.
+
+        In one transaction: record ``(schedule_id, occurrence)`` under a unique
+        constraint; if it was recorded before, or the schedule is gone or paused,
+        write nothing and return False. Otherwise insert the job, set
+        ``last_run_at = occurrence`` and ``next_run_at``, and return True.
+        """

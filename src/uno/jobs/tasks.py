@@ -1,0 +1,116 @@
+"""Tasks: the registered, versioned definitions that jobs call."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from uno.jobs.errors import TaskNotFound, ValidationError
+from uno.jobs.jobs import validate_non_negative, validate_timeout
+from uno.jobs.retry import RetryPolicy
+
+Executor = Literal["thread", "process"]
+DEFAULT_VERSION = "1.0"
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A Python function registered under a name and a version.
+
+    ``executor`` says where a plain (non-async) function runs: ``"thread"`` (the
+    default) or ``"process"`` for CPU-bound work that should not hold the GIL.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    version: str = DEFAULT_VERSION
+    description: str | None = None
+    queue: str = DEFAULT_QUEUE
+    timeout: float | None = None
+    max_retries: int = 3
+    retry_delay: float = 60.0
+    backoff: bool = False
+    jitter: float = 0.0
+    executor: Executor = "thread"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(delay=self.retry_delay, backoff=self.backoff, jitter=self.jitter)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling a task calls its function directly, as a plain function call."""
+        return self.func(*args, **kwargs)
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order: "1.10" > "1.9", numbers before words in the same place."""
+    parts = re.split(r"[.\-+]", version)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
+class TaskRegistry:
+    """Every task the process knows, by name and version."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, dict[str, Task]] = {}
+
+    def register(self, task: Task) -> Task:
+        _validate_task(task)
+        self._tasks.setdefault(task.name, {})[task.version] = task
+        return task
+
+    def get(self, name: str, version: str | None = None) -> Task:
+        """The task of that name: the given version, or the highest one registered."""
+        versions = self._tasks.get(name)
+        if not versions:
+            raise TaskNotFound(f"Task not found: {name}")
+        if version is None:
+            return versions[max(versions, key=_version_key)]
+        try:
+            return versions[version]
+        except KeyError:
+            known = ", ".join(sorted(versions, key=_version_key))
+            raise TaskNotFound(
+                f"Task not found: {name} version {version} (known versions: {known})"
+            ) from None
+
+    def versions(self, name: str) -> list[str]:
+        return sorted(self._tasks.get(name, {}), key=_version_key)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def all(self) -> list[Task]:
+        """The highest version of every task, sorted by name."""
+        return [self.get(name) for name in sorted(self._tasks)]
+
+    def all_versions(self) -> Iterable[Task]:
+        for name in sorted(self._tasks):
+            for version in self.versions(name):
+                yield self._tasks[name][version]
+
+    def queues(self) -> set[str]:
+        return {t.queue for t in self.all_versions()}
+
+
+def _validate_task(task: Task) -> None:
+    if not task.name or not isinstance(task.name, str):
+        raise ValidationError("A task needs a non-empty name")
+    if not task.version:
+        raise ValidationError(f"Task {task.name} needs a non-empty version")
+    if not task.queue:
+        raise ValidationError(f"Task {task.name} needs a non-empty queue")
+    validate_timeout(task.timeout, f"timeout of task {task.name}")
+    validate_non_negative(task.max_retries, f"max_retries of task {task.name}")
+    validate_non_negative(task.retry_delay, f"retry_delay of task {task.name}")
+    if task.executor not in ("thread", "process"):
+        raise ValidationError(f"executor of task {task.name} must be 'thread' or 'process'")
