@@ -145,6 +145,14 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True when the database answers."""
 
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Return soon after new work may be due (an insert, a retry, a resume,
+        a job handed back), or after ``timeout`` seconds at the latest.
+
+        PostgreSQL wakes on LISTEN/NOTIFY; SQLite on an in-process event and a
+        short poll of its own change counter. Spurious wake-ups are allowed.
+        """
+
     # -- jobs: writes ---------------------------------------------------------
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
         """Insert new jobs atomically: all or none.
