@@ -34,7 +34,9 @@ class Priority(StrEnum):
             return cls(value)
         except ValueError:
             allowed = ", ".join(p.value for p in cls)
-            raise ValidationError(f"Invalid priority {value!r}: expected one of {allowed}") from None
+            raise ValidationError(
+                f"Invalid priority {value!r}: expected one of {allowed}"
+            ) from None
 
     @classmethod
     def from_rank(cls, rank: int) -> Priority:
@@ -101,7 +103,9 @@ def can_transition(current: Status, target: Status) -> bool:
     return target in TRANSITIONS[current]
 
 
-def check_transition(job_id: str, current: Status, target: Status, action: str | None = None) -> None:
+def check_transition(
+    job_id: str, current: Status, target: Status, action: str | None = None
+) -> None:
     """Raise ``IllegalTransition`` unless the state machine allows current -> target."""
     if not can_transition(current, target):
         raise IllegalTransition(job_id, current.value, target.value, action)

@@ -27,7 +27,9 @@ class Interval:
     seconds: int = 0
 
     def as_timedelta(self) -> timedelta:
-        return timedelta(days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds)
+        return timedelta(
+            days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
+        )
 
     @property
     def total_seconds(self) -> float:
@@ -38,7 +40,12 @@ class Interval:
             raise ValidationError("interval must be longer than zero seconds")
 
     def to_dict(self) -> dict[str, int]:
-        return {"days": self.days, "hours": self.hours, "minutes": self.minutes, "seconds": self.seconds}
+        return {
+            "days": self.days,
+            "hours": self.hours,
+            "minutes": self.minutes,
+            "seconds": self.seconds,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Interval | None:

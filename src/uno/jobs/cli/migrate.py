@@ -1,0 +1,3 @@
+"""`uno-jobs migrate`."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`uno-jobs scheduler`."""
+
+from __future__ import annotations

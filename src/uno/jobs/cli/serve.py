@@ -1,0 +1,3 @@
+"""`uno-jobs serve`."""
+
+from __future__ import annotations

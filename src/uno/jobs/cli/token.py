@@ -1,0 +1,3 @@
+"""`uno-jobs token`."""
+
+from __future__ import annotations

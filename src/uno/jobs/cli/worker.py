@@ -1,0 +1,3 @@
+"""`uno-jobs worker`."""
+
+from __future__ import annotations
