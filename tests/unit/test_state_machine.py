@@ -1,0 +1,55 @@
+"""The job state machine in code matches the one the docs draw."""
+
+from __future__ import annotations
+
+import pytest
+
+from uno.jobs.errors import IllegalTransition
+from uno.jobs.jobs import (
+    CANCELLABLE,
+    FINISHED,
+    RETRYABLE,
+    TRANSITIONS,
+    Status,
+    can_transition,
+    check_transition,
+)
+
+
+def test_every_status_has_a_row() -> None:
+    assert set(TRANSITIONS) == set(Status)
+
+
+def test_completed_is_terminal() -> None:
+    assert TRANSITIONS[Status.COMPLETED] == frozenset()
+
+
+@pytest.mark.parametrize("status", sorted(CANCELLABLE))
+def test_not_started_jobs_can_be_cancelled(status: Status) -> None:
+    assert can_transition(status, Status.CANCELLED)
+
+
+@pytest.mark.parametrize("status", sorted(RETRYABLE))
+def test_failed_jobs_can_be_retried_by_hand(status: Status) -> None:
+    assert can_transition(status, Status.PENDING)
+
+
+@pytest.mark.parametrize("status", [Status.COMPLETED, Status.PENDING, Status.RETRYING])
+def test_illegal_transitions_raise(status: Status) -> None:
+    with pytest.raises(IllegalTransition) as info:
+        check_transition(
+            "job-1", status, Status.COMPLETED if status != Status.COMPLETED else Status.RUNNING
+        )
+    assert "job-1" in str(info.value)
+    assert status.value in str(info.value)
+
+
+def test_finished_jobs_never_run_again_without_a_manual_retry() -> None:
+    for status in FINISHED:
+        assert not can_transition(status, Status.RUNNING)
+        assert not can_transition(status, Status.RESERVED)
+
+
+def test_only_a_reservation_leads_to_running() -> None:
+    sources = {s for s, targets in TRANSITIONS.items() if Status.RUNNING in targets}
+    assert sources == {Status.RESERVED}
