@@ -1,0 +1,93 @@
+-- Jobs, queues, workers and schedules. Runs with search_path set to the store's schema.
+
+CREATE TABLE jobs (
+    id text PRIMARY KEY,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    task_name text NOT NULL,
+    version text,
+    args jsonb NOT NULL DEFAULT '[]',
+    kwargs jsonb NOT NULL DEFAULT '{}',
+    queue_name text NOT NULL,
+    priority smallint NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 3),
+    status text NOT NULL DEFAULT 'pending' CHECK (
+        status IN ('pending', 'reserved', 'running', 'completed', 'failed', 'retrying',
+                   'cancelled', 'timeout')
+    ),
+    scheduled_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL,
+    started_at timestamptz,
+    completed_at timestamptz,
+    result jsonb,
+    error jsonb,
+    retry_count integer NOT NULL DEFAULT 0,
+    max_retries integer NOT NULL DEFAULT 0,
+    retry_delay double precision NOT NULL DEFAULT 60,
+    tags text[] NOT NULL DEFAULT '{}',
+    metadata jsonb NOT NULL DEFAULT '{}',
+    worker_id text,
+    timeout double precision
+);
+
+-- The fetch path: waiting jobs in the order they are handed out.
+CREATE INDEX jobs_waiting_idx ON jobs (priority, scheduled_at, seq)
+    WHERE status IN ('pending', 'retrying');
+-- Queue listing (a skip scan over names), queue sizes, clear and filters.
+CREATE INDEX jobs_queue_status_idx ON jobs (queue_name, status);
+-- Jobs held by a worker, for rescue.
+CREATE INDEX jobs_worker_idx ON jobs (worker_id) WHERE status IN ('reserved', 'running');
+-- Pruning finished jobs.
+CREATE INDEX jobs_finished_idx ON jobs (completed_at)
+    WHERE status IN ('completed', 'failed', 'cancelled', 'timeout');
+-- The default job list order.
+CREATE INDEX jobs_created_idx ON jobs (created_at, seq);
+-- Tag filters mean "has all of these": tags @> $1.
+CREATE INDEX jobs_tags_idx ON jobs USING gin (tags);
+
+CREATE TABLE queues (
+    name text PRIMARY KEY,
+    is_paused boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE workers (
+    id text PRIMARY KEY,
+    hostname text NOT NULL,
+    pid integer NOT NULL,
+    queues text[],
+    heartbeat_at timestamptz NOT NULL,
+    started_at timestamptz NOT NULL
+);
+
+CREATE TABLE schedules (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    task_name text NOT NULL,
+    status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+    cron_expression text,
+    interval jsonb,
+    timezone text NOT NULL DEFAULT 'UTC',
+    args jsonb NOT NULL DEFAULT '[]',
+    kwargs jsonb NOT NULL DEFAULT '{}',
+    queue_name text,
+    priority smallint NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 3),
+    tags text[] NOT NULL DEFAULT '{}',
+    metadata jsonb NOT NULL DEFAULT '{}',
+    max_retries integer,
+    retry_delay double precision,
+    timeout double precision,
+    version text,
+    last_run_at timestamptz,
+    next_run_at timestamptz,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+CREATE INDEX schedules_due_idx ON schedules (next_run_at) WHERE status = 'active';
+CREATE INDEX schedules_created_idx ON schedules (created_at, id);
+
+-- One row per fired occurrence: the unique key makes each occurrence run once.
+CREATE TABLE schedule_occurrences (
+    schedule_id text NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+    occurrence timestamptz NOT NULL,
+    job_id text NOT NULL,
+    PRIMARY KEY (schedule_id, occurrence)
+);

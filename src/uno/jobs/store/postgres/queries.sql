@@ -1,0 +1,317 @@
+-- Named queries of the PostgreSQL store. Tables are found through search_path,
+-- except in queries that may run on a caller's own connection ({schema}).
+-- Statements that make work due end with one pg_notify on the store's channel;
+-- PostgreSQL delivers it on commit, once per transaction.
+
+-- name: insert_jobs
+WITH new AS (
+    INSERT INTO {schema}.jobs (
+        id, task_name, version, args, kwargs, queue_name, priority, status,
+        scheduled_at, created_at, started_at, completed_at, result, error,
+        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
+    )
+    SELECT id, task_name, version, args::jsonb, kwargs::jsonb, queue_name, priority, status,
+           scheduled_at, created_at, started_at, completed_at, result::jsonb, error::jsonb,
+           retry_count, max_retries, retry_delay,
+           ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)), metadata::jsonb,
+           worker_id, timeout
+    FROM unnest(
+        %(id)s::text[], %(task_name)s::text[], %(version)s::text[], %(args)s::text[],
+        %(kwargs)s::text[], %(queue_name)s::text[], %(priority)s::int2[], %(status)s::text[],
+        %(scheduled_at)s::timestamptz[], %(created_at)s::timestamptz[],
+        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[], %(result)s::text[],
+        %(error)s::text[], %(retry_count)s::int4[], %(max_retries)s::int4[],
+        %(retry_delay)s::float8[], %(tags)s::text[], %(metadata)s::text[],
+        %(worker_id)s::text[], %(timeout)s::float8[]
+    ) AS t (
+        id, task_name, version, args, kwargs, queue_name, priority, status,
+        scheduled_at, created_at, started_at, completed_at, result, error,
+        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
+    )
+    RETURNING 1
+)
+SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM new) AS c WHERE c.n > 0;
+
+-- name: fetch_jobs
+WITH due AS (
+    SELECT id FROM jobs
+    WHERE status IN ('pending', 'retrying')
+      AND scheduled_at <= %(now)s
+      AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
+    ORDER BY priority, scheduled_at, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j SET status = 'reserved', worker_id = %(worker_id)s
+FROM due WHERE j.id = due.id
+RETURNING j.*;
+
+-- name: fetch_jobs_from_queues
+WITH due AS (
+    SELECT id FROM jobs
+    WHERE status IN ('pending', 'retrying')
+      AND scheduled_at <= %(now)s
+      AND queue_name = ANY(%(queues)s::text[])
+      AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
+    ORDER BY priority, scheduled_at, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j SET status = 'reserved', worker_id = %(worker_id)s
+FROM due WHERE j.id = due.id
+RETURNING j.*;
+
+-- name: start_jobs
+UPDATE jobs SET status = 'running', started_at = %(now)s
+WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = 'reserved';
+
+-- name: complete_jobs
+UPDATE jobs AS j
+SET status = 'completed', result = c.result::jsonb, completed_at = c.completed_at, error = NULL
+FROM unnest(%(ids)s::text[], %(results)s::text[], %(completed_at)s::timestamptz[])
+    AS c (id, result, completed_at)
+WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running');
+
+-- name: fail_jobs
+WITH failed AS (
+    UPDATE jobs AS j SET
+        status = CASE WHEN f.retry_at IS NULL THEN f.status ELSE 'retrying' END,
+        error = f.error::jsonb,
+        completed_at = CASE WHEN f.retry_at IS NULL THEN f.finished_at END,
+        scheduled_at = COALESCE(f.retry_at, j.scheduled_at),
+        retry_count = j.retry_count + CASE WHEN f.retry_at IS NULL THEN 0 ELSE 1 END,
+        worker_id = CASE WHEN f.retry_at IS NULL THEN j.worker_id END
+    FROM unnest(
+        %(ids)s::text[], %(errors)s::text[], %(finished_at)s::timestamptz[],
+        %(statuses)s::text[], %(retry_at)s::timestamptz[]
+    ) AS f (id, error, finished_at, status, retry_at)
+    WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running')
+    RETURNING f.retry_at
+)
+SELECT pg_notify(%(channel)s, '')
+FROM (SELECT count(*) AS n FROM failed WHERE retry_at IS NOT NULL) AS c WHERE c.n > 0;
+
+-- name: release_jobs
+WITH released AS (
+    UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL
+    WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s
+      AND status IN ('reserved', 'running')
+    RETURNING 1
+)
+SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c WHERE c.n > 0;
+
+-- name: cancel_job
+UPDATE jobs SET
+    status = 'cancelled',
+    completed_at = %(now)s,
+    metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
+                    ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
+WHERE id = %(id)s AND status IN ('pending', 'reserved', 'retrying')
+RETURNING *;
+
+-- name: retry_job
+WITH revived AS (
+    UPDATE jobs SET
+        status = 'pending', scheduled_at = %(now)s, retry_count = 0, error = NULL,
+        result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL
+    WHERE id = %(id)s AND status IN ('failed', 'timeout', 'cancelled')
+    RETURNING *
+), notified AS (
+    SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM revived) AS c WHERE c.n > 0
+)
+SELECT revived.* FROM revived LEFT JOIN notified ON true;
+
+-- name: prune_jobs
+DELETE FROM jobs
+WHERE status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < %(before)s;
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = %(id)s;
+
+-- name: get_jobs
+SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]);
+
+-- name: count_jobs
+SELECT count(*) FROM jobs WHERE {where};
+
+-- name: list_jobs
+SELECT * FROM jobs WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: job_totals
+SELECT
+    count(*) AS total,
+    count(*) FILTER (WHERE status IN ('pending', 'retrying')) AS pending,
+    count(*) FILTER (WHERE status IN ('reserved', 'running')) AS running,
+    count(*) FILTER (WHERE status = 'completed') AS completed,
+    count(*) FILTER (WHERE status IN ('failed', 'timeout')) AS failed,
+    count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+    avg(extract(epoch FROM started_at - greatest(created_at, scheduled_at)))
+        FILTER (WHERE started_at IS NOT NULL)::float8 AS avg_wait,
+    avg(extract(epoch FROM completed_at - started_at))
+        FILTER (WHERE started_at IS NOT NULL AND completed_at IS NOT NULL)::float8 AS avg_run
+FROM jobs;
+
+-- name: jobs_by_queue
+SELECT queue_name, count(*) AS total,
+       count(*) FILTER (WHERE status IN ('pending', 'retrying')) AS pending
+FROM jobs GROUP BY queue_name;
+
+-- name: jobs_by_priority
+SELECT priority, count(*) FROM jobs GROUP BY priority;
+
+-- name: jobs_by_status
+SELECT status, count(*) FROM jobs GROUP BY status;
+
+-- name: register_worker
+INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET
+    hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    heartbeat_at = excluded.heartbeat_at;
+
+-- name: heartbeat
+UPDATE workers SET heartbeat_at = greatest(heartbeat_at, %(now)s) WHERE id = %(id)s;
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = %(id)s;
+
+-- name: rescue_jobs
+WITH stale AS (
+    DELETE FROM workers WHERE heartbeat_at < %(stale_before)s RETURNING id
+), lost AS (
+    SELECT j.id FROM jobs AS j
+    WHERE j.status IN ('reserved', 'running')
+      AND (j.worker_id IS NULL
+           OR j.worker_id IN (SELECT id FROM stale)
+           OR NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = j.worker_id))
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE jobs AS j SET
+        status = CASE
+            WHEN j.status = 'reserved' THEN 'pending'
+            WHEN j.retry_count < j.max_retries THEN 'retrying'
+            ELSE 'failed' END,
+        retry_count = j.retry_count
+            + CASE WHEN j.status = 'running' AND j.retry_count < j.max_retries THEN 1 ELSE 0 END,
+        error = CASE WHEN j.status = 'running' THEN jsonb_build_object(
+            'type', 'WorkerLost',
+            'message', 'worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating',
+            'traceback', NULL) ELSE j.error END,
+        scheduled_at = CASE
+            WHEN j.status = 'running' AND j.retry_count < j.max_retries THEN %(now)s
+            ELSE j.scheduled_at END,
+        started_at = CASE WHEN j.status = 'reserved' THEN NULL ELSE j.started_at END,
+        completed_at = CASE
+            WHEN j.status = 'running' AND j.retry_count >= j.max_retries THEN %(now)s END,
+        worker_id = CASE
+            WHEN j.status = 'running' AND j.retry_count >= j.max_retries THEN j.worker_id END
+    FROM lost WHERE j.id = lost.id
+    RETURNING j.id, j.status
+), notified AS (
+    SELECT pg_notify(%(channel)s, '')
+    FROM (SELECT count(*) AS n FROM rescued WHERE status IN ('pending', 'retrying')) AS c
+    WHERE c.n > 0
+)
+SELECT rescued.id, rescued.status FROM rescued LEFT JOIN notified ON true;
+
+-- name: set_queue_paused
+INSERT INTO queues (name, is_paused) VALUES (%(name)s, %(paused)s)
+ON CONFLICT (name) DO UPDATE SET is_paused = excluded.is_paused;
+
+-- name: notify
+SELECT pg_notify(%(channel)s, '');
+
+-- name: clear_queue
+DELETE FROM jobs WHERE queue_name = %(name)s AND status IN ('pending', 'retrying');
+
+-- name: list_queues
+WITH RECURSIVE job_queues AS (
+    (SELECT queue_name AS name FROM jobs ORDER BY queue_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue_name FROM jobs WHERE queue_name > q.name ORDER BY queue_name LIMIT 1)
+    FROM job_queues AS q WHERE q.name IS NOT NULL
+), names AS (
+    SELECT name FROM job_queues WHERE name IS NOT NULL
+    UNION
+    SELECT name FROM queues
+)
+SELECT n.name,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.queue_name = n.name AND j.status IN ('pending', 'retrying')) AS size,
+       coalesce(q.is_paused, false) AS is_paused
+FROM names AS n LEFT JOIN queues AS q ON q.name = n.name
+ORDER BY n.name;
+
+-- name: paused_queues
+SELECT name FROM queues WHERE is_paused;
+
+-- name: insert_schedule
+INSERT INTO schedules (
+    id, name, task_name, status, cron_expression, interval, timezone, args, kwargs,
+    queue_name, priority, tags, metadata, max_retries, retry_delay, timeout, version,
+    last_run_at, next_run_at, created_at, updated_at
+) VALUES (
+    %(id)s, %(name)s, %(task_name)s, %(status)s, %(cron_expression)s, %(interval)s::jsonb,
+    %(timezone)s, %(args)s::jsonb, %(kwargs)s::jsonb, %(queue_name)s, %(priority)s,
+    %(tags)s::text[], %(metadata)s::jsonb, %(max_retries)s, %(retry_delay)s, %(timeout)s,
+    %(version)s, %(last_run_at)s, %(next_run_at)s, %(created_at)s, %(updated_at)s
+);
+
+-- name: update_schedule
+UPDATE schedules SET
+    name = %(name)s, task_name = %(task_name)s, status = %(status)s,
+    cron_expression = %(cron_expression)s, interval = %(interval)s::jsonb,
+    timezone = %(timezone)s, args = %(args)s::jsonb, kwargs = %(kwargs)s::jsonb,
+    queue_name = %(queue_name)s, priority = %(priority)s, tags = %(tags)s::text[],
+    metadata = %(metadata)s::jsonb, max_retries = %(max_retries)s,
+    retry_delay = %(retry_delay)s, timeout = %(timeout)s, version = %(version)s,
+    last_run_at = %(last_run_at)s, next_run_at = %(next_run_at)s,
+    created_at = %(created_at)s, updated_at = %(updated_at)s
+WHERE id = %(id)s;
+
+-- name: get_schedule
+SELECT * FROM schedules WHERE id = %(id)s;
+
+-- name: count_schedules
+SELECT count(*) FROM schedules WHERE {where};
+
+-- name: list_schedules
+SELECT * FROM schedules WHERE {where} ORDER BY created_at, id
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE id = %(id)s;
+
+-- name: due_schedules
+SELECT * FROM schedules
+WHERE status = 'active' AND next_run_at <= %(now)s
+ORDER BY next_run_at, id
+LIMIT %(limit)s;
+
+-- name: fire_schedule
+WITH schedule AS (
+    SELECT id FROM schedules WHERE id = %(schedule_id)s AND status = 'active' FOR UPDATE
+), occurrence AS (
+    INSERT INTO schedule_occurrences (schedule_id, occurrence, job_id)
+    SELECT id, %(occurrence)s, %(job_id)s FROM schedule
+    ON CONFLICT (schedule_id, occurrence) DO NOTHING
+    RETURNING schedule_id
+), job AS (
+    INSERT INTO jobs (
+        id, task_name, version, args, kwargs, queue_name, priority, status,
+        scheduled_at, created_at, retry_count, max_retries, retry_delay, tags, metadata,
+        timeout
+    )
+    SELECT %(job_id)s, %(task_name)s, %(version)s, %(args)s::jsonb, %(kwargs)s::jsonb,
+           %(queue_name)s, %(priority)s, %(status)s, %(scheduled_at)s, %(created_at)s,
+           %(retry_count)s, %(max_retries)s, %(retry_delay)s, %(tags)s::text[],
+           %(metadata)s::jsonb, %(timeout)s
+    FROM occurrence
+    RETURNING 1
+), advanced AS (
+    UPDATE schedules SET last_run_at = %(occurrence)s, next_run_at = %(next_run_at)s
+    FROM occurrence WHERE schedules.id = occurrence.schedule_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM job) + (SELECT count(*) FROM advanced) AS fired,
+       (SELECT pg_notify(%(channel)s, '') FROM job LIMIT 1) AS notified;

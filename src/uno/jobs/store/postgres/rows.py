@@ -1,0 +1,194 @@
+"""Conversions between domain objects and PostgreSQL rows and parameters.
+
+JSON goes in as text cast to ``jsonb`` in SQL (one array per column, so a batch is
+one statement); rows come back as dicts whose ``jsonb`` values psycopg has parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from uno.jobs.clock import as_utc
+from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
+from uno.jobs.store.base import Completion, Failure
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+JOB_COLUMNS = (
+    "id",
+    "task_name",
+    "version",
+    "args",
+    "kwargs",
+    "queue_name",
+    "priority",
+    "status",
+    "scheduled_at",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "result",
+    "error",
+    "retry_count",
+    "max_retries",
+    "retry_delay",
+    "tags",
+    "metadata",
+    "worker_id",
+    "timeout",
+)
+
+
+def utc(when: datetime | None) -> datetime | None:
+    return None if when is None else as_utc(when)
+
+
+def job_columns(jobs: Sequence[Job]) -> dict[str, list[Any]]:
+    """One array per column: the parameters of the unnest-based batch insert."""
+    cols: dict[str, list[Any]] = {name: [] for name in JOB_COLUMNS}
+    for job in jobs:
+        cols["id"].append(job.id)
+        cols["task_name"].append(job.task_name)
+        cols["version"].append(job.version)
+        cols["args"].append(_dumps(job.args))
+        cols["kwargs"].append(_dumps(job.kwargs))
+        cols["queue_name"].append(job.queue_name)
+        cols["priority"].append(Priority(job.priority).rank)
+        cols["status"].append(Status(job.status).value)
+        cols["scheduled_at"].append(utc(job.scheduled_at or job.created_at))
+        cols["created_at"].append(utc(job.created_at or job.scheduled_at))
+        cols["started_at"].append(utc(job.started_at))
+        cols["completed_at"].append(utc(job.completed_at))
+        cols["result"].append(None if job.result is None else _dumps(job.result))
+        cols["error"].append(None if job.error is None else _dumps(job.error.to_dict()))
+        cols["retry_count"].append(job.retry_count)
+        cols["max_retries"].append(job.max_retries)
+        cols["retry_delay"].append(float(job.retry_delay))
+        cols["tags"].append(_dumps(list(job.tags)))
+        cols["metadata"].append(_dumps(job.metadata))
+        cols["worker_id"].append(job.worker_id)
+        cols["timeout"].append(None if job.timeout is None else float(job.timeout))
+    return cols
+
+
+def job_params(job: Job) -> dict[str, Any]:
+    """The parameters of a single-row job insert (``fire_schedule``)."""
+    return {
+        "job_id": job.id,
+        "task_name": job.task_name,
+        "version": job.version,
+        "args": _dumps(job.args),
+        "kwargs": _dumps(job.kwargs),
+        "queue_name": job.queue_name,
+        "priority": Priority(job.priority).rank,
+        "status": Status(job.status).value,
+        "scheduled_at": utc(job.scheduled_at or job.created_at),
+        "created_at": utc(job.created_at or job.scheduled_at),
+        "retry_count": job.retry_count,
+        "max_retries": job.max_retries,
+        "retry_delay": float(job.retry_delay),
+        "tags": list(job.tags),
+        "metadata": _dumps(job.metadata),
+        "timeout": None if job.timeout is None else float(job.timeout),
+    }
+
+
+def completion_columns(completions: Sequence[Completion]) -> dict[str, list[Any]]:
+    return {
+        "ids": [c.job_id for c in completions],
+        "results": [None if c.result is None else _dumps(c.result) for c in completions],
+        "completed_at": [as_utc(c.completed_at) for c in completions],
+    }
+
+
+def failure_columns(failures: Sequence[Failure]) -> dict[str, list[Any]]:
+    return {
+        "ids": [f.job_id for f in failures],
+        "errors": [_dumps(f.error.to_dict()) for f in failures],
+        "finished_at": [as_utc(f.finished_at) for f in failures],
+        "statuses": [Status(f.status).value for f in failures],
+        "retry_at": [utc(f.retry_at) for f in failures],
+    }
+
+
+def row_to_job(row: dict[str, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        task_name=row["task_name"],
+        version=row["version"],
+        args=row["args"],
+        kwargs=row["kwargs"],
+        queue_name=row["queue_name"],
+        priority=Priority.from_rank(row["priority"]),
+        status=Status(row["status"]),
+        scheduled_at=row["scheduled_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        result=row["result"],
+        error=JobError.from_dict(row["error"]),
+        retry_count=row["retry_count"],
+        max_retries=row["max_retries"],
+        retry_delay=row["retry_delay"],
+        tags=list(row["tags"]),
+        metadata=row["metadata"],
+        worker_id=row["worker_id"],
+        timeout=row["timeout"],
+    )
+
+
+def schedule_params(schedule: Schedule, now: datetime) -> dict[str, Any]:
+    interval = schedule.interval
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "task_name": schedule.task_name,
+        "status": ScheduleStatus(schedule.status).value,
+        "cron_expression": schedule.cron_expression,
+        "interval": None if interval is None else _dumps(interval.to_dict()),
+        "timezone": schedule.timezone,
+        "args": _dumps(schedule.args),
+        "kwargs": _dumps(schedule.kwargs),
+        "queue_name": schedule.queue_name,
+        "priority": Priority(schedule.priority).rank,
+        "tags": list(schedule.tags),
+        "metadata": _dumps(schedule.metadata),
+        "max_retries": schedule.max_retries,
+        "retry_delay": schedule.retry_delay,
+        "timeout": schedule.timeout,
+        "version": schedule.version,
+        "last_run_at": utc(schedule.last_run_at),
+        "next_run_at": utc(schedule.next_run_at),
+        "created_at": utc(schedule.created_at) or now,
+        "updated_at": utc(schedule.updated_at or schedule.created_at) or now,
+    }
+
+
+def row_to_schedule(row: dict[str, Any]) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        name=row["name"],
+        task_name=row["task_name"],
+        status=ScheduleStatus(row["status"]),
+        cron_expression=row["cron_expression"],
+        interval=Interval.from_dict(row["interval"]),
+        timezone=row["timezone"],
+        args=row["args"],
+        kwargs=row["kwargs"],
+        queue_name=row["queue_name"],
+        priority=Priority.from_rank(row["priority"]),
+        tags=list(row["tags"]),
+        metadata=row["metadata"],
+        max_retries=row["max_retries"],
+        retry_delay=row["retry_delay"],
+        timeout=row["timeout"],
+        version=row["version"],
+        last_run_at=row["last_run_at"],
+        next_run_at=row["next_run_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

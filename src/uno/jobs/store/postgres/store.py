@@ -1,0 +1,489 @@
+"""The PostgreSQL store: for many workers on many machines.
+
+Hot paths are one statement per batch: ``FOR UPDATE SKIP LOCKED`` claims, updates
+driven by ``unnest`` arrays, and a ``pg_notify`` in the same statement wherever
+work becomes due, so idle workers wake on LISTEN instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from uno.jobs.clock import as_utc, utcnow
+from uno.jobs.errors import (
+    DuplicateJob,
+    IllegalTransition,
+    JobNotFound,
+    StoreUnavailable,
+    ValidationError,
+)
+from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.schedules import Schedule
+from uno.jobs.store.base import (
+    JOB_ORDER_FIELDS,
+    Completion,
+    Failure,
+    JobFilter,
+    JobStats,
+    QueueInfo,
+    RescuedJob,
+    ScheduleFilter,
+)
+from uno.jobs.store.postgres import rows
+from uno.jobs.store.postgres.listener import Listener
+from uno.jobs.store.postgres.migrations import migrate
+from uno.jobs.store.sqlfile import load_queries
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+Row = dict[str, Any]
+
+_QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql")
+
+
+def _conninfo(url: str) -> str:
+    """Accept SQLAlchemy-style ``postgresql+psycopg://`` URLs too."""
+    for prefix in ("postgresql+psycopg://", "postgres+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url
+
+
+class PostgresStore:
+    """A ``Store`` on PostgreSQL, every table in one schema of the database."""
+
+    def __init__(
+        self, url: str, *, schema: str = "uno_jobs", min_size: int = 1, max_size: int = 10
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self.channel = f"uno_jobs.{schema}"
+        self._conninfo = _conninfo(url)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._listener: Listener | None = None
+        quoted = sql.Identifier(schema).as_string(None)
+        self._q = {name: text.replace("{schema}", quoted) for name, text in _QUERIES.items()}
+
+    # -- lifecycle ------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+            name=f"uno-jobs:{self.schema}",
+        )
+        try:
+            await pool.open(wait=True, timeout=10)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise StoreUnavailable(f"Cannot connect to PostgreSQL at {self._safe_url}") from exc
+        self._pool = pool
+        self._listener = Listener(self._conninfo, self.channel, {})
+        await self.migrate()
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def migrate(self) -> list[str]:
+        return await self._with_conn(lambda conn: migrate(conn, self.schema), idempotent=True)
+
+    async def ping(self) -> bool:
+        try:
+            await self._query("SELECT 1", {}, idempotent=True)
+        except StoreUnavailable:
+            return False
+        return True
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        if self._listener is None:
+            await asyncio.sleep(timeout)
+            return
+        await self._listener.wait(timeout)
+
+    async def listening(self, timeout: float = 5.0) -> bool:
+        """Start the LISTEN connection now; True once it is in place."""
+        if self._listener is None:
+            return False
+        return await self._listener.wait_listening(timeout)
+
+    @property
+    def _safe_url(self) -> str:
+        return psycopg.conninfo.make_conninfo(self._conninfo, password="***")
+
+    async def _configure(self, conn: Conn) -> None:
+        """Every pooled connection finds the store's tables and speaks UTC."""
+        await conn.execute(
+            sql.SQL("SET search_path TO {}; SET TIME ZONE 'UTC'").format(
+                sql.Identifier(self.schema)
+            )
+        )
+
+    # -- plumbing -------------------------------------------------------------
+    async def _with_conn(self, work: Callable[[Conn], Awaitable[T]], *, idempotent: bool) -> T:
+        """Run ``work`` on a pooled connection.
+
+        When the connection turns out broken (a server restart, a terminated
+        backend), idle connections are checked and replaced; idempotent work is
+        tried once more, anything else raises ``StoreUnavailable``, since it may
+        or may not have been applied.
+        """
+        if self._pool is None:
+            raise StoreUnavailable("The PostgreSQL store is not open")
+        for attempt in (1, 2):
+            try:
+                async with self._pool.connection() as conn:
+                    return await work(conn)
+            except PoolTimeout as exc:
+                raise StoreUnavailable(f"No PostgreSQL connection: {exc}") from exc
+            except psycopg.OperationalError as exc:
+                log.warning("PostgreSQL connection failed: %s", exc)
+                await self._pool.check()
+                if not idempotent or attempt == 2:
+                    raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def _query(self, query: str, params: dict[str, Any], *, idempotent: bool) -> list[Row]:
+        async def work(conn: Conn) -> list[Row]:
+            async with conn.cursor(row_factory=dict_row, binary=True) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall() if cur.description else []
+
+        return await self._with_conn(work, idempotent=idempotent)
+
+    async def _rowcount(self, query: str, params: dict[str, Any], *, idempotent: bool) -> int:
+        async def work(conn: Conn) -> int:
+            cur = await conn.execute(query, params)
+            return cur.rowcount
+
+        return await self._with_conn(work, idempotent=idempotent)
+
+    # -- jobs: writes ---------------------------------------------------------
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+
+        async def work(conn: Conn) -> None:
+            await self.insert_jobs_on(conn, jobs)
+
+        await self._with_conn(work, idempotent=False)
+
+    async def insert_jobs_on(self, conn: Conn, jobs: Sequence[Job]) -> None:
+        """Insert ``jobs`` in the caller's open transaction on ``conn``: they exist
+        (and workers are woken) only if that transaction commits."""
+        if not jobs:
+            return
+        try:
+            await conn.execute(self._q["insert_jobs"], self._insert_params(jobs), binary=True)
+        except psycopg.errors.UniqueViolation as exc:
+            raise _duplicate(exc) from exc
+
+    def insert_jobs_on_sync(self, conn: psycopg.Connection[Any], jobs: Sequence[Job]) -> None:
+        """The blocking twin of ``insert_jobs_on``, for synchronous applications."""
+        if not jobs:
+            return
+        try:
+            conn.execute(self._q["insert_jobs"], self._insert_params(jobs), binary=True)
+        except psycopg.errors.UniqueViolation as exc:
+            raise _duplicate(exc) from exc
+
+    def _insert_params(self, jobs: Sequence[Job]) -> dict[str, Any]:
+        params: dict[str, Any] = rows.job_columns(jobs)
+        params["channel"] = self.channel
+        return params
+
+    async def fetch_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        params: dict[str, Any] = {"worker_id": worker_id, "limit": limit, "now": as_utc(now)}
+        if queues is None:
+            query = self._q["fetch_jobs"]
+        else:
+            query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
+        found = await self._query(query, params, idempotent=False)
+        found.sort(key=lambda r: (r["priority"], r["scheduled_at"], r["seq"]))
+        return [rows.row_to_job(r) for r in found]
+
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
+        if job_ids:
+            params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
+            await self._rowcount(self._q["start_jobs"], params, idempotent=True)
+
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
+        if completions:
+            params: dict[str, Any] = rows.completion_columns(completions)
+            params["worker_id"] = worker_id
+            await self._rowcount(self._q["complete_jobs"], params, idempotent=True)
+
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
+        if failures:
+            params: dict[str, Any] = rows.failure_columns(failures)
+            params.update(worker_id=worker_id, channel=self.channel)
+            await self._rowcount(self._q["fail_jobs"], params, idempotent=True)
+
+    async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            params = {"ids": list(job_ids), "worker_id": worker_id, "channel": self.channel}
+            await self._rowcount(self._q["release_jobs"], params, idempotent=True)
+
+    async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
+        params = {"id": job_id, "reason": reason, "now": as_utc(now)}
+        found = await self._query(self._q["cancel_job"], params, idempotent=False)
+        if found:
+            return rows.row_to_job(found[0])
+        raise self._transition_error(await self.get_job(job_id), job_id, "cancel")
+
+    async def retry_job(self, job_id: str, now: datetime) -> Job:
+        params = {"id": job_id, "now": as_utc(now), "channel": self.channel}
+        found = await self._query(self._q["retry_job"], params, idempotent=False)
+        if found:
+            return rows.row_to_job(found[0])
+        raise self._transition_error(await self.get_job(job_id), job_id, "retry")
+
+    @staticmethod
+    def _transition_error(job: Job | None, job_id: str, action: str) -> Exception:
+        if job is None:
+            return JobNotFound(f"Job not found: {job_id}")
+        target = Status.CANCELLED if action == "cancel" else Status.PENDING
+        return IllegalTransition(job_id, job.status.value, target.value, action)
+
+    async def prune_jobs(self, finished_before: datetime) -> int:
+        params = {"before": as_utc(finished_before)}
+        return await self._rowcount(self._q["prune_jobs"], params, idempotent=True)
+
+    # -- jobs: reads ----------------------------------------------------------
+    async def get_job(self, job_id: str) -> Job | None:
+        found = await self._query(self._q["get_job"], {"id": job_id}, idempotent=True)
+        return rows.row_to_job(found[0]) if found else None
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        if not job_ids:
+            return []
+        found = await self._query(self._q["get_jobs"], {"ids": list(job_ids)}, idempotent=True)
+        return [rows.row_to_job(r) for r in found]
+
+    async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
+        where, params = _job_where(job_filter)
+        order_by = _job_order(job_filter)
+        params.update(limit=max(job_filter.limit, 0), offset=max(job_filter.offset, 0))
+        page_sql = self._q["list_jobs"].replace("{where}", where).replace("{order_by}", order_by)
+        count_sql = self._q["count_jobs"].replace("{where}", where)
+
+        async def work(conn: Conn) -> tuple[list[Job], int]:
+            async with conn.cursor(row_factory=dict_row, binary=True) as cur:
+                await cur.execute(page_sql, params)
+                page = [rows.row_to_job(r) for r in await cur.fetchall()]
+                await cur.execute(count_sql, params)
+                total = (await cur.fetchone() or {"count": 0})["count"]
+            return page, total
+
+        return await self._with_conn(work, idempotent=True)
+
+    async def job_stats(self) -> JobStats:
+        async def work(conn: Conn) -> JobStats:
+            async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                await cur.execute(self._q["job_totals"])
+                totals = await cur.fetchone() or {}
+                await cur.execute(self._q["jobs_by_queue"])
+                by_queue = {
+                    r["queue_name"]: {"total_jobs": r["total"], "pending_jobs": r["pending"]}
+                    for r in await cur.fetchall()
+                }
+                await cur.execute(self._q["jobs_by_priority"])
+                by_rank = {r["priority"]: r["count"] for r in await cur.fetchall()}
+                await cur.execute(self._q["jobs_by_status"])
+                by_status = {r["status"]: r["count"] for r in await cur.fetchall()}
+            return JobStats(
+                total_jobs=totals.get("total", 0),
+                pending_jobs=totals.get("pending", 0),
+                running_jobs=totals.get("running", 0),
+                completed_jobs=totals.get("completed", 0),
+                failed_jobs=totals.get("failed", 0),
+                cancelled_jobs=totals.get("cancelled", 0),
+                avg_wait_time=totals.get("avg_wait"),
+                avg_run_time=totals.get("avg_run"),
+                by_queue=dict(sorted(by_queue.items())),
+                by_priority={p.value: by_rank.get(p.rank, 0) for p in Priority},
+                by_status={s.value: by_status.get(s.value, 0) for s in Status},
+            )
+
+        return await self._with_conn(work, idempotent=True)
+
+    # -- workers --------------------------------------------------------------
+    async def register_worker(
+        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
+    ) -> None:
+        params = {
+            "id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "queues": None if queues is None else list(queues),
+            "now": as_utc(now),
+        }
+        await self._rowcount(self._q["register_worker"], params, idempotent=True)
+
+    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+        params = {"id": worker_id, "now": as_utc(now)}
+        await self._rowcount(self._q["heartbeat"], params, idempotent=True)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
+
+    async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
+        params = {"stale_before": as_utc(stale_before), "now": as_utc(now), "channel": self.channel}
+        found = await self._query(self._q["rescue_jobs"], params, idempotent=False)
+        return [RescuedJob(r["id"], Status(r["status"])) for r in found]
+
+    # -- queues ---------------------------------------------------------------
+    async def pause_queue(self, name: str) -> None:
+        params = {"name": name, "paused": True}
+        await self._rowcount(self._q["set_queue_paused"], params, idempotent=True)
+
+    async def resume_queue(self, name: str) -> None:
+        async def work(conn: Conn) -> None:
+            async with conn.transaction():
+                await conn.execute(self._q["set_queue_paused"], {"name": name, "paused": False})
+                await conn.execute(self._q["notify"], {"channel": self.channel})
+
+        await self._with_conn(work, idempotent=True)
+
+    async def clear_queue(self, name: str) -> int:
+        return await self._rowcount(self._q["clear_queue"], {"name": name}, idempotent=False)
+
+    async def list_queues(self) -> list[QueueInfo]:
+        found = await self._query(self._q["list_queues"], {}, idempotent=True)
+        return [QueueInfo(r["name"], r["size"], r["is_paused"]) for r in found]
+
+    async def paused_queues(self) -> set[str]:
+        found = await self._query(self._q["paused_queues"], {}, idempotent=True)
+        return {r["name"] for r in found}
+
+    # -- schedules ------------------------------------------------------------
+    async def insert_schedule(self, schedule: Schedule) -> None:
+        params = rows.schedule_params(schedule, utcnow())
+        await self._rowcount(self._q["insert_schedule"], params, idempotent=False)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        found = await self._query(self._q["get_schedule"], {"id": schedule_id}, idempotent=True)
+        return rows.row_to_schedule(found[0]) if found else None
+
+    async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
+        conditions = ["true"]
+        params: dict[str, Any] = {
+            "limit": max(schedule_filter.limit, 0),
+            "offset": max(schedule_filter.offset, 0),
+        }
+        if schedule_filter.status is not None:
+            conditions.append("status = %(status)s")
+            params["status"] = schedule_filter.status.value
+        if schedule_filter.tags:
+            conditions.append("tags @> %(tags)s::text[]")
+            params["tags"] = list(schedule_filter.tags)
+        where = " AND ".join(conditions)
+        page_sql = self._q["list_schedules"].replace("{where}", where)
+        count_sql = self._q["count_schedules"].replace("{where}", where)
+
+        async def work(conn: Conn) -> tuple[list[Schedule], int]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(page_sql, params)
+                page = [rows.row_to_schedule(r) for r in await cur.fetchall()]
+                await cur.execute(count_sql, params)
+                total = (await cur.fetchone() or {"count": 0})["count"]
+            return page, total
+
+        return await self._with_conn(work, idempotent=True)
+
+    async def update_schedule(self, schedule: Schedule) -> None:
+        params = rows.schedule_params(schedule, utcnow())
+        await self._rowcount(self._q["update_schedule"], params, idempotent=True)
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        params = {"id": schedule_id}
+        return await self._rowcount(self._q["delete_schedule"], params, idempotent=False) > 0
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        params = {"now": as_utc(now), "limit": max(limit, 0)}
+        found = await self._query(self._q["due_schedules"], params, idempotent=True)
+        return [rows.row_to_schedule(r) for r in found]
+
+    async def fire_schedule(
+        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+    ) -> bool:
+        params = rows.job_params(job)
+        params.update(
+            schedule_id=schedule_id,
+            occurrence=as_utc(occurrence),
+            next_run_at=rows.utc(next_run_at),
+            channel=self.channel,
+        )
+        try:
+            found = await self._query(self._q["fire_schedule"], params, idempotent=True)
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateJob(f"A job with this id exists already: {job.id}") from exc
+        return bool(found and found[0]["fired"])
+
+
+def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
+    return DuplicateJob(f"A job with this id exists already: {exc.diag.message_detail}")
+
+
+def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and parameters of a job list: fixed fragments, bound values."""
+    conditions = ["true"]
+    params: dict[str, Any] = {}
+    if job_filter.queue_name is not None:
+        conditions.append("queue_name = %(queue_name)s")
+        params["queue_name"] = job_filter.queue_name
+    if job_filter.statuses:
+        conditions.append("status = ANY(%(statuses)s::text[])")
+        params["statuses"] = [Status(s).value for s in job_filter.statuses]
+    if job_filter.priority is not None:
+        conditions.append("priority = %(priority)s::int2")
+        params["priority"] = Priority(job_filter.priority).rank
+    if job_filter.tags:
+        conditions.append("tags @> %(tags)s::text[]")
+        params["tags"] = list(job_filter.tags)
+    if job_filter.worker_id is not None:
+        conditions.append("worker_id = %(worker_id)s")
+        params["worker_id"] = job_filter.worker_id
+    if job_filter.task_name is not None:
+        conditions.append("task_name = %(task_name)s")
+        params["task_name"] = job_filter.task_name
+    return " AND ".join(conditions), params
+
+
+def _job_order(job_filter: JobFilter) -> str:
+    """ORDER BY from a whitelisted field and direction; insertion order breaks ties."""
+    if job_filter.order_by not in JOB_ORDER_FIELDS:
+        allowed = ", ".join(JOB_ORDER_FIELDS)
+        raise ValidationError(f"Cannot order jobs by {job_filter.order_by!r}: use one of {allowed}")
+    direction = job_filter.order_dir.lower()
+    if direction not in ("asc", "desc"):
+        raise ValidationError(f"order_dir must be 'asc' or 'desc', got {job_filter.order_dir!r}")
+    nulls = "NULLS LAST" if direction == "asc" else "NULLS FIRST"
+    return f"{job_filter.order_by} {direction} {nulls}, seq {direction}"
