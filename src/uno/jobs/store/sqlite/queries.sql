@@ -1,0 +1,294 @@
+-- Named queries of the SQLite store. Parameters are named (:name).
+-- {job_columns} is replaced by the job_columns fragment: the column list every
+-- job read returns, in the order the store builds Job objects from. The JSON
+-- columns travel as one array so Python parses them with a single json.loads.
+
+-- name: job_columns
+seq, task_name, id,
+'[' || args || ',' || kwargs || ',' || tags || ',' || metadata || ','
+    || coalesce(result, 'null') || ',' || coalesce(error, 'null') || ']',
+queue_name, priority, status, scheduled_at, created_at, started_at, completed_at,
+retry_count, max_retries, retry_delay, worker_id, timeout, version
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name       TEXT PRIMARY KEY,
+    applied_at REAL NOT NULL
+)
+
+-- name: applied_migrations
+SELECT name FROM schema_migrations ORDER BY name
+
+-- name: record_migration
+INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)
+
+-- name: insert_job
+INSERT INTO jobs (
+    id, task_name, args, kwargs, queue_name, priority, status, scheduled_at, created_at,
+    started_at, completed_at, result, error, retry_count, max_retries, retry_delay,
+    tags, metadata, worker_id, timeout, version
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: fetch_jobs
+-- One statement claims the batch: inside BEGIN IMMEDIATE no other writer runs,
+-- so no job is claimed twice.
+UPDATE jobs
+SET status = 'reserved', worker_id = :worker_id
+WHERE seq IN (
+    SELECT seq FROM jobs
+    WHERE status IN ('pending', 'retrying')
+      AND scheduled_at <= :now
+      AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused = 1)
+      AND (:queues IS NULL OR queue_name IN (SELECT value FROM json_each(:queues)))
+    ORDER BY priority, scheduled_at, seq
+    LIMIT :limit
+)
+RETURNING {job_columns}
+
+-- name: data_version
+PRAGMA data_version
+
+-- name: start_job
+UPDATE jobs
+SET status = 'running', started_at = ?, completed_at = NULL
+WHERE id = ? AND worker_id = ? AND status = 'reserved'
+
+-- name: complete_job
+UPDATE jobs
+SET status = 'completed', result = ?, completed_at = ?
+WHERE id = ? AND worker_id = ? AND status = 'running'
+
+-- name: fail_job
+-- With :retry_at the job waits again (retry_count + 1, no worker); otherwise it
+-- ends with :status and keeps the worker that ran it.
+UPDATE jobs
+SET status = :status,
+    error = :error,
+    completed_at = :finished_at,
+    scheduled_at = coalesce(:retry_at, scheduled_at),
+    retry_count = retry_count + (:retry_at IS NOT NULL),
+    worker_id = CASE WHEN :retry_at IS NULL THEN worker_id END
+WHERE id = :id AND worker_id = :worker_id AND status IN ('reserved', 'running')
+
+-- name: release_job
+UPDATE jobs
+SET status = 'pending', worker_id = NULL, started_at = NULL
+WHERE id = ? AND worker_id = ? AND status IN ('reserved', 'running')
+
+-- name: job_status
+SELECT status FROM jobs WHERE id = ?
+
+-- name: cancel_job
+UPDATE jobs
+SET status = 'cancelled',
+    completed_at = :now,
+    worker_id = NULL,
+    metadata = CASE
+        WHEN :reason IS NULL THEN metadata
+        ELSE json_set(metadata, '$.cancel_reason', :reason)
+    END
+WHERE id = :id
+RETURNING {job_columns}
+
+-- name: retry_job
+UPDATE jobs
+SET status = 'pending',
+    scheduled_at = :now,
+    retry_count = 0,
+    error = NULL,
+    result = NULL,
+    started_at = NULL,
+    completed_at = NULL,
+    worker_id = NULL,
+    metadata = json_remove(metadata, '$.cancel_reason')
+WHERE id = :id
+RETURNING {job_columns}
+
+-- name: prune_jobs
+DELETE FROM jobs
+WHERE status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < ?
+
+-- name: get_job
+SELECT {job_columns} FROM jobs WHERE id = ?
+
+-- name: get_jobs
+SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: list_jobs
+SELECT {job_columns} FROM jobs {where} ORDER BY {order} LIMIT :limit OFFSET :offset
+
+-- name: count_jobs
+SELECT count(*) FROM jobs {where}
+
+-- Filters of list_jobs, joined with AND for the filters that are set.
+
+-- name: filter_queue_name
+queue_name = :queue_name
+
+-- name: filter_statuses
+status IN (SELECT value FROM json_each(:statuses))
+
+-- name: filter_priority
+priority = :priority
+
+-- name: filter_worker_id
+worker_id = :worker_id
+
+-- name: filter_task_name
+task_name = :task_name
+
+-- name: filter_tags
+NOT EXISTS (
+    SELECT 1 FROM json_each(:tags) AS wanted
+    WHERE wanted.value NOT IN (SELECT value FROM json_each(jobs.tags))
+)
+
+-- name: job_counts
+SELECT status, queue_name, priority, count(*) FROM jobs GROUP BY status, queue_name, priority
+
+-- name: job_averages
+SELECT
+    avg(started_at - max(created_at, scheduled_at)),
+    avg(completed_at - started_at)
+FROM jobs
+
+-- name: register_worker
+INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
+VALUES (:id, :hostname, :pid, :queues, :now, :now)
+ON CONFLICT (id) DO UPDATE SET
+    hostname = excluded.hostname,
+    pid = excluded.pid,
+    queues = excluded.queues,
+    heartbeat_at = excluded.heartbeat_at,
+    started_at = excluded.started_at
+
+-- name: heartbeat
+-- A worker forgotten after a long pause registers itself again, so the jobs it
+-- fetches next are not taken for orphans.
+INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
+VALUES (:id, '', 0, NULL, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = ?
+
+-- name: forget_stale_workers
+DELETE FROM workers WHERE heartbeat_at < ?
+
+-- name: rescue_reserved
+UPDATE jobs
+SET status = 'pending', worker_id = NULL
+WHERE status = 'reserved'
+  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
+RETURNING id, status
+
+-- name: rescue_running
+-- A lost running job counts as a failed attempt (SET sees the old row).
+UPDATE jobs
+SET status = CASE WHEN retry_count < max_retries THEN 'retrying' ELSE 'failed' END,
+    retry_count = retry_count + (retry_count < max_retries),
+    scheduled_at = CASE WHEN retry_count < max_retries THEN :now ELSE scheduled_at END,
+    completed_at = :now,
+    worker_id = CASE WHEN retry_count < max_retries THEN NULL ELSE worker_id END,
+    error = json_object(
+        'type', 'WorkerLost',
+        'message', 'Worker ' || coalesce(worker_id, '(none)')
+            || ' stopped sending heartbeats while running the job',
+        'traceback', NULL
+    )
+WHERE status = 'running'
+  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
+RETURNING id, status
+
+-- name: pause_queue
+INSERT INTO queues (name, is_paused) VALUES (?, 1)
+ON CONFLICT (name) DO UPDATE SET is_paused = 1
+
+-- name: resume_queue
+INSERT INTO queues (name, is_paused) VALUES (?, 0)
+ON CONFLICT (name) DO UPDATE SET is_paused = 0
+
+-- name: clear_queue
+DELETE FROM jobs WHERE queue_name = ? AND status IN ('pending', 'retrying')
+
+-- name: list_queues
+-- Queue names come from a loose index scan of jobs_queue_status (one seek per
+-- queue rather than a scan of every job) plus the queues table.
+WITH RECURSIVE job_queues (name) AS (
+    SELECT (SELECT min(queue_name) FROM jobs)
+    UNION ALL
+    SELECT (SELECT min(queue_name) FROM jobs WHERE queue_name > job_queues.name)
+    FROM job_queues WHERE job_queues.name IS NOT NULL
+),
+names (name) AS (
+    SELECT name FROM job_queues WHERE name IS NOT NULL
+    UNION
+    SELECT name FROM queues
+)
+SELECT
+    names.name,
+    (SELECT count(*) FROM jobs
+     WHERE jobs.queue_name = names.name AND jobs.status IN ('pending', 'retrying')),
+    coalesce((SELECT is_paused FROM queues WHERE queues.name = names.name), 0)
+FROM names
+ORDER BY names.name
+
+-- name: paused_queues
+SELECT name FROM queues WHERE is_paused = 1
+
+-- name: schedule_columns
+id, name, task_name, status, cron_expression, interval, timezone, args, kwargs,
+queue_name, priority, tags, metadata, max_retries, retry_delay, timeout, version,
+last_run_at, next_run_at, created_at, updated_at
+
+-- name: insert_schedule
+INSERT INTO schedules ({schedule_columns})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: get_schedule
+SELECT {schedule_columns} FROM schedules WHERE id = ?
+
+-- name: list_schedules
+SELECT {schedule_columns} FROM schedules
+WHERE (:status IS NULL OR status = :status)
+  AND (:tags IS NULL OR NOT EXISTS (
+      SELECT 1 FROM json_each(:tags) AS wanted
+      WHERE wanted.value NOT IN (SELECT value FROM json_each(schedules.tags))
+  ))
+ORDER BY created_at, id
+LIMIT :limit OFFSET :offset
+
+-- name: count_schedules
+SELECT count(*) FROM schedules
+WHERE (:status IS NULL OR status = :status)
+  AND (:tags IS NULL OR NOT EXISTS (
+      SELECT 1 FROM json_each(:tags) AS wanted
+      WHERE wanted.value NOT IN (SELECT value FROM json_each(schedules.tags))
+  ))
+
+-- name: update_schedule
+UPDATE schedules SET
+    name = ?2, task_name = ?3, status = ?4, cron_expression = ?5, interval = ?6,
+    timezone = ?7, args = ?8, kwargs = ?9, queue_name = ?10, priority = ?11, tags = ?12,
+    metadata = ?13, max_retries = ?14, retry_delay = ?15, timeout = ?16, version = ?17,
+    last_run_at = ?18, next_run_at = ?19, created_at = ?20, updated_at = ?21
+WHERE id = ?1
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE id = ?
+
+-- name: due_schedules
+SELECT {schedule_columns} FROM schedules
+WHERE status = 'active' AND next_run_at <= ?
+ORDER BY next_run_at, id
+LIMIT ?
+
+-- name: schedule_status
+SELECT status FROM schedules WHERE id = ?
+
+-- name: record_occurrence
+INSERT INTO schedule_occurrences (schedule_id, occurrence, job_id) VALUES (?, ?, ?)
+ON CONFLICT DO NOTHING
+
+-- name: schedule_fired
+UPDATE schedules SET last_run_at = ?, next_run_at = ? WHERE id = ?

@@ -1,0 +1,104 @@
+-- Snapshot of the schema after every migration, for reading and for review.
+-- tests/stores/test_sqlite_specific.py checks that the migrations yield exactly this.
+
+CREATE TABLE schema_migrations (
+    name       TEXT PRIMARY KEY,
+    applied_at REAL NOT NULL
+);
+
+CREATE TABLE jobs (
+    seq          INTEGER PRIMARY KEY,
+    id           TEXT    NOT NULL UNIQUE,
+    task_name    TEXT    NOT NULL,
+    args         TEXT    NOT NULL DEFAULT '[]',
+    kwargs       TEXT    NOT NULL DEFAULT '{}',
+    queue_name   TEXT    NOT NULL DEFAULT 'default',
+    priority     INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 3),
+    status       TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN (
+        'pending', 'reserved', 'running', 'completed', 'failed', 'retrying', 'cancelled', 'timeout'
+    )),
+    scheduled_at REAL    NOT NULL,
+    created_at   REAL    NOT NULL,
+    started_at   REAL,
+    completed_at REAL,
+    result       TEXT,
+    error        TEXT,
+    retry_count  INTEGER NOT NULL DEFAULT 0,
+    max_retries  INTEGER NOT NULL DEFAULT 0,
+    retry_delay  REAL    NOT NULL DEFAULT 60.0,
+    tags         TEXT    NOT NULL DEFAULT '[]',
+    metadata     TEXT    NOT NULL DEFAULT '{}',
+    worker_id    TEXT,
+    timeout      REAL,
+    version      TEXT
+);
+
+-- The fetch path: waiting jobs in claim order.
+CREATE INDEX jobs_waiting ON jobs (priority, scheduled_at, seq)
+    WHERE status IN ('pending', 'retrying');
+
+-- Held jobs by worker: rescue of lost workers.
+CREATE INDEX jobs_held ON jobs (worker_id)
+    WHERE status IN ('reserved', 'running');
+
+-- Queue sizes, queue clear, queue listing (loose index scan of names).
+CREATE INDEX jobs_queue_status ON jobs (queue_name, status);
+
+-- Job lists, newest first by default.
+CREATE INDEX jobs_created ON jobs (created_at);
+
+-- Pruning of finished jobs.
+CREATE INDEX jobs_finished ON jobs (completed_at)
+    WHERE status IN ('completed', 'failed', 'cancelled', 'timeout');
+
+-- Queues exist implicitly; a row here only records a pause.
+CREATE TABLE queues (
+    name      TEXT    PRIMARY KEY,
+    is_paused INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    hostname     TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    queues       TEXT,
+    heartbeat_at REAL NOT NULL,
+    started_at   REAL NOT NULL
+);
+
+CREATE TABLE schedules (
+    id              TEXT    PRIMARY KEY,
+    name            TEXT    NOT NULL,
+    task_name       TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+    cron_expression TEXT,
+    interval        TEXT,
+    timezone        TEXT    NOT NULL DEFAULT 'UTC',
+    args            TEXT    NOT NULL DEFAULT '[]',
+    kwargs          TEXT    NOT NULL DEFAULT '{}',
+    queue_name      TEXT,
+    priority        INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 3),
+    tags            TEXT    NOT NULL DEFAULT '[]',
+    metadata        TEXT    NOT NULL DEFAULT '{}',
+    max_retries     INTEGER,
+    retry_delay     REAL,
+    timeout         REAL,
+    version         TEXT,
+    last_run_at     REAL,
+    next_run_at     REAL,
+    created_at      REAL,
+    updated_at      REAL
+);
+
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';
+
+CREATE INDEX schedules_created ON schedules (created_at, id);
+
+-- One row per fired occurrence: the unique key makes each occurrence run once,
+-- whatever the number of schedulers.
+CREATE TABLE schedule_occurrences (
+    schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+    occurrence  REAL NOT NULL,
+    job_id      TEXT NOT NULL,
+    PRIMARY KEY (schedule_id, occurrence)
+) WITHOUT ROWID;

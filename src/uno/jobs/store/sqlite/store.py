@@ -1,0 +1,554 @@
+"""SQLiteStore: the embedded default store, one file in WAL mode.
+
+One connection, owned by one dedicated thread; every async method runs its body
+there. Writes take ``BEGIN IMMEDIATE`` so several processes on one machine can
+share the file: SQLite lets one writer in at a time, which makes each fetch (one
+``UPDATE ... RETURNING``) claim its jobs alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from uno.jobs.errors import (
+    DuplicateJob,
+    IllegalTransition,
+    JobNotFound,
+    ScheduleNotFound,
+    StoreUnavailable,
+    ValidationError,
+)
+from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
+from uno.jobs.schedules import Schedule
+from uno.jobs.store.base import (
+    JOB_ORDER_FIELDS,
+    Completion,
+    Failure,
+    JobFilter,
+    JobStats,
+    QueueInfo,
+    RescuedJob,
+    ScheduleFilter,
+)
+from uno.jobs.store.sqlfile import load_queries
+from uno.jobs.store.sqlite import codec
+from uno.jobs.store.sqlite.codec import STATUS_BY_VALUE, row_to_job, row_to_schedule, ts
+from uno.jobs.store.sqlite.migrations import PACKAGE
+from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
+
+T = TypeVar("T")
+
+
+def _load() -> dict[str, str]:
+    """The named queries with the shared column lists filled in."""
+    raw = load_queries(PACKAGE, "queries.sql")
+    job_columns, schedule_columns = raw["job_columns"], raw["schedule_columns"]
+    return {
+        name: sql.replace("{job_columns}", job_columns).replace(
+            "{schedule_columns}", schedule_columns
+        )
+        for name, sql in raw.items()
+    }
+
+
+Q = _load()
+
+_LIST_FILTERS = ("queue_name", "statuses", "priority", "worker_id", "task_name", "tags")
+
+
+def path_from_url(url: str) -> str:
+    """The file path of ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"Not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return url[len(prefix) :].split("?", 1)[0]
+
+
+class SQLiteStore:
+    """The Store on a SQLite file (see ``uno.jobs.store.base.Store``)."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, poll_interval: float = 0.05):
+        self.url = url
+        self.path = path_from_url(url)
+        self.busy_timeout = busy_timeout
+        self.poll_interval = poll_interval
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        # Wake-ups: writes of this process bump _wakes and set _wake; the rest
+        # of the machine is seen through PRAGMA data_version.
+        self._wake: asyncio.Event | None = None
+        self._wakes = 0
+        self._wakes_seen = 0
+        self._version_seen: int | None = None
+
+    # -- plumbing -------------------------------------------------------------
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreUnavailable(f"{self.url} is not open: call await store.open() first")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreUnavailable(f"{self.url}: {exc}") from exc
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction, taken up front so it never has to upgrade."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so several selects see one snapshot."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _notify(self) -> None:
+        """Tell waiters of this process that new work may be due."""
+        self._wakes += 1
+        if self._wake is not None:
+            self._wake.set()
+            self._wake = None
+
+    # -- lifecycle ------------------------------------------------------------
+    def _connect(self) -> None:
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, cached_statements=256
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn = conn
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uno-jobs-sqlite")
+        try:
+            await self._run(self._connect)
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+
+        def close_connection() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, close_connection)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=False)
+
+    async def migrate(self) -> list[str]:
+        def run() -> list[str]:
+            assert self._conn is not None
+            return migrate_connection(self._conn)
+
+        return await self._run(run)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda: self._conn is not None and self._query_one("SELECT 1"))
+        except (sqlite3.Error, StoreUnavailable):
+            return False
+
+    def _query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        assert self._conn is not None
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        if self._wakes != self._wakes_seen:
+            self._wakes_seen = self._wakes
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._version_seen is None:
+            self._version_seen = await self._run(self._query_one, Q["data_version"])
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        event = self._wake
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(self.poll_interval, remaining)):
+                    await event.wait()
+            except TimeoutError:
+                version = await self._run(self._query_one, Q["data_version"])
+                if version != self._version_seen:
+                    self._version_seen = version
+                    return
+            else:
+                self._wakes_seen = self._wakes
+                return
+
+    # -- jobs: writes ---------------------------------------------------------
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        params = [codec.job_params(job) for job in jobs]
+        await self._run(self._insert_jobs, params)
+        self._notify()
+
+    def _insert_jobs(self, params: list[tuple[Any, ...]]) -> None:
+        try:
+            with self._write() as conn:
+                conn.executemany(Q["insert_job"], params)
+        except sqlite3.IntegrityError as exc:
+            raise self._duplicate([p[0] for p in params], exc) from None
+
+    def _duplicate(self, ids: list[str], exc: sqlite3.IntegrityError) -> Exception:
+        """DuplicateJob naming the ids that clash, or the original error."""
+        if "jobs.id" not in str(exc):
+            return exc
+        assert self._conn is not None
+        rows = self._conn.execute(Q["get_jobs"], (json.dumps(ids),)).fetchall()
+        taken = sorted({row[2] for row in rows} | {i for i in ids if ids.count(i) > 1})
+        return DuplicateJob(f"A job with id {', '.join(taken) or '?'} exists already")
+
+    async def fetch_jobs(
+        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+    ) -> list[Job]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        self._wakes_seen = self._wakes
+        params = {
+            "worker_id": worker_id,
+            "now": ts(now),
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "limit": limit,
+        }
+        return await self._run(self._fetch_jobs, params)
+
+    def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
+        with self._write() as conn:
+            rows = conn.execute(Q["fetch_jobs"], params).fetchall()
+        self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
+        # RETURNING order is unspecified: restore claim order (rank, due time, seq).
+        rows.sort(key=lambda r: (r[5], r[7], r[0]))
+        return [row_to_job(row) for row in rows]
+
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
+        if job_ids:
+            at = ts(now)
+            await self._run(self._many, Q["start_job"], [(at, i, worker_id) for i in job_ids])
+
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
+        if completions:
+            params = [
+                (
+                    None if c.result is None else codec.dumps(c.result),
+                    ts(c.completed_at),
+                    c.job_id,
+                    worker_id,
+                )
+                for c in completions
+            ]
+            await self._run(self._many, Q["complete_job"], params)
+
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
+        if not failures:
+            return
+        params = [
+            {
+                "id": f.job_id,
+                "worker_id": worker_id,
+                "status": Status.RETRYING.value if f.retry_at else Status(f.status).value,
+                "error": codec.dumps_error(f.error),
+                "finished_at": ts(f.finished_at),
+                "retry_at": ts(f.retry_at),
+            }
+            for f in failures
+        ]
+        await self._run(self._many, Q["fail_job"], params)
+        if any(f.retry_at for f in failures):
+            self._notify()
+
+    async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
+        if job_ids:
+            await self._run(self._many, Q["release_job"], [(i, worker_id) for i in job_ids])
+            self._notify()
+
+    def _many(self, sql: str, params: Sequence[Any]) -> None:
+        with self._write() as conn:
+            conn.executemany(sql, params)
+
+    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """One write statement in its own transaction; the number of rows changed."""
+        with self._write() as conn:
+            return conn.execute(sql, params).rowcount
+
+    async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
+        return await self._run(
+            self._transition, job_id, CANCELLABLE, Status.CANCELLED, "cancel", Q["cancel_job"],
+            {"id": job_id, "now": ts(now), "reason": reason},
+        )  # fmt: skip
+
+    async def retry_job(self, job_id: str, now: datetime) -> Job:
+        job = await self._run(
+            self._transition, job_id, RETRYABLE, Status.PENDING, "retry", Q["retry_job"],
+            {"id": job_id, "now": ts(now)},
+        )  # fmt: skip
+        self._notify()
+        return job
+
+    def _transition(
+        self,
+        job_id: str,
+        allowed: frozenset[Status],
+        target: Status,
+        action: str,
+        sql: str,
+        params: dict[str, Any],
+    ) -> Job:
+        """Check the current status and apply ``sql`` in one write transaction."""
+        with self._write() as conn:
+            row = conn.execute(Q["job_status"], (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(f"Job {job_id} not found")
+            if row[0] not in allowed:
+                raise IllegalTransition(job_id, row[0], target.value, action)
+            rows = conn.execute(sql, params).fetchall()
+        return row_to_job(rows[0])
+
+    async def prune_jobs(self, finished_before: datetime) -> int:
+        return await self._run(self._execute, Q["prune_jobs"], (ts(finished_before),))
+
+    # -- jobs: reads ----------------------------------------------------------
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._run(self._get_job, job_id)
+
+    def _get_job(self, job_id: str) -> Job | None:
+        assert self._conn is not None
+        row = self._conn.execute(Q["get_job"], (job_id,)).fetchone()
+        return None if row is None else row_to_job(row)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        if not job_ids:
+            return []
+        return await self._run(self._select_jobs, Q["get_jobs"], (json.dumps(list(job_ids)),))
+
+    def _select_jobs(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Job]:
+        assert self._conn is not None
+        return [row_to_job(row) for row in self._conn.execute(sql, params).fetchall()]
+
+    async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
+        f = job_filter
+        if f.order_by not in JOB_ORDER_FIELDS:
+            allowed = ", ".join(JOB_ORDER_FIELDS)
+            raise ValidationError(f"Cannot order jobs by {f.order_by!r}: use one of {allowed}")
+        direction = str(f.order_dir).lower()
+        if direction not in ("asc", "desc"):
+            raise ValidationError(f"Invalid order direction {f.order_dir!r}: use asc or desc")
+        if f.limit < 0 or f.offset < 0:
+            raise ValidationError("limit and offset must be zero or more")
+        params: dict[str, Any] = {
+            "queue_name": f.queue_name,
+            "statuses": json.dumps([str(s) for s in f.statuses]) if f.statuses else None,
+            "priority": None if f.priority is None else f.priority.rank,
+            "worker_id": f.worker_id,
+            "task_name": f.task_name,
+            "tags": json.dumps(list(f.tags)) if f.tags else None,
+        }
+        clauses = [Q[f"filter_{name}"] for name in _LIST_FILTERS if params[name] is not None]
+        where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
+        params = {k: v for k, v in params.items() if v is not None}
+        order = f"{f.order_by} {direction}, seq {direction}"
+        page_sql = Q["list_jobs"].format(where=where, order=order)
+        count_sql = Q["count_jobs"].format(where=where)
+        return await self._run(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
+
+    def _list_jobs(
+        self, page_sql: str, count_sql: str, params: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Job], int]:
+        with self._read() as conn:
+            total = conn.execute(count_sql, params).fetchone()[0]
+            rows = conn.execute(page_sql, {**params, "limit": limit, "offset": offset})
+            jobs = [row_to_job(row) for row in rows.fetchall()]
+        return jobs, total
+
+    async def job_stats(self) -> JobStats:
+        return await self._run(self._job_stats)
+
+    def _job_stats(self) -> JobStats:
+        with self._read() as conn:
+            counts = conn.execute(Q["job_counts"]).fetchall()
+            avg_wait, avg_run = conn.execute(Q["job_averages"]).fetchone()
+        stats = JobStats(avg_wait_time=avg_wait, avg_run_time=avg_run)
+        stats.by_status = {s.value: 0 for s in Status}
+        stats.by_priority = {p.value: 0 for p in codec.PRIORITY_BY_RANK}
+        for status, queue, rank, n in counts:
+            stats.total_jobs += n
+            stats.by_status[status] += n
+            stats.by_priority[codec.PRIORITY_BY_RANK[rank].value] += n
+            queue_stats = stats.by_queue.setdefault(queue, {"total_jobs": 0, "pending_jobs": 0})
+            queue_stats["total_jobs"] += n
+            if status in ("pending", "retrying"):
+                queue_stats["pending_jobs"] += n
+        by = stats.by_status
+        stats.pending_jobs = by["pending"] + by["retrying"]
+        stats.running_jobs = by["reserved"] + by["running"]
+        stats.completed_jobs = by["completed"]
+        stats.failed_jobs = by["failed"] + by["timeout"]
+        stats.cancelled_jobs = by["cancelled"]
+        return stats
+
+    # -- workers --------------------------------------------------------------
+    async def register_worker(
+        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
+    ) -> None:
+        params = {
+            "id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "now": ts(now),
+        }
+        await self._run(self._execute, Q["register_worker"], params)
+
+    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+        await self._run(self._execute, Q["heartbeat"], {"id": worker_id, "now": ts(now)})
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._run(self._execute, Q["unregister_worker"], (worker_id,))
+
+    async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
+        rescued = await self._run(self._rescue_jobs, ts(stale_before), ts(now))
+        if rescued:
+            self._notify()
+        return rescued
+
+    def _rescue_jobs(self, stale_before: float, now: float) -> list[RescuedJob]:
+        with self._write() as conn:
+            conn.execute(Q["forget_stale_workers"], (stale_before,))
+            rows = conn.execute(Q["rescue_reserved"]).fetchall()
+            rows += conn.execute(Q["rescue_running"], {"now": now}).fetchall()
+        return [RescuedJob(job_id, STATUS_BY_VALUE[status]) for job_id, status in rows]
+
+    # -- queues ---------------------------------------------------------------
+    async def pause_queue(self, name: str) -> None:
+        await self._run(self._execute, Q["pause_queue"], (name,))
+
+    async def resume_queue(self, name: str) -> None:
+        await self._run(self._execute, Q["resume_queue"], (name,))
+        self._notify()
+
+    async def clear_queue(self, name: str) -> int:
+        return await self._run(self._execute, Q["clear_queue"], (name,))
+
+    async def list_queues(self) -> list[QueueInfo]:
+        rows = await self._run(self._select, Q["list_queues"], ())
+        return [QueueInfo(name, size, bool(paused)) for name, size, paused in rows]
+
+    async def paused_queues(self) -> set[str]:
+        return {row[0] for row in await self._run(self._select, Q["paused_queues"], ())}
+
+    def _select(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        assert self._conn is not None
+        return self._conn.execute(sql, params).fetchall()
+
+    # -- schedules ------------------------------------------------------------
+    async def insert_schedule(self, schedule: Schedule) -> None:
+        try:
+            await self._run(self._execute, Q["insert_schedule"], codec.schedule_params(schedule))
+        except sqlite3.IntegrityError as exc:
+            raise ValidationError(f"Cannot store schedule {schedule.id}: {exc}") from None
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        rows = await self._run(self._select, Q["get_schedule"], (schedule_id,))
+        return row_to_schedule(rows[0]) if rows else None
+
+    async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
+        f = schedule_filter
+        if f.limit < 0 or f.offset < 0:
+            raise ValidationError("limit and offset must be zero or more")
+        params = {
+            "status": None if f.status is None else str(f.status),
+            "tags": json.dumps(list(f.tags)) if f.tags else None,
+        }
+        return await self._run(self._list_schedules, params, f.limit, f.offset)
+
+    def _list_schedules(
+        self, params: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Schedule], int]:
+        with self._read() as conn:
+            total = conn.execute(Q["count_schedules"], params).fetchone()[0]
+            page = {**params, "limit": limit, "offset": offset}
+            rows = conn.execute(Q["list_schedules"], page).fetchall()
+        return [row_to_schedule(row) for row in rows], total
+
+    async def update_schedule(self, schedule: Schedule) -> None:
+        changed = await self._run(
+            self._execute, Q["update_schedule"], codec.schedule_params(schedule)
+        )
+        if not changed:
+            raise ScheduleNotFound(f"Schedule {schedule.id} not found")
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return bool(await self._run(self._execute, Q["delete_schedule"], (schedule_id,)))
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        rows = await self._run(self._select, Q["due_schedules"], (ts(now), limit))
+        return [row_to_schedule(row) for row in rows]
+
+    async def fire_schedule(
+        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+    ) -> bool:
+        params = codec.job_params(job)
+        fired = await self._run(
+            self._fire_schedule, schedule_id, ts(occurrence), params, ts(next_run_at)
+        )
+        if fired:
+            self._notify()
+        return fired
+
+    def _fire_schedule(
+        self, schedule_id: str, occurrence: float, job: tuple[Any, ...], next_run_at: float | None
+    ) -> bool:
+        try:
+            with self._write() as conn:
+                status = conn.execute(Q["schedule_status"], (schedule_id,)).fetchone()
+                if status is None or status[0] != "active":
+                    return False
+                recorded = conn.execute(Q["record_occurrence"], (schedule_id, occurrence, job[0]))
+                if recorded.rowcount == 0:
+                    return False
+                conn.execute(Q["insert_job"], job)
+                conn.execute(Q["schedule_fired"], (occurrence, next_run_at, schedule_id))
+        except sqlite3.IntegrityError as exc:
+            raise self._duplicate([job[0]], exc) from None
+        return True
