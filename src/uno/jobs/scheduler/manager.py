@@ -1,0 +1,266 @@
+"""ScheduleManager: create, change, pause and delete schedules, with validation.
+
+The REST API and users' code call these methods; every change is validated as a
+whole before anything is written, so a bad request leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from uno.jobs.errors import ScheduleNotFound, ValidationError
+from uno.jobs.jobs import Priority, validate_json, validate_non_negative, validate_timeout
+from uno.jobs.scheduler.occurrences import (
+    load_zone,
+    next_occurrence,
+    normalize_cron,
+    parse_interval,
+)
+from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
+from uno.jobs.store import ScheduleFilter
+
+if TYPE_CHECKING:
+    from uno.jobs.system import JobSystem
+
+#: Fields ``update`` may change.
+UPDATABLE = frozenset(
+    {
+        "name",
+        "task_name",
+        "cron_expression",
+        "interval",
+        "timezone",
+        "args",
+        "kwargs",
+        "queue_name",
+        "priority",
+        "tags",
+        "metadata",
+        "max_retries",
+        "retry_delay",
+        "timeout",
+        "version",
+        "status",
+    }
+)
+#: Fields where ``None`` in an update means "leave as it is" (they cannot be null).
+_NOT_NULL = frozenset(
+    {"name", "task_name", "timezone", "args", "kwargs", "priority", "tags", "metadata", "status"}
+)
+_RULE_FIELDS = frozenset({"cron_expression", "interval", "timezone"})
+
+
+class ScheduleManager:
+    """The schedule verbs of a JobSystem: ``jobs.schedules.create(...)`` and friends."""
+
+    def __init__(self, system: JobSystem) -> None:
+        self.system = system
+
+    # -- reads ------------------------------------------------------------------
+    async def get(self, schedule_id: str) -> Schedule:
+        await self.system.open()
+        schedule = await self.system.store.get_schedule(schedule_id)
+        if schedule is None:
+            raise ScheduleNotFound(f"Schedule not found: {schedule_id}")
+        return schedule
+
+    async def list(
+        self,
+        status: ScheduleStatus | str | None = None,
+        tags: Sequence[str] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[builtins.list[Schedule], int]:
+        """One page of schedules (oldest first) and the total matching."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit must be a whole number of 1 or more, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a whole number of 0 or more, got {offset!r}")
+        wanted = _parse_status(status) if status is not None else None
+        await self.system.open()
+        return await self.system.store.list_schedules(
+            ScheduleFilter(status=wanted, tags=tuple(tags), limit=limit, offset=offset)
+        )
+
+    # -- writes -----------------------------------------------------------------
+    async def create(
+        self,
+        name: str,
+        task_name: str,
+        *,
+        cron_expression: str | None = None,
+        interval: Interval | dict[str, Any] | None = None,
+        timezone: str = "UTC",
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        queue_name: str | None = None,
+        priority: Priority | str = "normal",
+        tags: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        timeout: float | None = None,
+        version: str | None = None,
+    ) -> Schedule:
+        """Store a new active schedule; its first run is the next occurrence after now."""
+        now = self.system.clock.now()
+        schedule = self._validated(
+            Schedule(
+                name=name,
+                task_name=task_name,
+                cron_expression=cron_expression,
+                interval=interval,  # type: ignore[arg-type]  # parsed by _validated
+                timezone=timezone,
+                args=args,  # type: ignore[arg-type]
+                kwargs=kwargs if kwargs is not None else {},
+                queue_name=queue_name,
+                priority=priority,  # type: ignore[arg-type]
+                tags=tags,  # type: ignore[arg-type]
+                metadata=metadata if metadata is not None else {},
+                max_retries=max_retries,
+                retry_delay=retry_delay,
+                timeout=timeout,
+                version=version,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        schedule.next_run_at = next_occurrence(schedule, now)
+        await self.system.open()
+        await self.system.store.insert_schedule(schedule)
+        return schedule
+
+    async def update(self, schedule_id: str, **changes: Any) -> Schedule:
+        """Change some fields; the rest stay. Validated as a whole, written at once.
+
+        Giving ``cron_expression`` switches the schedule to cron (clearing its
+        interval) and the other way round. A new rule or time zone recomputes
+        ``next_run_at`` from now; ``status`` may pause or resume.
+        """
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValidationError(f"Cannot update schedule field(s): {', '.join(sorted(unknown))}")
+        changes = {k: v for k, v in changes.items() if not (v is None and k in _NOT_NULL)}
+        cron = changes.pop("cron_expression", None)
+        interval = changes.pop("interval", None)
+        if cron is not None and interval is not None:
+            raise ValidationError("Give either cron_expression or interval, not both")
+        if cron is not None:
+            changes.update(cron_expression=cron, interval=None)
+        elif interval is not None:
+            changes.update(cron_expression=None, interval=interval)
+        current = await self.get(schedule_id)
+        now = self.system.clock.now()
+        status = _parse_status(changes.pop("status", current.status))
+        updated = self._validated(current.evolve(**changes, updated_at=now))
+        rule_changed = (
+            updated.cron_expression != current.cron_expression
+            or updated.interval != current.interval
+            or updated.timezone != current.timezone
+        )
+        moves_next_run = True
+        if status is ScheduleStatus.PAUSED:
+            updated.status, updated.next_run_at = status, None
+        elif rule_changed or current.status is not ScheduleStatus.ACTIVE:
+            updated.status, updated.next_run_at = status, next_occurrence(updated, now)
+        else:
+            moves_next_run = False
+        return await self._write(updated, moves_next_run)
+
+    async def delete(self, schedule_id: str) -> None:
+        await self.system.open()
+        if not await self.system.store.delete_schedule(schedule_id):
+            raise ScheduleNotFound(f"Schedule not found: {schedule_id}")
+
+    async def pause(self, schedule_id: str) -> Schedule:
+        """Stop firing; ``next_run_at`` becomes None. Pausing twice is harmless."""
+        return await self.update(schedule_id, status=ScheduleStatus.PAUSED)
+
+    async def resume(self, schedule_id: str) -> Schedule:
+        """Fire again from now on: the next occurrence after now, no burst of missed runs."""
+        return await self.update(schedule_id, status=ScheduleStatus.ACTIVE)
+
+    async def _write(self, schedule: Schedule, moves_next_run: bool) -> Schedule:
+        """Overwrite the stored schedule, keeping what a scheduler wrote meanwhile.
+
+        A scheduler may fire between our read and this write; its ``last_run_at``
+        (and ``next_run_at``, unless this change moves it) must survive.
+        """
+        latest = await self.system.store.get_schedule(schedule.id)
+        if latest is None:
+            raise ScheduleNotFound(f"Schedule not found: {schedule.id}")
+        schedule.last_run_at = latest.last_run_at
+        if not moves_next_run:
+            schedule.next_run_at = latest.next_run_at
+        await self.system.store.update_schedule(schedule)
+        return schedule
+
+    # -- validation ---------------------------------------------------------------
+    def _validated(self, schedule: Schedule) -> Schedule:
+        """Check every field and return the schedule in canonical form."""
+        if not isinstance(schedule.name, str) or not schedule.name.strip():
+            raise ValidationError("name must be a non-empty string")
+        if not isinstance(schedule.task_name, str) or not schedule.task_name:
+            raise ValidationError("task_name must be a non-empty string")
+        if schedule.version is not None and not isinstance(schedule.version, str):
+            raise ValidationError(f"version must be a string, got {schedule.version!r}")
+        self.system.registry.get(schedule.task_name, schedule.version)
+        has_cron = schedule.cron_expression is not None
+        has_interval = schedule.interval is not None
+        if has_cron == has_interval:
+            raise ValidationError(
+                "Give exactly one of cron_expression and interval"
+                + (", not both" if has_cron else " (neither was given)")
+            )
+        load_zone(schedule.timezone)
+        cron = normalize_cron(schedule.cron_expression) if has_cron else None  # type: ignore[arg-type]
+        interval = parse_interval(schedule.interval) if has_interval else None  # type: ignore[arg-type]
+        if isinstance(schedule.args, str | bytes | dict) or not isinstance(schedule.args, Sequence):
+            raise ValidationError(f"args must be a list, got {schedule.args!r}")
+        args = list(schedule.args)
+        for value, what, kind in (
+            (schedule.kwargs, "kwargs", dict),
+            (schedule.metadata, "metadata", dict),
+        ):
+            if not isinstance(value, kind):
+                raise ValidationError(f"{what} must be an object, got {value!r}")
+        validate_json(args, "args")
+        validate_json(schedule.kwargs, "kwargs")
+        validate_json(schedule.metadata, "metadata")
+        if isinstance(schedule.tags, str) or not all(isinstance(t, str) for t in schedule.tags):
+            raise ValidationError("tags must be a list of strings")
+        if schedule.queue_name is not None and (
+            not isinstance(schedule.queue_name, str) or not schedule.queue_name
+        ):
+            raise ValidationError("queue_name must be a non-empty string")
+        if schedule.max_retries is not None:
+            validate_non_negative(schedule.max_retries, "max_retries")
+            if not isinstance(schedule.max_retries, int):
+                raise ValidationError(
+                    f"max_retries must be a whole number, got {schedule.max_retries!r}"
+                )
+        if schedule.retry_delay is not None:
+            validate_non_negative(schedule.retry_delay, "retry_delay")
+        validate_timeout(schedule.timeout)
+        return schedule.evolve(
+            name=schedule.name.strip(),
+            cron_expression=cron,
+            interval=interval,
+            timezone=schedule.timezone.strip(),
+            args=args,
+            kwargs=dict(schedule.kwargs),
+            metadata=dict(schedule.metadata),
+            tags=list(schedule.tags),
+            priority=Priority.parse(schedule.priority),
+        )
+
+
+def _parse_status(value: ScheduleStatus | str) -> ScheduleStatus:
+    try:
+        return ScheduleStatus(value)
+    except ValueError:
+        raise ValidationError(
+            f"Invalid schedule status {value!r}: expected active or paused"
+        ) from None
