@@ -195,7 +195,8 @@ class Store(Protocol):
 
     async def retry_job(self, job_id: str, now: datetime) -> Job:
         """Send a failed, timed-out or cancelled job back to pending, due now, with
-        ``retry_count`` reset to 0 and error, result, times and worker cleared.
+        ``retry_count`` reset to 0 and error, result, times, worker and
+        ``metadata["cancel_reason"]`` cleared.
         Raises ``JobNotFound`` or ``IllegalTransition``."""
 
     async def prune_jobs(self, finished_before: datetime) -> int:

@@ -1,0 +1,120 @@
+"""Fixtures shared by the whole suite.
+
+``store`` runs a test once per backend: SQLite on a fresh file, and PostgreSQL
+in a fresh schema of ``UNO_JOBS_TEST_POSTGRES_URL``. Where PostgreSQL is not
+reachable (or its store is not importable) those runs are skipped, except when
+``CI`` is set: then they fail, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from uno.jobs.clock import ManualClock
+from uno.jobs.jobs import Job
+from uno.jobs.store.base import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import EPOCH, StoreFactory, make_job
+
+POSTGRES_URL = os.environ.get(
+    "UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; fail in CI, where every backend must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
+    pytest.skip(reason)
+
+
+@cache
+def postgres_problem() -> str | None:
+    """Why the PostgreSQL tests cannot run here, or None when they can."""
+    try:
+        import uno.jobs.store.postgres  # noqa: F401
+    except ImportError as exc:
+        return f"uno.jobs.store.postgres cannot be imported: {exc}"
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            pass
+    except Exception as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}"
+    return None
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """A factory of open stores, all on one fresh database; closed afterwards."""
+    backend: str = request.param
+    opened: list[Store] = []
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+
+    if backend == "sqlite":
+        from uno.jobs.store.sqlite import SQLiteStore
+
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
+
+        def new() -> Store:
+            return SQLiteStore(url, poll_interval=0.01)
+    else:
+        problem = postgres_problem()
+        if problem:
+            skip_or_fail(problem)
+        from uno.jobs.store.postgres import PostgresStore
+
+        def new() -> Store:
+            return PostgresStore(POSTGRES_URL, schema=schema)
+
+    async def factory() -> Store:
+        store = new()
+        await store.open()
+        opened.append(store)
+        return store
+
+    try:
+        yield factory
+    finally:
+        for store in reversed(opened):
+            await store.close()
+        if backend == "postgres":
+            drop_schema(schema)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> Store:
+    """An open store on a fresh database, once per backend."""
+    return await store_factory()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that moves only when the test says so, starting at ``EPOCH``."""
+    return ManualClock(EPOCH)
+
+
+@pytest.fixture(name="make_job")
+def make_job_fixture() -> Callable[..., Job]:
+    return make_job
