@@ -40,7 +40,11 @@ class JobFilter:
     """The filters and ordering of the List Jobs endpoint.
 
     ``statuses`` match any of them; ``tags`` match jobs that have all of them.
-    Ordering by ``priority`` means by rank (critical first when ascending).
+    Ordering by ``priority`` means by rank (critical first when ascending); jobs
+    without the ordered time come last either way; ties follow insertion order
+    (reversed when descending).
+    An ``order_by`` outside ``JOB_ORDER_FIELDS``, an ``order_dir`` other than
+    asc/desc (any case), or a negative limit or offset raise ``ValidationError``.
     """
 
     queue_name: str | None = None
@@ -220,7 +224,12 @@ class Store(Protocol):
     ) -> None: ...
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        """Prove ``worker_id`` alive; one statement, whatever it holds."""
+        """Prove ``worker_id`` alive; one statement, whatever it holds.
+
+        A worker that ``rescue_jobs`` forgot (it was silent too long) is
+        registered again, or every job it fetched from then on would be
+        taken for an orphan and rescued while it runs.
+        """
 
     async def unregister_worker(self, worker_id: str) -> None: ...
 

@@ -176,9 +176,10 @@ DELETE FROM workers WHERE id = ?
 DELETE FROM workers WHERE heartbeat_at < ?
 
 -- name: rescue_reserved
+-- The IN term repeats the partial index's condition so the planner uses jobs_held.
 UPDATE jobs
 SET status = 'pending', worker_id = NULL
-WHERE status = 'reserved'
+WHERE status IN ('reserved', 'running') AND status = 'reserved'
   AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
 RETURNING id, status
 
@@ -196,7 +197,7 @@ SET status = CASE WHEN retry_count < max_retries THEN 'retrying' ELSE 'failed' E
             || ' stopped sending heartbeats while running the job',
         'traceback', NULL
     )
-WHERE status = 'running'
+WHERE status IN ('reserved', 'running') AND status = 'running'
   AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
 RETURNING id, status
 

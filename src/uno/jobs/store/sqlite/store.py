@@ -61,6 +61,7 @@ def _load() -> dict[str, str]:
 
 Q = _load()
 
+_NULLABLE_ORDER_FIELDS = frozenset({"started_at", "completed_at"})
 _LIST_FILTERS = ("queue_name", "statuses", "priority", "worker_id", "task_name", "tags")
 
 
@@ -387,7 +388,8 @@ class SQLiteStore:
         clauses = [Q[f"filter_{name}"] for name in _LIST_FILTERS if params[name] is not None]
         where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
         params = {k: v for k, v in params.items() if v is not None}
-        order = f"{f.order_by} {direction}, seq {direction}"
+        nulls = " NULLS LAST" if f.order_by in _NULLABLE_ORDER_FIELDS else ""
+        order = f"{f.order_by} {direction}{nulls}, seq {direction}"
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
         return await self._run(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
