@@ -32,6 +32,13 @@ WITH new AS (
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM new) AS c WHERE c.n > 0;
 
+-- name: copy_jobs
+COPY {schema}.jobs (
+    id, task_name, version, args, kwargs, queue_name, priority, status,
+    scheduled_at, created_at, started_at, completed_at, result, error,
+    retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
+) FROM STDIN (FORMAT BINARY);
+
 -- name: fetch_jobs
 WITH due AS (
     SELECT id FROM jobs

@@ -49,6 +49,9 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
 
+#: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
+COPY_THRESHOLD = 64
+
 _QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql")
 
 
@@ -192,11 +195,22 @@ class PostgresStore:
 
     async def insert_jobs_on(self, conn: Conn, jobs: Sequence[Job]) -> None:
         """Insert ``jobs`` in the caller's open transaction on ``conn``: they exist
-        (and workers are woken) only if that transaction commits."""
+        (and workers are woken) only if that transaction commits.
+
+        Small batches are one INSERT (one round trip); large ones a binary COPY,
+        several times faster per row, followed by the NOTIFY.
+        """
         if not jobs:
             return
         try:
-            await conn.execute(self._q["insert_jobs"], self._insert_params(jobs), binary=True)
+            if len(jobs) < COPY_THRESHOLD:
+                await conn.execute(self._q["insert_jobs"], self._insert_params(jobs))
+                return
+            async with conn.cursor() as cur, cur.copy(self._q["copy_jobs"]) as copy:
+                copy.set_types(rows.COPY_TYPES)
+                for row in rows.job_rows(jobs):
+                    await copy.write_row(row)
+            await conn.execute(self._q["notify"], {"channel": self.channel})
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc) from exc
 
@@ -205,7 +219,14 @@ class PostgresStore:
         if not jobs:
             return
         try:
-            conn.execute(self._q["insert_jobs"], self._insert_params(jobs), binary=True)
+            if len(jobs) < COPY_THRESHOLD:
+                conn.execute(self._q["insert_jobs"], self._insert_params(jobs))
+                return
+            with conn.cursor() as cur, cur.copy(self._q["copy_jobs"]) as copy:
+                copy.set_types(rows.COPY_TYPES)
+                for row in rows.job_rows(jobs):
+                    copy.write_row(row)
+            conn.execute(self._q["notify"], {"channel": self.channel})
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc) from exc
 
