@@ -1,3 +1,76 @@
-"""`uno-jobs serve`."""
+"""`uno-jobs serve`: the API server with an embedded worker and scheduler.
+
+Both loops run in the server's event loop via the app's lifespan. With no JWT key
+configured, a secret is created in the data folder and a ready admin token is
+printed, so the API can be called straight away.
+"""
 
 from __future__ import annotations
+
+import logging
+
+import typer
+
+from uno.jobs.api.auth import ensure_secret, has_configured_key, issue_token
+from uno.jobs.cli import cli
+from uno.jobs.errors import JobsError
+from uno.jobs.loading import load_app
+
+#: Lifetime of the admin token printed at start-up.
+STARTUP_TOKEN_TTL = 24 * 3600
+
+
+@cli.command()
+def serve(
+    app: str | None = typer.Option(
+        None,
+        "--app",
+        envvar="UNO_JOBS_APP",
+        help="Module holding your tasks: pkg.tasks or pkg.tasks:jobs (default: the demo).",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    database: str | None = typer.Option(
+        None, "--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Jobs the embedded worker runs at once."
+    ),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Run no embedded worker."),
+    no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Run no embedded scheduler."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Serve the Jobs REST API, the dashboard and the embedded worker and scheduler."""
+    import uvicorn
+
+    from uno.dependencies.service import configure_services
+    from uno.jobs.api import create_app
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        system = load_app(app)
+    except JobsError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    system.settings = system.settings.with_(database_url=database, concurrency=concurrency)
+    settings = system.settings
+    configure_services(
+        system=system, embedded_worker=not no_worker, embedded_scheduler=not no_scheduler
+    )
+    server = create_app(
+        system,
+        embedded_worker=not no_worker,
+        embedded_scheduler=not no_scheduler,
+        concurrency=concurrency,
+    )
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"uno-jobs API on http://{shown_host}:{port}  (docs: /docs, dashboard: /dashboard)")
+    typer.echo(f"Database: {settings.resolved_database_url}")
+    if not has_configured_key(settings):
+        ensure_secret(settings)
+        token = issue_token(settings, "admin", ttl=STARTUP_TOKEN_TTL)
+        typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
+        typer.echo(f"Admin token (valid 24 h): {token}")
+    uvicorn.run(server, host=host, port=port, log_level=log_level.lower())

@@ -1,3 +1,29 @@
-"""`uno-jobs token`."""
+"""`uno-jobs token`: print a signed HS256 JWT that the API accepts."""
 
 from __future__ import annotations
+
+import typer
+
+from uno.jobs.api.auth import ALL_SCOPES, has_configured_key, issue_token
+from uno.jobs.cli import cli
+from uno.jobs.settings import Settings
+
+
+@cli.command()
+def token(
+    sub: str = typer.Option("admin", "--sub", help="The token's subject (who calls)."),
+    scope: str = typer.Option(
+        " ".join(ALL_SCOPES), "--scope", help="Space-separated scopes: jobs:read jobs:write ..."
+    ),
+    ttl: int = typer.Option(3600, "--ttl", min=1, help="Lifetime in seconds."),
+) -> None:
+    """Print a JWT signed with UNO_JOBS_JWT_SECRET (or the data folder's secret)."""
+    settings = Settings.from_env()
+    if not settings.jwt_secret and has_configured_key(settings):
+        typer.echo(
+            "Error: tokens are signed with UNO_JOBS_JWT_SECRET; this server trusts a public "
+            "key or JWKS instead, so ask your identity provider for a token.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(issue_token(settings, sub, scope.split(), ttl))

@@ -1,0 +1,104 @@
+"""The job system the Jobs API serves, for apps that mount it with one call.
+
+The seed's server integration reads::
+
+    configure_services()
+    register_jobs_endpoints(app_or_router=app, path_prefix="/api/v1", include_auth=True)
+
+``configure_services`` builds the job system from settings and the environment
+and registers it here; ``register_jobs_endpoints`` (without ``system=``) serves
+whatever is registered, configuring the default on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from uno.jobs.loading import load_app
+from uno.jobs.settings import ENV_PREFIX, Settings
+from uno.jobs.system import JobSystem
+
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(slots=True)
+class Services:
+    """What ``configure_services`` registered."""
+
+    system: JobSystem | None = None
+    embedded_worker: bool = True
+    embedded_scheduler: bool = True
+
+
+_services = Services()
+_lock = threading.Lock()
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(ENV_PREFIX + name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in _FALSE
+
+
+def build_system(settings: Settings | None = None, app: str | JobSystem | None = None) -> JobSystem:
+    """The job system of ``app`` (``MOD[:ATTR]``, else ``UNO_JOBS_APP``, else the demo).
+
+    With explicit ``settings`` a new JobSystem is made over the app's task
+    registry, so that the app module's own settings are left as they were.
+    """
+    loaded = app if isinstance(app, JobSystem) else load_app(app or os.environ.get("UNO_JOBS_APP"))
+    if settings is None:
+        return loaded
+    return JobSystem(settings=settings, registry=loaded.registry, clock=loaded.clock)
+
+
+def configure_services(
+    settings: Settings | None = None,
+    system: JobSystem | None = None,
+    app: str | JobSystem | None = None,
+    *,
+    embedded_worker: bool | None = None,
+    embedded_scheduler: bool | None = None,
+) -> JobSystem:
+    """Build (or take) the job system and register it for ``register_jobs_endpoints``.
+
+    A FastAPI app mounting the endpoints runs an embedded worker and scheduler
+    in its lifespan unless told otherwise here or by ``UNO_JOBS_EMBEDDED_WORKER=0``
+    / ``UNO_JOBS_EMBEDDED_SCHEDULER=0`` (for deployments with separate workers).
+    """
+    chosen = system if system is not None else build_system(settings, app)
+    with _lock:
+        _services.system = chosen
+        _services.embedded_worker = (
+            embedded_worker if embedded_worker is not None else _env_flag("EMBEDDED_WORKER", True)
+        )
+        _services.embedded_scheduler = (
+            embedded_scheduler
+            if embedded_scheduler is not None
+            else _env_flag("EMBEDDED_SCHEDULER", True)
+        )
+    return chosen
+
+
+def get_job_system() -> JobSystem:
+    """The registered job system, configuring the default one on first use."""
+    if _services.system is None:
+        configure_services()
+    assert _services.system is not None
+    return _services.system
+
+
+def get_services() -> Services:
+    get_job_system()
+    return _services
+
+
+def reset_services() -> None:
+    """Forget the registered job system (tests, or re-configuration)."""
+    with _lock:
+        _services.system = None
+        _services.embedded_worker = True
+        _services.embedded_scheduler = True

@@ -1,0 +1,122 @@
+"""``create_app``: the uno-jobs server: API, health probes, dashboard, embedded runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from uno.jobs.api.dtos import ErrorDto
+from uno.jobs.api.endpoints import register_jobs_endpoints
+from uno.jobs.api.errors import unhandled_error
+from uno.jobs.api.runtime import embedded_runtime
+from uno.jobs.settings import Settings
+from uno.jobs.system import JobSystem
+
+DESCRIPTION = """Background jobs over HTTP: enqueue jobs, follow them, schedule
+recurring ones and manage queues.
+
+Every endpoint under the prefix needs `Authorization: Bearer <JWT>` whose `scope`
+claim holds `jobs:read` (every GET), `jobs:write` (job and schedule changes) or
+`jobs:admin` (queue pause, resume, clear; implies the other two). Every error
+body has a `detail`."""
+
+
+def _version() -> str:
+    try:
+        return version("uno-jobs")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+def create_app(
+    system: JobSystem | None = None,
+    settings: Settings | None = None,
+    *,
+    embedded_worker: bool = True,
+    embedded_scheduler: bool = True,
+    include_auth: bool = True,
+    path_prefix: str = "/api/v1",
+    concurrency: int | None = None,
+) -> FastAPI:
+    """The uno-jobs server for ``system`` (built from ``settings`` and env when absent).
+
+    Its lifespan opens the store and runs the embedded worker and scheduler;
+    ``/healthz``, ``/readyz`` and ``/dashboard`` need no token.
+    """
+    if system is None:
+        from uno.dependencies.service import build_system
+
+        system = build_system(settings)
+    the_system = system
+    settings = system.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with embedded_runtime(
+            the_system,
+            worker=embedded_worker,
+            scheduler=embedded_scheduler,
+            concurrency=concurrency,
+        ):
+            yield
+
+    app = FastAPI(
+        title="uno-jobs",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.jobs_system = system
+    app.add_exception_handler(Exception, unhandled_error)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    _add_probes(app, system)
+    _add_dashboard(app)
+    register_jobs_endpoints(
+        app, path_prefix, include_auth=include_auth, system=system, manage_lifespan=False
+    )
+    return app
+
+
+def _add_probes(app: FastAPI, system: JobSystem) -> None:
+    @app.get("/healthz", tags=["health"], summary="Alive")
+    async def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Ready",
+        responses={503: {"model": ErrorDto, "description": "Store unreachable"}},
+    )
+    async def readyz() -> Any:
+        """The store answers; 503 otherwise."""
+        try:
+            await system.open()
+            ready = await system.store.ping()
+        except Exception as exc:
+            return JSONResponse({"detail": f"Store unreachable: {exc}"}, status_code=503)
+        if not ready:
+            return JSONResponse({"detail": "Store unreachable"}, status_code=503)
+        return {"status": "ready"}
+
+
+def _add_dashboard(app: FastAPI) -> None:
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        """The page holds no data: its script calls the API with a pasted token."""
+        page = resources.files("uno.jobs.dashboard").joinpath("index.html").read_text()
+        return HTMLResponse(page)

@@ -1,0 +1,213 @@
+"""Bearer JWT authentication and the three scopes of the Jobs API.
+
+Keys: an HS256 secret (``UNO_JOBS_JWT_SECRET``), an RS256/ES256 public key in PEM
+(``UNO_JOBS_JWT_PUBLIC_KEY``, the PEM text or a file path) or an identity
+provider's JWKS URL (``UNO_JOBS_JWT_JWKS_URL``). With none of them configured,
+a random secret is created once in ``data_dir/jwt-secret`` (mode 0600) so that
+``uno-jobs serve`` and ``uno-jobs token`` work together out of the box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from uno.jobs.settings import Settings
+from uno.jobs.system import JobSystem
+
+SCOPE_READ = "jobs:read"
+SCOPE_WRITE = "jobs:write"
+SCOPE_ADMIN = "jobs:admin"
+ALL_SCOPES = (SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN)
+SECRET_FILE = "jwt-secret"
+
+#: Documents the scheme in OpenAPI; missing or non-Bearer headers reach our own 401.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerAuth",
+    bearerFormat="JWT",
+    description="A JWT whose `scope` claim holds jobs:read, jobs:write or jobs:admin.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who called, and what they may do."""
+
+    subject: str | None
+    scopes: frozenset[str]
+    claims: dict[str, Any] = field(default_factory=dict)
+
+    def allows(self, scope: str) -> bool:
+        """``jobs:admin`` implies the other two scopes."""
+        return scope in self.scopes or SCOPE_ADMIN in self.scopes
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def has_configured_key(settings: Settings) -> bool:
+    return bool(settings.jwt_secret or settings.jwt_public_key or settings.jwt_jwks_url)
+
+
+def secret_path(settings: Settings) -> Path:
+    return settings.data_dir / SECRET_FILE
+
+
+def ensure_secret(settings: Settings) -> str:
+    """The HS256 secret: the configured one, else the data folder's (created if missing)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = secret_path(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def issue_token(
+    settings: Settings,
+    subject: str = "admin",
+    scopes: Iterable[str] = ALL_SCOPES,
+    ttl: float = 3600,
+) -> str:
+    """An HS256 token the API accepts: signed with ``ensure_secret(settings)``."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + int(ttl),
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, ensure_secret(settings), algorithm="HS256")
+
+
+def _load_public_key(value: str) -> str:
+    """PEM text as given, or read from the file it names."""
+    if value.lstrip().startswith("-----BEGIN"):
+        return value
+    return Path(value).expanduser().read_text()
+
+
+class TokenVerifier:
+    """Checks signature, expiry, audience and issuer of a bearer token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.algorithms = tuple(settings.jwt_algorithms)
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+        self.secret = settings.jwt_secret
+        if not has_configured_key(settings):
+            self.secret = ensure_secret(settings)
+        self.public_key = (
+            _load_public_key(settings.jwt_public_key) if settings.jwt_public_key else None
+        )
+        self.jwks = (
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+            if settings.jwt_jwks_url
+            else None
+        )
+
+    async def verify(self, token: str) -> Principal:
+        """The caller behind a valid token; raises a 401 (503 when keys are unreachable)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise unauthorized("Invalid token: not a JWT") from None
+        algorithm = header.get("alg")
+        if algorithm not in self.algorithms:
+            raise unauthorized(f"Invalid token: algorithm {algorithm!r} is not accepted")
+        key = await self._key_for(algorithm, token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("Token has expired") from None
+        except jwt.PyJWTError as exc:
+            raise unauthorized(f"Invalid token: {exc}") from None
+        return Principal(claims.get("sub"), _scopes(claims), claims)
+
+    async def _key_for(self, algorithm: str, token: str) -> Any:
+        if algorithm.startswith("HS"):
+            if not self.secret:
+                raise unauthorized("Invalid token: HMAC tokens are not accepted here")
+            return self.secret
+        if self.jwks is not None:
+            try:
+                signing_key = await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWKClientConnectionError as exc:
+                raise HTTPException(503, detail=f"Cannot fetch signing keys: {exc}") from None
+            except jwt.PyJWTError as exc:
+                raise unauthorized(f"Invalid token: {exc}") from None
+            return signing_key.key
+        if self.public_key is not None:
+            return self.public_key
+        raise unauthorized(f"Invalid token: no public key configured for {algorithm}")
+
+
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    """Scopes from the OAuth 2.0 ``scope`` claim (or the ``scp`` list some providers use)."""
+    scope = claims.get("scope")
+    scopes = set(scope.split()) if isinstance(scope, str) else set()
+    scp = claims.get("scp")
+    if isinstance(scp, str):
+        scopes.update(scp.split())
+    elif isinstance(scp, list):
+        scopes.update(s for s in scp if isinstance(s, str))
+    return frozenset(scopes)
+
+
+@functools.lru_cache(maxsize=32)
+def verifier_for(settings: Settings) -> TokenVerifier:
+    """One verifier per settings, so the JWKS cache lives across requests."""
+    return TokenVerifier(settings)
+
+
+SystemProvider = Callable[..., Awaitable[JobSystem]]
+
+
+def scope_dependency(scope: str, provider: SystemProvider) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets a request through only with a token carrying ``scope``."""
+
+    system_dep = Depends(provider)
+
+    async def require_scope(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+        system: JobSystem = system_dep,
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise unauthorized("Not authenticated: send Authorization: Bearer <token>")
+        principal = await verifier_for(system.settings).verify(credentials.credentials)
+        if not principal.allows(scope):
+            raise HTTPException(403, detail=f"Missing scope: {scope}")
+        return principal
+
+    return require_scope

@@ -1,0 +1,280 @@
+"""Job DTOs, named and shaped as in the Jobs API reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from uno.jobs.api.dtos.common import (
+    MAX_RETRIES,
+    PageDto,
+    PriorityEnum,
+    Seconds,
+    StatusEnum,
+    Tag,
+    UtcDateTime,
+    page_fields,
+)
+from uno.jobs.jobs import Job, JobError
+from uno.jobs.store import JobStats
+
+
+class JobErrorDto(BaseModel):
+    """What went wrong in the job's last failed attempt."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+    @classmethod
+    def from_domain(cls, error: JobError | None) -> JobErrorDto | None:
+        if error is None:
+            return None
+        return cls(type=error.type, message=error.message, traceback=error.traceback)
+
+
+class JobBaseDto(BaseModel):
+    """The fields every job request shares."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "task_name": "process_data",
+                "args": [42, "test"],
+                "kwargs": {"format": "json"},
+                "queue_name": "default",
+                "priority": "normal",
+            }
+        }
+    )
+
+    task_name: str = Field(min_length=1, max_length=255, description="Task to execute")
+    args: list[Any] = Field(default_factory=list, description="Positional arguments for task")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for task")
+    queue_name: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Queue (the task's by default)"
+    )
+    priority: PriorityEnum = Field(default=PriorityEnum.normal, description="Job priority level")
+
+
+class CreateJobDto(JobBaseDto):
+    """A job to enqueue; unset fields come from the task's definition."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "task_name": "process_data",
+                "args": [42, "test"],
+                "kwargs": {"format": "json"},
+                "queue_name": "default",
+                "priority": "normal",
+                "scheduled_at": "2023-06-15T10:00:00Z",
+                "max_retries": 3,
+                "retry_delay": 60,
+                "timeout": 300,
+                "tags": ["data", "processing"],
+                "metadata": {"source": "api"},
+                "version": "1.0",
+                "job_id": "custom-job-id",
+            }
+        }
+    )
+
+    scheduled_at: UtcDateTime | None = Field(
+        default=None, description="When to execute the job (None for immediate); naive is UTC"
+    )
+    max_retries: int | None = Field(
+        default=None, ge=0, le=MAX_RETRIES, description="Maximum retry attempts"
+    )
+    retry_delay: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Delay between retries in seconds"
+    )
+    timeout: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Timeout in seconds"
+    )
+    tags: list[Tag] = Field(default_factory=list, description="Tags for categorization")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata")
+    version: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Task version"
+    )
+    job_id: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Job id (generated if not given)"
+    )
+
+    def to_options(self) -> dict[str, Any]:
+        """Keyword options of ``JobSystem.enqueue`` (the fields of ``JobRequest``)."""
+        return dict(
+            queue_name=self.queue_name,
+            priority=self.priority.value,
+            scheduled_at=self.scheduled_at,
+            max_retries=self.max_retries,
+            retry_delay=self.retry_delay,
+            timeout=self.timeout,
+            tags=self.tags,
+            metadata=self.metadata,
+            version=self.version,
+            job_id=self.job_id,
+        )
+
+
+class RunSyncJobDto(JobBaseDto):
+    """A job to run now and wait for: the answer is the task's return value."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "task_name": "process_data",
+                "args": [42, "test"],
+                "kwargs": {"format": "json"},
+                "queue_name": "default",
+                "priority": "normal",
+                "timeout": 300,
+                "metadata": {"source": "api"},
+                "version": "1.0",
+            }
+        }
+    )
+
+    timeout: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Seconds to wait (the task's default)"
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata")
+    version: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Task version"
+    )
+
+    def to_options(self) -> dict[str, Any]:
+        """Keyword options of ``JobSystem.run``."""
+        return dict(
+            queue_name=self.queue_name,
+            priority=self.priority.value,
+            timeout=self.timeout,
+            metadata=self.metadata,
+            version=self.version,
+        )
+
+
+class CancelJobDto(BaseModel):
+    """Why the job is cancelled; shown afterwards as ``metadata.cancel_reason``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"reason": "User-initiated cancellation"}}
+    )
+
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class JobViewDto(BaseModel):
+    """A job as stored, with its result or error and its duration."""
+
+    id: str
+    task_name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue_name: str
+    priority: PriorityEnum
+    status: StatusEnum
+    scheduled_at: UtcDateTime | None
+    created_at: UtcDateTime | None
+    started_at: UtcDateTime | None
+    completed_at: UtcDateTime | None
+    result: Any = None
+    error: JobErrorDto | None
+    retry_count: int
+    max_retries: int
+    retry_delay: Seconds
+    tags: list[str]
+    metadata: dict[str, Any]
+    worker_id: str | None
+    timeout: Seconds | None
+    version: str | None
+    duration: float | None = Field(description="Seconds between start and end of execution")
+
+    @classmethod
+    def from_domain(cls, job: Job) -> JobViewDto:
+        return cls(
+            id=job.id,
+            task_name=job.task_name,
+            args=job.args,
+            kwargs=job.kwargs,
+            queue_name=job.queue_name,
+            priority=PriorityEnum(job.priority.value),
+            status=StatusEnum(job.status.value),
+            scheduled_at=job.scheduled_at,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            completed_at=job.completed_at,
+            result=job.result,
+            error=JobErrorDto.from_domain(job.error),
+            retry_count=job.retry_count,
+            max_retries=job.max_retries,
+            retry_delay=job.retry_delay,
+            tags=job.tags,
+            metadata=job.metadata,
+            worker_id=job.worker_id,
+            timeout=job.timeout,
+            version=job.version,
+            duration=job.duration,
+        )
+
+
+class JobListDto(PageDto):
+    """One page of jobs."""
+
+    items: list[JobViewDto]
+
+    @classmethod
+    def from_page(cls, jobs: list[Job], total: int, limit: int, offset: int) -> JobListDto:
+        return cls(
+            items=[JobViewDto.from_domain(j) for j in jobs], **page_fields(total, limit, offset)
+        )
+
+
+class QueueCountsDto(BaseModel):
+    total_jobs: int
+    pending_jobs: int
+
+
+class JobStatsDto(BaseModel):
+    """Counts and averages over every stored job.
+
+    ``pending_jobs`` counts waiting jobs (pending, retrying), ``running_jobs`` held
+    ones (reserved, running), ``failed_jobs`` failed and timed-out ones.
+    ``avg_wait_time`` is the mean of started_at - max(created_at, scheduled_at) and
+    ``avg_run_time`` the mean of completed_at - started_at, in seconds.
+    """
+
+    total_jobs: int
+    pending_jobs: int
+    running_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    cancelled_jobs: int
+    avg_wait_time: float | None
+    avg_run_time: float | None
+    by_queue: dict[str, QueueCountsDto]
+    by_priority: dict[str, int]
+    by_status: dict[str, int]
+
+    @classmethod
+    def from_domain(cls, stats: JobStats) -> JobStatsDto:
+        return cls(
+            total_jobs=stats.total_jobs,
+            pending_jobs=stats.pending_jobs,
+            running_jobs=stats.running_jobs,
+            completed_jobs=stats.completed_jobs,
+            failed_jobs=stats.failed_jobs,
+            cancelled_jobs=stats.cancelled_jobs,
+            avg_wait_time=stats.avg_wait_time,
+            avg_run_time=stats.avg_run_time,
+            by_queue={
+                name: QueueCountsDto(
+                    total_jobs=counts.get("total_jobs", 0),
+                    pending_jobs=counts.get("pending_jobs", 0),
+                )
+                for name, counts in stats.by_queue.items()
+            },
+            by_priority=dict(stats.by_priority),
+            by_status=dict(stats.by_status),
+        )

@@ -1,0 +1,130 @@
+"""The one place where uno-jobs errors become HTTP status codes.
+
+Routes of the Jobs API use ``JobsRoute``: it turns a ``JobsError`` raised by the
+JobSystem into a JSON response with a ``detail``, so route functions hold no
+error handling and the mapping works on a bare ``APIRouter`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from uno.jobs.errors import (
+    DuplicateJob,
+    IllegalTransition,
+    JobFailed,
+    JobNotFound,
+    JobsError,
+    QueueNotFound,
+    ScheduleNotFound,
+    StoreUnavailable,
+    TaskNotFound,
+    ValidationError,
+    WaitTimeout,
+)
+from uno.jobs.jobs import JobError
+
+log = logging.getLogger("uno.jobs.api")
+
+#: Most specific first: the first matching class decides.
+STATUS_BY_ERROR: tuple[tuple[type[JobsError], int], ...] = (
+    (JobNotFound, 404),
+    (ScheduleNotFound, 404),
+    (QueueNotFound, 404),
+    (TaskNotFound, 400),
+    (ValidationError, 400),
+    (DuplicateJob, 409),
+    (IllegalTransition, 409),
+    (JobFailed, 500),
+    (WaitTimeout, 504),
+    (StoreUnavailable, 503),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteErrors:
+    """How one route words its errors: an action prefix and status overrides."""
+
+    action: str | None = None
+    overrides: dict[type[JobsError], int] = field(default_factory=dict)
+
+
+#: By route name. A task lookup by name answers 404, not the 400 of enqueueing one.
+ROUTE_ERRORS: dict[str, RouteErrors] = {
+    "create_job": RouteErrors("create job"),
+    "run_job_sync": RouteErrors("run job"),
+    "cancel_job": RouteErrors("cancel job"),
+    "retry_job": RouteErrors("retry job"),
+    "create_schedule": RouteErrors("create schedule"),
+    "update_schedule": RouteErrors("update schedule"),
+    "get_task": RouteErrors(overrides={TaskNotFound: 404}),
+}
+
+
+def status_for(exc: JobsError, route_name: str | None = None) -> int:
+    rules = ROUTE_ERRORS.get(route_name or "", RouteErrors())
+    for error_type, status in rules.overrides.items():
+        if isinstance(exc, error_type):
+            return status
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status
+    return 500
+
+
+def detail_for(exc: JobsError, route_name: str | None = None) -> str:
+    if isinstance(exc, JobFailed):
+        error = exc.error
+        if isinstance(error, JobError):
+            message = f"Job {exc.job_id} ended {exc.status}: {error.type}: {error.message}"
+        else:
+            message = f"Job {exc.job_id} ended {exc.status}"
+    else:
+        message = str(exc)
+    rules = ROUTE_ERRORS.get(route_name or "")
+    if rules and rules.action:
+        return f"Failed to {rules.action}: {message}"
+    return message
+
+
+def error_response(exc: JobsError, route_name: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail_for(exc, route_name)}, status_code=status_for(exc, route_name)
+    )
+
+
+class JobsRoute(APIRoute):
+    """An APIRoute whose domain errors answer with their mapped status and a detail."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        name = self.name
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (HTTPException, RequestValidationError):
+                raise
+            except JobsError as exc:
+                status = status_for(exc, name)
+                if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout):
+                    log.error("%s failed: %s", name, exc)
+                return error_response(exc, name)
+            except Exception as exc:
+                return await unhandled_error(request, exc)
+
+        return handle
+
+
+async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort: a JSON 500 with a ``detail`` rather than plain text."""
+    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)

@@ -1,0 +1,1 @@
+"""One router per resource of the Jobs API: jobs, schedules, queues, tasks."""

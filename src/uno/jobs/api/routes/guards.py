@@ -1,0 +1,45 @@
+"""What every router needs: the JobSystem dependency and per-scope auth guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends
+
+from uno.jobs.api.auth import SystemProvider, scope_dependency
+from uno.jobs.api.dtos import ErrorDto
+
+
+@dataclass(frozen=True, slots=True)
+class RouteContext:
+    """How routers reach the JobSystem, and whether they check tokens."""
+
+    provider: SystemProvider
+    include_auth: bool = True
+
+    def require(self, scope: str) -> list[Any]:
+        """Route dependencies that admit only tokens carrying ``scope``."""
+        if not self.include_auth:
+            return []
+        return [Depends(scope_dependency(scope, self.provider))]
+
+    def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
+        """OpenAPI error bodies of a route: its own statuses plus the auth ones."""
+        codes = set(statuses) | ({401, 403} if self.include_auth else set())
+        return {
+            code: {"model": ErrorDto, "description": _DESCRIPTIONS.get(code, "Error")}
+            for code in sorted(codes)
+        }
+
+
+_DESCRIPTIONS = {
+    400: "Invalid input",
+    401: "No, malformed, expired or wrongly signed token",
+    403: "The token lacks the required scope",
+    404: "Not found",
+    409: "Conflict with the job's current state, or a duplicate id",
+    500: "The task raised",
+    503: "Store or signing keys unreachable",
+    504: "The job did not finish within its timeout",
+}

@@ -1,0 +1,174 @@
+"""Job endpoints: list, get, create, cancel, retry, run-sync, stats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+
+from uno.jobs.api.auth import SCOPE_READ, SCOPE_WRITE
+from uno.jobs.api.dtos import (
+    MAX_PAGE_SIZE,
+    CancelJobDto,
+    CreateJobDto,
+    JobListDto,
+    JobStatsDto,
+    JobViewDto,
+    PriorityEnum,
+    RunSyncJobDto,
+    StatusEnum,
+)
+from uno.jobs.api.dtos.common import MAX_OFFSET
+from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.routes.guards import RouteContext
+from uno.jobs.jobs import Priority, Status
+from uno.jobs.store import JobFilter
+from uno.jobs.system import JobSystem
+
+#: The store's ``JOB_ORDER_FIELDS``, spelled out so that OpenAPI lists them.
+OrderField = Literal[
+    "created_at",
+    "scheduled_at",
+    "started_at",
+    "completed_at",
+    "priority",
+    "status",
+    "task_name",
+    "queue_name",
+    "retry_count",
+    "id",
+]
+OrderDir = Literal["asc", "desc"]
+
+
+def build_router(ctx: RouteContext) -> APIRouter:
+    router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=JobsRoute)
+    read, write = ctx.require(SCOPE_READ), ctx.require(SCOPE_WRITE)
+    system_dep = Depends(ctx.provider)
+
+    @router.get(
+        "",
+        name="list_jobs",
+        response_model=JobListDto,
+        dependencies=read,
+        responses=ctx.responses(),
+        summary="List Jobs",
+    )
+    async def list_jobs(
+        queue_name: Annotated[str | None, Query(description="Filter by queue name")] = None,
+        status: Annotated[
+            list[StatusEnum] | None, Query(description="Filter by status (repeatable)")
+        ] = None,
+        priority: Annotated[
+            PriorityEnum | None, Query(description="Filter by priority level")
+        ] = None,
+        tags: Annotated[list[str] | None, Query(description="Jobs having all these tags")] = None,
+        worker_id: Annotated[str | None, Query(description="Filter by worker ID")] = None,
+        task_name: Annotated[str | None, Query(description="Filter by task name")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Jobs to skip")] = 0,
+        order_by: Annotated[OrderField, Query(description="Field to order by")] = "created_at",
+        order_dir: Annotated[OrderDir, Query(description="Order direction")] = "desc",
+        system: JobSystem = system_dep,
+    ) -> JobListDto:
+        """Jobs matching every given filter, one page at a time."""
+        job_filter = JobFilter(
+            queue_name=queue_name,
+            statuses=tuple(Status(s.value) for s in status or ()),
+            priority=Priority(priority.value) if priority else None,
+            tags=tuple(tags or ()),
+            worker_id=worker_id,
+            task_name=task_name,
+            limit=limit,
+            offset=offset,
+            order_by=order_by,
+            order_dir=order_dir,
+        )
+        jobs, total = await system.list_jobs(job_filter)
+        return JobListDto.from_page(jobs, total, limit, offset)
+
+    @router.get(
+        "/stats",
+        name="get_job_stats",
+        response_model=JobStatsDto,
+        dependencies=read,
+        responses=ctx.responses(),
+        summary="Get Job Statistics",
+    )
+    async def get_job_stats(system: JobSystem = system_dep) -> JobStatsDto:
+        return JobStatsDto.from_domain(await system.stats())
+
+    @router.get(
+        "/{job_id}",
+        name="get_job",
+        response_model=JobViewDto,
+        dependencies=read,
+        responses=ctx.responses(404),
+        summary="Get Job",
+    )
+    async def get_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
+        return JobViewDto.from_domain(await system.get(job_id))
+
+    @router.post(
+        "",
+        name="create_job",
+        status_code=201,
+        response_model=JobViewDto,
+        dependencies=write,
+        responses=ctx.responses(400, 409),
+        summary="Create Job",
+    )
+    async def create_job(body: CreateJobDto, system: JobSystem = system_dep) -> JobViewDto:
+        """Enqueue a job; fields left out come from the task's definition."""
+        job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
+        return JobViewDto.from_domain(job)
+
+    @router.post(
+        "/run-sync",
+        name="run_job_sync",
+        response_model=Any,
+        dependencies=write,
+        responses={
+            200: {"description": "The task's return value, as it returned it"},
+            **ctx.responses(400, 500, 504),
+        },
+        summary="Run Job Synchronously",
+    )
+    async def run_job_sync(body: RunSyncJobDto, system: JobSystem = system_dep) -> Any:
+        """Enqueue a real job, wait for it and answer with its result.
+
+        500 when the task raised, 504 (naming the job) when it did not finish
+        within its timeout.
+        """
+        return await system.run(body.task_name, body.args, body.kwargs, **body.to_options())
+
+    @router.post(
+        "/{job_id}/cancel",
+        name="cancel_job",
+        response_model=JobViewDto,
+        dependencies=write,
+        responses=ctx.responses(404, 409),
+        summary="Cancel Job",
+    )
+    async def cancel_job(
+        job_id: str,
+        body: Annotated[CancelJobDto | None, Body()] = None,
+        system: JobSystem = system_dep,
+    ) -> JobViewDto:
+        """Cancel a job that has not started; 409 once it has."""
+        reason = body.reason if body else None
+        return JobViewDto.from_domain(await system.cancel(job_id, reason))
+
+    @router.post(
+        "/{job_id}/retry",
+        name="retry_job",
+        response_model=JobViewDto,
+        dependencies=write,
+        responses=ctx.responses(404, 409),
+        summary="Retry Job",
+    )
+    async def retry_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
+        """Send a failed, timed-out or cancelled job back to pending; 409 otherwise."""
+        return JobViewDto.from_domain(await system.retry(job_id))
+
+    return router

@@ -1,0 +1,72 @@
+"""Queue endpoints: list, and (with jobs:admin) pause, resume, clear."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from uno.jobs.api.auth import SCOPE_ADMIN, SCOPE_READ
+from uno.jobs.api.dtos import QueueListDto
+from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.routes.guards import RouteContext
+from uno.jobs.system import JobSystem
+
+
+def build_router(ctx: RouteContext) -> APIRouter:
+    router = APIRouter(prefix="/queues", tags=["queues"], route_class=JobsRoute)
+    read, admin = ctx.require(SCOPE_READ), ctx.require(SCOPE_ADMIN)
+    system_dep = Depends(ctx.provider)
+
+    @router.get(
+        "",
+        name="list_queues",
+        response_model=QueueListDto,
+        dependencies=read,
+        responses=ctx.responses(),
+        summary="List Queues",
+    )
+    async def list_queues(system: JobSystem = system_dep) -> QueueListDto:
+        """Every queue a task, a job or a pause names, with its waiting jobs."""
+        return QueueListDto.from_domain(await system.list_queues())
+
+    @router.post(
+        "/{queue_name}/pause",
+        name="pause_queue",
+        status_code=204,
+        response_class=Response,
+        dependencies=admin,
+        responses=ctx.responses(404),
+        summary="Pause Queue",
+    )
+    async def pause_queue(queue_name: str, system: JobSystem = system_dep) -> Response:
+        """Stop every worker on every machine from fetching the queue's jobs."""
+        await system.pause_queue(queue_name)
+        return Response(status_code=204)
+
+    @router.post(
+        "/{queue_name}/resume",
+        name="resume_queue",
+        status_code=204,
+        response_class=Response,
+        dependencies=admin,
+        responses=ctx.responses(404),
+        summary="Resume Queue",
+    )
+    async def resume_queue(queue_name: str, system: JobSystem = system_dep) -> Response:
+        await system.resume_queue(queue_name)
+        return Response(status_code=204)
+
+    @router.post(
+        "/{queue_name}/clear",
+        name="clear_queue",
+        status_code=204,
+        response_class=Response,
+        dependencies=admin,
+        responses=ctx.responses(404),
+        summary="Clear Queue",
+    )
+    async def clear_queue(queue_name: str, system: JobSystem = system_dep) -> Response:
+        """Delete the queue's waiting jobs (pending and retrying)."""
+        await system.clear_queue(queue_name)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,1 @@
+"""The dashboard page (``index.html``), served at ``/dashboard`` by ``create_app``."""
