@@ -1,3 +1,70 @@
-"""`uno-jobs worker`."""
+"""`uno-jobs worker`: a process that runs jobs until stopped.
+
+Run as many as you like, on one machine (SQLite) or many (PostgreSQL). SIGTERM
+or SIGINT stops it politely: nothing more is fetched, running jobs get the grace
+period (``UNO_JOBS_SHUTDOWN_GRACE``) to finish, the rest is handed back, exit 0.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+
+from uno.jobs.cli import cli
+from uno.jobs.errors import JobsError
+from uno.jobs.loading import load_app
+from uno.jobs.system import JobSystem
+from uno.jobs.worker import Worker
+
+log = logging.getLogger("uno.jobs.worker")
+
+
+@cli.command()
+def worker(
+    app: str | None = typer.Option(
+        None, "--app", help="Module holding your tasks: pkg.tasks or pkg.tasks:jobs."
+    ),
+    database: str | None = typer.Option(
+        None, "--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."
+    ),
+    queues: str | None = typer.Option(
+        None, "--queues", help="Comma-separated queues to consume (default: every queue)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Jobs run at once (default: UNO_JOBS_CONCURRENCY)."
+    ),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    """Run jobs from the queues until stopped."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        system = load_app(app)
+    except JobsError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    system.settings = system.settings.with_(database_url=database, concurrency=concurrency)
+    names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    asyncio.run(run_worker(system, queues=names))
+
+
+async def run_worker(system: JobSystem, *, queues: list[str] | None = None) -> None:
+    """Run a Worker until SIGTERM or SIGINT, then close the system."""
+    runner = Worker(system, queues=queues)
+    runner.install_signal_handlers()
+    try:
+        await system.open()
+        log.info(
+            "worker %s started: queues=%s concurrency=%d database=%s",
+            runner.worker_id,
+            ",".join(runner.queues) if runner.queues else "*",
+            runner.concurrency,
+            system.store.url,
+        )
+        await runner.run()
+        log.info("worker %s stopped (%d jobs run)", runner.worker_id, runner.processed)
+    finally:
+        await system.close()
