@@ -264,7 +264,9 @@ class Store(Protocol):
         """One page of schedules ordered by ``created_at`` then id, and the total."""
 
     async def update_schedule(self, schedule: Schedule) -> None:
-        """Overwrite every field of the stored schedule with the same id."""
+        """Overwrite every field of the stored schedule with the same id.
+
+        Raises ``ScheduleNotFound`` when there is none."""
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         """True when a schedule was deleted."""
