@@ -1,0 +1,1 @@
+"""Benchmarks of uno-jobs against the Python job systems it competes with."""
