@@ -120,7 +120,8 @@ RETURNING *;
 WITH revived AS (
     UPDATE jobs SET
         status = 'pending', scheduled_at = %(now)s, retry_count = 0, error = NULL,
-        result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL
+        result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL,
+        metadata = metadata - 'cancel_reason'
     WHERE id = %(id)s AND status IN ('failed', 'timeout', 'cancelled')
     RETURNING *
 ), notified AS (
@@ -177,7 +178,11 @@ ON CONFLICT (id) DO UPDATE SET
     heartbeat_at = excluded.heartbeat_at;
 
 -- name: heartbeat
-UPDATE workers SET heartbeat_at = greatest(heartbeat_at, %(now)s) WHERE id = %(id)s;
+-- A worker forgotten after a long pause registers itself again, so the jobs it
+-- fetches next are not taken for orphans.
+INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
+VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at);
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = %(id)s;

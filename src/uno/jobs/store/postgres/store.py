@@ -23,6 +23,7 @@ from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
     JobNotFound,
+    ScheduleNotFound,
     StoreUnavailable,
     ValidationError,
 )
@@ -308,9 +309,10 @@ class PostgresStore:
         return [rows.row_to_job(r) for r in found]
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
+        _check_page(job_filter.limit, job_filter.offset)
         where, params = _job_where(job_filter)
         order_by = _job_order(job_filter)
-        params.update(limit=max(job_filter.limit, 0), offset=max(job_filter.offset, 0))
+        params.update(limit=job_filter.limit, offset=job_filter.offset)
         page_sql = self._q["list_jobs"].replace("{where}", where).replace("{order_by}", order_by)
         count_sql = self._q["count_jobs"].replace("{where}", where)
 
@@ -414,11 +416,9 @@ class PostgresStore:
         return rows.row_to_schedule(found[0]) if found else None
 
     async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
+        _check_page(schedule_filter.limit, schedule_filter.offset)
         conditions = ["true"]
-        params: dict[str, Any] = {
-            "limit": max(schedule_filter.limit, 0),
-            "offset": max(schedule_filter.offset, 0),
-        }
+        params: dict[str, Any] = {"limit": schedule_filter.limit, "offset": schedule_filter.offset}
         if schedule_filter.status is not None:
             conditions.append("status = %(status)s")
             params["status"] = schedule_filter.status.value
@@ -441,7 +441,8 @@ class PostgresStore:
 
     async def update_schedule(self, schedule: Schedule) -> None:
         params = rows.schedule_params(schedule, utcnow())
-        await self._rowcount(self._q["update_schedule"], params, idempotent=True)
+        if not await self._rowcount(self._q["update_schedule"], params, idempotent=True):
+            raise ScheduleNotFound(f"Schedule not found: {schedule.id}")
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         params = {"id": schedule_id}
@@ -471,6 +472,11 @@ class PostgresStore:
 
 def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
     return DuplicateJob(f"A job with this id exists already: {exc.diag.message_detail}")
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise ValidationError(f"limit and offset must be zero or more, got {limit} and {offset}")
 
 
 def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
@@ -506,5 +512,4 @@ def _job_order(job_filter: JobFilter) -> str:
     direction = job_filter.order_dir.lower()
     if direction not in ("asc", "desc"):
         raise ValidationError(f"order_dir must be 'asc' or 'desc', got {job_filter.order_dir!r}")
-    nulls = "NULLS LAST" if direction == "asc" else "NULLS FIRST"
-    return f"{job_filter.order_by} {direction} {nulls}, seq {direction}"
+    return f"{job_filter.order_by} {direction} NULLS LAST, seq {direction}"
