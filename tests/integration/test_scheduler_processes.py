@@ -1,0 +1,165 @@
+"""Three real `uno-jobs scheduler` processes on one database: every occurrence once.
+
+A one-second interval schedule runs for about ten seconds while three scheduler
+processes race for it. Afterwards each occurrence must have exactly one job, and
+consecutive occurrences must be one interval apart (no duplicates, no gaps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import POSTGRES_URL, drop_schema, postgres_problem, skip_or_fail
+from uno.jobs.store.base import JobFilter, Store
+from uno.jobs.system import JobSystem
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+PROCESSES = 3
+#: How many occurrences to watch: about ten seconds of a one-second interval.
+OCCURRENCES = 10
+
+TASKS_MODULE = '''
+"""A tiny app for the scheduler processes of this test."""
+import os
+
+from uno.jobs import JobSystem
+
+schema = os.environ.get("TEST_POSTGRES_SCHEMA")
+if schema:
+    from uno.jobs.store.postgres import PostgresStore
+
+    jobs = JobSystem(store=PostgresStore(os.environ["UNO_JOBS_DATABASE_URL"], schema=schema))
+else:
+    jobs = JobSystem()
+
+
+@jobs.task
+def beat() -> None:
+    """Does nothing: only the jobs' existence matters here."""
+'''
+
+
+def scheduler_command() -> list[str]:
+    """`uno-jobs scheduler`, from this interpreter's environment."""
+    script = Path(sys.executable).parent / "uno-jobs"
+    if script.exists():
+        return [str(script), "scheduler"]
+    return [sys.executable, "-c", "from uno.jobs.cli import main; main()", "scheduler"]
+
+
+def make_store(backend: str, url: str, schema: str | None) -> Store:
+    if backend == "postgres":
+        from uno.jobs.store.postgres import PostgresStore
+
+        assert schema is not None
+        return PostgresStore(url, schema=schema)
+    from uno.jobs.store.sqlite import SQLiteStore
+
+    return SQLiteStore(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, str, str | None]]:
+    """(backend, url, postgres schema) of a fresh database."""
+    if request.param == "sqlite":
+        yield "sqlite", f"sqlite:///{tmp_path / 'jobs.db'}", None
+        return
+    problem = postgres_problem()
+    if problem:
+        skip_or_fail(problem)
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield "postgres", POSTGRES_URL, schema
+    finally:
+        drop_schema(schema)
+
+
+async def wait_for(check: Callable[[], bool], what: str, timeout: float) -> None:
+    """Poll ``check()`` until truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_three_scheduler_processes_fire_each_occurrence_once(
+    tmp_path: Path, database: tuple[str, str, str | None]
+) -> None:
+    backend, url, schema = database
+    (tmp_path / "beat_tasks.py").write_text(TASKS_MODULE)
+    env = {
+        **os.environ,
+        "UNO_JOBS_DATABASE_URL": url,
+        "UNO_JOBS_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    if schema:
+        env["TEST_POSTGRES_SCHEMA"] = schema
+
+    system = JobSystem(store=make_store(backend, url, schema))
+
+    @system.task
+    def beat() -> None:  # pragma: no cover - only enqueued here
+        """The same task the processes know."""
+
+    await system.open()  # creates the schema before the processes race to
+    logs = [tmp_path / f"scheduler-{i}.log" for i in range(PROCESSES)]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *scheduler_command(),
+            "--app",
+            "beat_tasks",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log.open("w"),
+        )
+        for log in logs
+    ]
+    try:
+        for log in logs:
+            await wait_for(lambda log=log: "Scheduler started" in log.read_text(), log.name, 30)
+        schedule = await system.schedules.create("heartbeat", "beat", interval={"seconds": 1})
+
+        deadline = time.monotonic() + OCCURRENCES + 20
+        while True:
+            _, total = await system.list_jobs(JobFilter(limit=1))
+            if total >= OCCURRENCES:
+                break
+            assert time.monotonic() < deadline, f"only {total} jobs were created"
+            assert all(p.returncode is None for p in processes), "a scheduler process died"
+            await asyncio.sleep(0.1)
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        codes = [await asyncio.wait_for(process.wait(), timeout=15) for process in processes]
+    output = "\n".join(log.read_text() for log in logs)
+    assert codes == [0] * PROCESSES, output
+
+    jobs, total = await system.list_jobs(JobFilter(limit=1000))
+    await system.close()
+    assert all(job.metadata["schedule_id"] == schedule.id for job in jobs)
+    occurrences = sorted(
+        datetime.fromisoformat(job.metadata["scheduled_occurrence"]) for job in jobs
+    )
+    assert len(occurrences) == len(set(occurrences)) == total >= OCCURRENCES, output
+    gaps = [b - a for a, b in itertools.pairwise(occurrences)]
+    assert set(gaps) == {timedelta(seconds=1)}, occurrences
+    # Every job was announced by exactly one process: the one that won its occurrence.
+    assert output.count(" fired for ") == total, output
