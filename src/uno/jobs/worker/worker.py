@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from uno.jobs.errors import Cancel, Retry
+from uno.jobs.errors import Cancel, Retry, TaskNotFound
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job, JobError, Status
 from uno.jobs.store import Completion, Failure, RescuedJob
@@ -340,6 +340,7 @@ class Worker:
         return len(jobs)
 
     def _task_for(self, job: Job) -> Task | None:
+        """The job's task at its version, else (a newer deploy) the highest one known."""
         key = (job.task_name, job.version)
         try:
             return self._tasks[key]
@@ -349,12 +350,12 @@ class Worker:
         task: Task | None
         try:
             task = registry.get(job.task_name, job.version)
-        except LookupError:
+        except TaskNotFound:
             task = None
         if task is None and job.version is not None:
             try:
                 task = registry.get(job.task_name)
-            except LookupError:
+            except TaskNotFound:
                 task = None
         self._tasks[key] = task
         return task
