@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -56,6 +57,19 @@ COPY_THRESHOLD = 64
 _QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql")
 
 
+async def _drop_if_broken(conn: Conn) -> None:
+    """Pool check before lending a connection, nearly free when it is healthy.
+
+    An idle connection has nothing to read; if its socket is readable, the server
+    has closed it or said goodbye (a restart, a terminated backend). A query then
+    raises and the pool replaces the connection, so the caller's statement, which
+    may not be safe to repeat, goes to a live one.
+    """
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await conn.execute("SELECT 1")
+
+
 def _conninfo(url: str) -> str:
     """Accept SQLAlchemy-style ``postgresql+psycopg://`` URLs too."""
     for prefix in ("postgresql+psycopg://", "postgres+psycopg://"):
@@ -73,6 +87,8 @@ class PostgresStore:
         self.url = url
         self.schema = schema
         self.channel = f"uno_jobs.{schema}"
+        #: Names this store's sessions in ``pg_stat_activity``.
+        self.application_name = f"uno-jobs {schema}"[:63]
         self._conninfo = _conninfo(url)
         self._min_size = min_size
         self._max_size = max_size
@@ -89,8 +105,9 @@ class PostgresStore:
             self._conninfo,
             min_size=self._min_size,
             max_size=self._max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "application_name": self.application_name},
             configure=self._configure,
+            check=_drop_if_broken,
             open=False,
             name=f"uno-jobs:{self.schema}",
         )
@@ -100,7 +117,9 @@ class PostgresStore:
             await pool.close()
             raise StoreUnavailable(f"Cannot connect to PostgreSQL at {self._safe_url}") from exc
         self._pool = pool
-        self._listener = Listener(self._conninfo, self.channel, {})
+        self._listener = Listener(
+            self._conninfo, self.channel, {"application_name": self.application_name}
+        )
         await self.migrate()
 
     async def close(self) -> None:
