@@ -394,3 +394,31 @@ async def test_maintenance_prunes_old_finished_jobs(
     assert await maintenance.run_if_due(clock.now()) == 1
     assert await maintenance.run_if_due(clock.now() + timedelta(seconds=10)) is None
     assert {j.id for j in await all_jobs(system)} == {fresh.id, waiting.id}
+
+
+async def test_a_stale_next_run_at_is_repaired_not_fired_twice(
+    system: JobSystem, store: Store, clock: ManualClock
+) -> None:
+    """An update racing a scheduler may write back an old next_run_at; no second job."""
+    schedule = await system.schedules.create("s", "check_status", interval={"seconds": 5})
+    clock.advance(5)
+    scheduler = Scheduler(system)
+    assert await scheduler.tick() == 1
+    fired = await system.schedules.get(schedule.id)
+    await store.update_schedule(fired.evolve(next_run_at=EPOCH + timedelta(seconds=5)))
+    assert await scheduler.tick() == 0
+    repaired = await system.schedules.get(schedule.id)
+    assert repaired.next_run_at == EPOCH + timedelta(seconds=10)
+    assert repaired.last_run_at == EPOCH + timedelta(seconds=5)
+    assert len(await all_jobs(system)) == 1
+
+
+async def test_create_accepts_none_for_empty_collections(system: JobSystem) -> None:
+    created = await system.schedules.create(
+        "s",
+        "check_status",
+        interval={"days": 1},
+        args=None,
+        tags=None,  # type: ignore[arg-type]
+    )
+    assert (created.args, created.tags, created.kwargs, created.metadata) == ([], [], {}, {})

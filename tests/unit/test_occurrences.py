@@ -296,3 +296,9 @@ def test_parse_interval() -> None:
 def test_parse_interval_refuses(value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_interval(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [{"days": 36_501}, {"days": 10**12}])
+def test_parse_interval_refuses_absurdly_long(value: dict[str, int]) -> None:
+    with pytest.raises(ValidationError, match="at most"):
+        parse_interval(value)  # type: ignore[arg-type]

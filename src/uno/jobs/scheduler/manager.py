@@ -217,9 +217,10 @@ class ScheduleManager:
         load_zone(schedule.timezone)
         cron = normalize_cron(schedule.cron_expression) if has_cron else None  # type: ignore[arg-type]
         interval = parse_interval(schedule.interval) if has_interval else None  # type: ignore[arg-type]
-        if isinstance(schedule.args, str | bytes | dict) or not isinstance(schedule.args, Sequence):
-            raise ValidationError(f"args must be a list, got {schedule.args!r}")
-        args = list(schedule.args)
+        raw_args = schedule.args if schedule.args is not None else []
+        if isinstance(raw_args, str | bytes | dict) or not isinstance(raw_args, Sequence):
+            raise ValidationError(f"args must be a list, got {raw_args!r}")
+        args = list(raw_args)
         for value, what, kind in (
             (schedule.kwargs, "kwargs", dict),
             (schedule.metadata, "metadata", dict),
@@ -229,7 +230,10 @@ class ScheduleManager:
         validate_json(args, "args")
         validate_json(schedule.kwargs, "kwargs")
         validate_json(schedule.metadata, "metadata")
-        if isinstance(schedule.tags, str) or not all(isinstance(t, str) for t in schedule.tags):
+        tags = schedule.tags if schedule.tags is not None else []
+        if isinstance(tags, str) or not isinstance(tags, Sequence):
+            raise ValidationError(f"tags must be a list of strings, got {tags!r}")
+        if not all(isinstance(t, str) for t in tags):
             raise ValidationError("tags must be a list of strings")
         if schedule.queue_name is not None and (
             not isinstance(schedule.queue_name, str) or not schedule.queue_name
@@ -252,7 +256,7 @@ class ScheduleManager:
             args=args,
             kwargs=dict(schedule.kwargs),
             metadata=dict(schedule.metadata),
-            tags=list(schedule.tags),
+            tags=list(tags),
             priority=Priority.parse(schedule.priority),
         )
 

@@ -36,6 +36,9 @@ _MAX_SHIFT = timedelta(hours=3)
 _ZERO = timedelta(0)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
+#: The longest interval accepted: occurrences must stay within datetime's range.
+MAX_INTERVAL = timedelta(days=36_500)
+
 #: The usual shorthands, spelled out as the five fields they stand for.
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -138,8 +141,9 @@ def parse_interval(value: Interval | dict[str, object]) -> Interval:
     Components must be whole numbers of zero or more, and the total must be
     longer than zero: a zero or negative interval would fire without end.
     """
+    parts: dict[str, object]
     if isinstance(value, Interval):
-        parts = value.to_dict()
+        parts = dict(value.to_dict())
     elif isinstance(value, dict):
         unknown = set(value) - {"days", "hours", "minutes", "seconds"}
         if unknown:
@@ -153,13 +157,21 @@ def parse_interval(value: Interval | dict[str, object]) -> Interval:
         )
     clean: dict[str, int] = {}
     for key, raw in parts.items():
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != int(raw):
+        whole = isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())
+        if isinstance(raw, bool) or not whole:
             raise ValidationError(f"interval {key} must be a whole number, got {raw!r}")
+        assert isinstance(raw, int | float)
         if raw < 0:
             raise ValidationError(f"interval {key} must be zero or more, got {raw!r}")
         clean[key] = int(raw)
     interval = Interval(**clean)
-    interval.validate()
+    try:
+        interval.validate()
+        too_long = interval.as_timedelta() > MAX_INTERVAL
+    except OverflowError:
+        too_long = True
+    if too_long:
+        raise ValidationError(f"interval must be at most {MAX_INTERVAL.days} days")
     return interval
 
 
