@@ -46,13 +46,15 @@ def _env_flag(name: str, default: bool) -> bool:
 def build_system(settings: Settings | None = None, app: str | JobSystem | None = None) -> JobSystem:
     """The job system of ``app`` (``MOD[:ATTR]``, else ``UNO_JOBS_APP``, else the demo).
 
-    With explicit ``settings`` a new JobSystem is made over the app's task
-    registry, so that the app module's own settings are left as they were.
+    ``settings`` default to the environment as it is now. When they differ from
+    the loaded system's (an app module read its settings at import time), a new
+    JobSystem is made over the app's task registry and the module is left alone.
     """
     loaded = app if isinstance(app, JobSystem) else load_app(app or os.environ.get("UNO_JOBS_APP"))
-    if settings is None:
+    wanted = settings if settings is not None else Settings.from_env()
+    if loaded.settings == wanted:
         return loaded
-    return JobSystem(settings=settings, registry=loaded.registry, clock=loaded.clock)
+    return JobSystem(settings=wanted, registry=loaded.registry, clock=loaded.clock)
 
 
 def configure_services(

@@ -1,0 +1,135 @@
+"""The seed's "Server Integration" snippet, run as written, and configure_services."""
+
+from __future__ import annotations
+
+import runpy
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers_api import SEED_RUN_SYNC
+
+from conftest import SECRET, claims, sign
+from uno.dependencies import configure_services, get_job_system, reset_services
+from uno.jobs import JobSystem, Settings
+
+#: Verbatim from the Jobs API reference.
+SEED_SNIPPET = textwrap.dedent(
+    """
+    from fastapi import FastAPI
+    from uno.jobs import register_jobs_endpoints
+    from uno.dependencies.service import configure_services
+
+    app = FastAPI()
+
+    # Configure dependencies
+    configure_services()
+
+    # Register jobs endpoints
+    endpoints = register_jobs_endpoints(
+        app_or_router=app,
+        path_prefix="/api/v1",
+        include_auth=True
+    )
+
+    # You can access the registered endpoints
+    job_endpoints = endpoints["jobs"]
+    schedule_endpoints = endpoints["schedules"]
+    queue_endpoints = endpoints["queues"]
+    task_endpoints = endpoints["tasks"]
+    """
+)
+
+
+@pytest.fixture
+def seed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("UNO_JOBS_DATABASE_URL", f"sqlite:///{tmp_path}/jobs.db")
+    monkeypatch.setenv("UNO_JOBS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("UNO_JOBS_JWT_SECRET", SECRET)
+    reset_services()
+    yield tmp_path
+    reset_services()
+
+
+def test_the_package_namespace_has_no_init() -> None:
+    import uno
+
+    assert getattr(uno, "__file__", None) is None
+    src = Path(__file__).parents[2] / "src" / "uno"
+    assert not (src / "__init__.py").exists()
+
+
+async def test_the_seed_snippet_serves_requests(seed_env: Path) -> None:
+    namespace = runpy.run_path(_write(seed_env), run_name="seed_app")
+    app = namespace["app"]
+    assert set(namespace["endpoints"]) == {"jobs", "schedules", "queues", "tasks"}
+    headers = {"Authorization": f"Bearer {sign(claims())}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers
+    ) as client:
+        # No lifespan ran: the store opens on the first request.
+        tasks = await client.get("/api/v1/tasks")
+        assert tasks.status_code == 200
+        assert "process_data" in {t["name"] for t in tasks.json()["items"]}
+        created = await client.post("/api/v1/jobs", json={"task_name": "add", "args": [1, 2]})
+        assert created.status_code == 201
+        assert (await client.get("/api/v1/jobs")).status_code == 200
+        assert (await client.get("/api/v1/jobs")).json()["total"] == 1
+        assert (await httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ).get("/api/v1/jobs")).status_code == 401  # fmt: skip
+    await get_job_system().close()
+
+
+async def test_the_seed_snippet_runs_an_embedded_worker_in_its_lifespan(seed_env: Path) -> None:
+    app = runpy.run_path(_write(seed_env), run_name="seed_app")["app"]
+    headers = {"Authorization": f"Bearer {sign(claims())}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers
+        ) as client,
+    ):
+        response = await client.post("/api/v1/jobs/run-sync", json=SEED_RUN_SYNC)
+        assert response.status_code == 200
+        assert response.json() == {"processed": 42}
+
+
+def _write(folder: Path) -> str:
+    path = folder / "seed_app.py"
+    path.write_text(SEED_SNIPPET)
+    return str(path)
+
+
+def test_configure_services_builds_from_settings_and_app(tmp_path: Path) -> None:
+    reset_services()
+    try:
+        settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db", jwt_secret=SECRET)
+        system = configure_services(settings=settings, app="uno.jobs.demo:jobs")
+        assert system.settings == settings
+        assert "generate_report" in system.registry
+        assert get_job_system() is system
+        mine = JobSystem(settings=settings)
+        assert configure_services(system=mine) is mine
+        assert get_job_system() is mine
+    finally:
+        reset_services()
+
+
+def test_configure_services_reads_the_app_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reset_services()
+    monkeypatch.setenv("UNO_JOBS_APP", "uno.jobs.demo")
+    monkeypatch.setenv("UNO_JOBS_EMBEDDED_WORKER", "false")
+    try:
+        from uno.dependencies.service import get_services
+
+        system = configure_services()
+        assert "process_data" in system.registry
+        services = get_services()
+        assert (services.embedded_worker, services.embedded_scheduler) == (False, True)
+    finally:
+        reset_services()
