@@ -48,32 +48,56 @@ RETURNING {job_columns}
 -- name: data_version
 PRAGMA data_version
 
--- name: start_job
+-- name: start_jobs
+-- Batches travel as one JSON array, so a batch costs one statement and one bound
+-- parameter whatever its size (cheaper than executemany's per-row binding).
 UPDATE jobs
-SET status = 'running', started_at = ?, completed_at = NULL
-WHERE id = ? AND worker_id = ? AND status = 'reserved'
+SET status = 'running', started_at = :now, completed_at = NULL
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND worker_id = :worker_id AND status = 'reserved'
 
--- name: complete_job
+-- name: complete_jobs
+-- :completions is [[id, result as JSON text or null, completed_at], ...].
 UPDATE jobs
-SET status = 'completed', result = ?, completed_at = ?
-WHERE id = ? AND worker_id = ? AND status = 'running'
+SET status = 'completed', result = done.result, completed_at = done.completed_at
+FROM (
+    SELECT
+        json_extract(value, '$[0]') AS id,
+        json_extract(value, '$[1]') AS result,
+        json_extract(value, '$[2]') AS completed_at
+    FROM json_each(:completions)
+) AS done
+WHERE jobs.id = done.id AND jobs.worker_id = :worker_id AND jobs.status = 'running'
 
--- name: fail_job
--- With :retry_at the job waits again (retry_count + 1, no worker); otherwise it
--- ends with :status and keeps the worker that ran it.
+-- name: fail_jobs
+-- :failures is [[id, status, error as JSON text, finished_at, retry_at or null], ...].
+-- With a retry_at the job waits again (retry_count + 1, no worker); otherwise it
+-- ends with the given status and keeps the worker that ran it.
 UPDATE jobs
-SET status = :status,
-    error = :error,
-    completed_at = :finished_at,
-    scheduled_at = coalesce(:retry_at, scheduled_at),
-    retry_count = retry_count + (:retry_at IS NOT NULL),
-    worker_id = CASE WHEN :retry_at IS NULL THEN worker_id END
-WHERE id = :id AND worker_id = :worker_id AND status IN ('reserved', 'running')
+SET status = failed.status,
+    error = failed.error,
+    completed_at = failed.finished_at,
+    scheduled_at = coalesce(failed.retry_at, jobs.scheduled_at),
+    retry_count = jobs.retry_count + (failed.retry_at IS NOT NULL),
+    worker_id = CASE WHEN failed.retry_at IS NULL THEN jobs.worker_id END
+FROM (
+    SELECT
+        json_extract(value, '$[0]') AS id,
+        json_extract(value, '$[1]') AS status,
+        json_extract(value, '$[2]') AS error,
+        json_extract(value, '$[3]') AS finished_at,
+        json_extract(value, '$[4]') AS retry_at
+    FROM json_each(:failures)
+) AS failed
+WHERE jobs.id = failed.id
+  AND jobs.worker_id = :worker_id
+  AND jobs.status IN ('reserved', 'running')
 
--- name: release_job
+-- name: release_jobs
 UPDATE jobs
 SET status = 'pending', worker_id = NULL, started_at = NULL
-WHERE id = ? AND worker_id = ? AND status IN ('reserved', 'running')
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND worker_id = :worker_id AND status IN ('reserved', 'running')
 
 -- name: job_status
 SELECT status FROM jobs WHERE id = ?

@@ -60,6 +60,7 @@ def _load() -> dict[str, str]:
 
 
 Q = _load()
+_dumps = codec.dumps
 
 _NULLABLE_ORDER_FIELDS = frozenset({"started_at", "completed_at"})
 _LIST_FILTERS = ("queue_name", "statuses", "priority", "worker_id", "task_name", "tags")
@@ -265,48 +266,41 @@ class SQLiteStore:
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         if job_ids:
-            at = ts(now)
-            await self._run(self._many, Q["start_job"], [(at, i, worker_id) for i in job_ids])
+            params = {"now": ts(now), "ids": _dumps(list(job_ids)), "worker_id": worker_id}
+            await self._run(self._execute, Q["start_jobs"], params)
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
         if completions:
-            params = [
-                (
-                    None if c.result is None else codec.dumps(c.result),
-                    ts(c.completed_at),
-                    c.job_id,
-                    worker_id,
-                )
+            rows = [
+                (c.job_id, None if c.result is None else _dumps(c.result), ts(c.completed_at))
                 for c in completions
             ]
-            await self._run(self._many, Q["complete_job"], params)
+            params = {"completions": _dumps(rows), "worker_id": worker_id}
+            await self._run(self._execute, Q["complete_jobs"], params)
 
     async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
         if not failures:
             return
-        params = [
-            {
-                "id": f.job_id,
-                "worker_id": worker_id,
-                "status": Status.RETRYING.value if f.retry_at else Status(f.status).value,
-                "error": codec.dumps_error(f.error),
-                "finished_at": ts(f.finished_at),
-                "retry_at": ts(f.retry_at),
-            }
+        rows = [
+            (
+                f.job_id,
+                Status.RETRYING.value if f.retry_at else Status(f.status).value,
+                codec.dumps_error(f.error),
+                ts(f.finished_at),
+                ts(f.retry_at),
+            )
             for f in failures
         ]
-        await self._run(self._many, Q["fail_job"], params)
+        params = {"failures": _dumps(rows), "worker_id": worker_id}
+        await self._run(self._execute, Q["fail_jobs"], params)
         if any(f.retry_at for f in failures):
             self._notify()
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if job_ids:
-            await self._run(self._many, Q["release_job"], [(i, worker_id) for i in job_ids])
+            params = {"ids": _dumps(list(job_ids)), "worker_id": worker_id}
+            await self._run(self._execute, Q["release_jobs"], params)
             self._notify()
-
-    def _many(self, sql: str, params: Sequence[Any]) -> None:
-        with self._write() as conn:
-            conn.executemany(sql, params)
 
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
