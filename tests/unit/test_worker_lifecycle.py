@@ -1,0 +1,102 @@
+"""Stopping, heartbeats and rescue of a worker in this process, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from helpers import eventually
+from uno.jobs import JobSystem, ManualClock, Settings, Status
+from uno.jobs.store.base import Store
+from uno.jobs.worker import Worker
+
+
+@pytest.fixture
+async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
+    jobs = JobSystem(store=store, clock=clock, settings=Settings(concurrency=2))
+
+    @jobs.task(max_retries=2, retry_delay=0)
+    async def nap(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    await jobs.open()
+    try:
+        yield jobs
+    finally:
+        await jobs.close()
+
+
+async def running(system: JobSystem, job_id: str) -> bool:
+    return (await system.get(job_id)).status == Status.RUNNING
+
+
+async def test_stop_lets_running_jobs_finish_within_the_grace_period(system: JobSystem) -> None:
+    job = await system.enqueue("nap", [0.3])
+    worker = Worker(system, worker_id="w1")
+    task = asyncio.create_task(worker.run())
+    await eventually(lambda: running(system, job.id))
+    await worker.stop(grace=10)
+    await task
+    done = await system.get(job.id)
+    assert (done.status, done.result) == (Status.COMPLETED, 0.3)
+
+
+async def test_stop_hands_back_what_outlives_the_grace_period(system: JobSystem) -> None:
+    slow = await system.enqueue("nap", [30])
+    worker = Worker(system, worker_id="w1")
+    task = asyncio.create_task(worker.run())
+    await eventually(lambda: running(system, slow.id))
+    queued = await system.enqueue("nap", [0])
+    await worker.stop(grace=0.1)
+    await task
+    back = await system.get(slow.id)
+    assert (back.status, back.worker_id, back.retry_count) == (Status.PENDING, None, 0)
+    assert (await system.get(queued.id)).status in (Status.PENDING, Status.COMPLETED)
+
+
+async def test_signal_asks_for_a_graceful_stop(system: JobSystem) -> None:
+    job = await system.enqueue("nap", [0.2])
+    worker = Worker(system, worker_id="w1", shutdown_grace=10)
+    task = asyncio.create_task(worker.run())
+    worker.install_signal_handlers()
+    try:
+        await eventually(lambda: running(system, job.id))
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.wait_for(task, 10)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().remove_signal_handler(sig)
+    assert (await system.get(job.id)).status == Status.COMPLETED
+
+
+async def test_jobs_of_a_silent_worker_are_rescued(
+    system: JobSystem, store: Store, clock: ManualClock
+) -> None:
+    lost = await system.enqueue("nap", [0])
+    await store.register_worker("dead", "elsewhere", 1, None, clock.now())
+    await store.fetch_jobs("dead", None, 1, clock.now())
+    await store.start_jobs([lost.id], "dead", clock.now())
+    async with Worker(system, worker_id="alive", rescue_after=30) as worker:
+        assert await worker.heartbeat.rescue() == []  # "dead" beat just now
+        clock.advance(31)
+        await worker.heartbeat.beat()
+        rescued = await worker.heartbeat.rescue()
+        assert [r.job_id for r in rescued] == [lost.id]
+        assert await worker.run_once() == 1
+    done = await system.get(lost.id)
+    assert (done.status, done.retry_count) == (Status.COMPLETED, 1)
+    assert done.worker_id == "alive"
+
+
+async def test_worker_registers_and_leaves(system: JobSystem, clock: ManualClock) -> None:
+    async with Worker(system, worker_id="w1") as worker:
+        assert worker.worker_id == "w1"
+        clock.advance(60)
+        rescued = await system.store.rescue_jobs(clock.now() - timedelta(seconds=30), clock.now())
+        assert rescued == []
+    assert worker.heartbeat_interval == system.settings.heartbeat_interval
