@@ -52,6 +52,12 @@ MACROS = {
 
 #: Characters a five-field expression may contain (names are letters).
 _FIELD_CHARS = re.compile(r"^[0-9A-Za-z*/,\-]+$")
+_MONTHS = frozenset(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+)
+_DAYS = frozenset(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])
+#: The names each field may use: none in minute, hour and day of month.
+_NAMES: tuple[frozenset[str], ...] = (frozenset(), frozenset(), frozenset(), _MONTHS, _DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,13 @@ def normalize_cron(expression: str) -> str:
             f"Invalid cron expression {expression!r}: fields may hold only numbers, "
             "names, '*', ',', '-' and '/'"
         )
+    for field, names in zip(fields, _NAMES, strict=True):
+        unknown = [w for w in re.findall(r"[A-Za-z]+", field) if w.lower() not in names]
+        if unknown:
+            raise ValidationError(
+                f"Invalid cron expression {expression!r}: unknown name {unknown[0]!r} "
+                "(months are JAN-DEC, days SUN-SAT)"
+            )
     try:
         valid = croniter.is_valid(text)
     except (CroniterError, ValueError, TypeError, KeyError):  # pragma: no cover - croniter quirks
