@@ -146,9 +146,12 @@ class Scheduler:
 
     # -- the loop ---------------------------------------------------------------
     async def run(self) -> None:
-        """Tick until ``request_stop()``; a failing store is retried, not fatal."""
+        """Tick until ``request_stop()``.
+
+        A store that cannot be reached (at start or later) is retried every
+        ``tick_interval`` seconds rather than ending the loop.
+        """
         self._stop.clear()
-        await self.system.open()
         log.info("Scheduler started (tick interval %gs)", self.tick_interval)
         while not self._stop.is_set():
             try:
