@@ -13,15 +13,14 @@ import os
 import signal
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from conftest import POSTGRES_URL, drop_schema, postgres_problem, skip_or_fail
-from uno.jobs.store.base import JobFilter, Store
+from helpers import StoreFactory
+from uno.jobs.store.base import JobFilter
 from uno.jobs.system import JobSystem
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -59,35 +58,6 @@ def scheduler_command() -> list[str]:
     return [sys.executable, "-c", "from uno.jobs.cli import main; main()", "scheduler"]
 
 
-def make_store(backend: str, url: str, schema: str | None) -> Store:
-    if backend == "postgres":
-        from uno.jobs.store.postgres import PostgresStore
-
-        assert schema is not None
-        return PostgresStore(url, schema=schema)
-    from uno.jobs.store.sqlite import SQLiteStore
-
-    return SQLiteStore(url)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[str, str, str | None]]:
-    """(backend, url, postgres schema) of a fresh database."""
-    if request.param == "sqlite":
-        yield "sqlite", f"sqlite:///{tmp_path / 'jobs.db'}", None
-        return
-    problem = postgres_problem()
-    if problem:
-        skip_or_fail(problem)
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        yield "postgres", POSTGRES_URL, schema
-    finally:
-        drop_schema(schema)
-
-
 async def wait_for(check: Callable[[], bool], what: str, timeout: float) -> None:
     """Poll ``check()`` until truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -98,9 +68,12 @@ async def wait_for(check: Callable[[], bool], what: str, timeout: float) -> None
 
 
 async def test_three_scheduler_processes_fire_each_occurrence_once(
-    tmp_path: Path, database: tuple[str, str, str | None]
+    tmp_path: Path, store_factory: StoreFactory
 ) -> None:
-    backend, url, schema = database
+    """On the shared fixture's fresh database: SQLite, and PostgreSQL in its own schema."""
+    store = await store_factory()
+    url: str = store.url
+    schema: str | None = getattr(store, "schema", None)
     (tmp_path / "beat_tasks.py").write_text(TASKS_MODULE)
     env = {
         **os.environ,
@@ -111,13 +84,12 @@ async def test_three_scheduler_processes_fire_each_occurrence_once(
     if schema:
         env["TEST_POSTGRES_SCHEMA"] = schema
 
-    system = JobSystem(store=make_store(backend, url, schema))
+    system = JobSystem(store=store)
 
     @system.task
     def beat() -> None:  # pragma: no cover - only enqueued here
         """The same task the processes know."""
 
-    await system.open()  # creates the schema before the processes race to
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(PROCESSES)]
     processes = [
         await asyncio.create_subprocess_exec(
@@ -153,7 +125,6 @@ async def test_three_scheduler_processes_fire_each_occurrence_once(
     assert codes == [0] * PROCESSES, output
 
     jobs, total = await system.list_jobs(JobFilter(limit=1000))
-    await system.close()
     assert all(job.metadata["schedule_id"] == schedule.id for job in jobs)
     occurrences = sorted(
         datetime.fromisoformat(job.metadata["scheduled_occurrence"]) for job in jobs
