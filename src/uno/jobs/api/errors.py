@@ -70,6 +70,8 @@ ROUTE_ERRORS: dict[str, RouteErrors] = {
 
 
 def status_for(exc: JobsError, route_name: str | None = None) -> int:
+    if isinstance(exc, JobFailed) and exc.status == "timeout":
+        return 504  # the job ran past its timeout: the same answer as waiting past it
     rules = ROUTE_ERRORS.get(route_name or "", RouteErrors())
     for error_type, status in rules.overrides.items():
         if isinstance(exc, error_type):

@@ -26,7 +26,7 @@ class RouteContext:
 
     def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
         """OpenAPI error bodies of a route: its own statuses plus the auth ones."""
-        codes = set(statuses) | ({401, 403} if self.include_auth else set())
+        codes = set(statuses) | {400} | ({401, 403} if self.include_auth else set())
         return {
             code: {"model": ErrorDto, "description": _DESCRIPTIONS.get(code, "Error")}
             for code in sorted(codes)
