@@ -365,7 +365,8 @@ class Worker:
         run = _Run(job, task, _perf())
         self._running[job.id] = run
         if task is None:
-            self._settle(run, False, LookupError(f"Task not found in this worker: {job.task_name}"))
+            missing = TaskNotFound(f"Task not found in this worker: {job.task_name}")
+            self._settle(run, False, missing)
             return
         loop = self._loop
         assert loop is not None
