@@ -133,3 +133,39 @@ def test_configure_services_reads_the_app_from_the_environment(
         assert (services.embedded_worker, services.embedded_scheduler) == (False, True)
     finally:
         reset_services()
+
+
+async def test_endpoints_on_a_router_with_a_given_system_and_extra_dependencies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
+
+    from conftest import make_system
+    from uno.jobs import register_jobs_endpoints
+
+    async def tenant(x_tenant: str | None = Header(None)) -> None:
+        if x_tenant != "acme":
+            raise HTTPException(400, detail="X-Tenant header required")
+
+    reset_services()
+    monkeypatch.setenv("UNO_JOBS_EMBEDDED_SCHEDULER", "0")
+    system = make_system(tmp_path)
+    router = APIRouter()
+    routers = register_jobs_endpoints(
+        router, "/jobs-api", dependencies=[Depends(tenant)], include_auth=False, system=system
+    )
+    assert set(routers) == {"jobs", "schedules", "queues", "tasks"}
+    app = FastAPI()
+    app.include_router(router)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        assert (await client.get("/jobs-api/tasks")).status_code == 400
+        ok = await client.get("/jobs-api/tasks", headers={"X-Tenant": "acme"})
+        assert ok.status_code == 200
+        missing = await client.get("/jobs-api/jobs/nope", headers={"X-Tenant": "acme"})
+        assert missing.json() == {"detail": "Job not found: nope"}
+    await system.close()
+    from uno.dependencies.service import _services
+
+    assert _services.system is None

@@ -93,6 +93,13 @@ def get_job_system() -> JobSystem:
     return _services.system
 
 
+def embedded_defaults() -> tuple[bool, bool]:
+    """Whether mounted endpoints run an embedded (worker, scheduler) in the app's lifespan."""
+    if _services.system is not None:
+        return _services.embedded_worker, _services.embedded_scheduler
+    return _env_flag("EMBEDDED_WORKER", True), _env_flag("EMBEDDED_SCHEDULER", True)
+
+
 def get_services() -> Services:
     get_job_system()
     return _services

@@ -73,15 +73,12 @@ def _wrap_lifespan(app: FastAPI, system: JobSystem | None) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(target_app: Any) -> AsyncIterator[Any]:
-        from uno.dependencies.service import get_services
+        from uno.dependencies.service import embedded_defaults, get_job_system
 
-        services = get_services()
+        target = system if system is not None else get_job_system()
+        worker, scheduler = embedded_defaults()
         async with (
-            embedded_runtime(
-                system if system is not None else services.system,  # type: ignore[arg-type]
-                worker=services.embedded_worker,
-                scheduler=services.embedded_scheduler,
-            ),
+            embedded_runtime(target, worker=worker, scheduler=scheduler),
             inner(target_app) as state,
         ):
             yield state

@@ -8,8 +8,9 @@ error handling and the mapping works on a bare ``APIRouter`` too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -106,7 +107,7 @@ def error_response(exc: JobsError, route_name: str | None = None) -> JSONRespons
 class JobsRoute(APIRoute):
     """An APIRoute whose domain errors answer with their mapped status and a detail."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         name = self.name
 
