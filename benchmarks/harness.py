@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -77,10 +78,30 @@ class WorkerProcess:
                 p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
+        argv = self.system.worker_argv()
+        profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+        if profile_dir:
+            # py-spy samples the worker (and its children) into collapsed stacks
+            out = Path(profile_dir) / f"{self.record_dir.parent.name}.txt"
+            spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            argv = [
+                spy,
+                "record",
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--nonblocking",
+                "-o",
+                str(out),
+                "--",
+                *argv,
+            ]
         log = self.log_path.open("ab")
         self.spawned_at = time.time()
         self.proc = subprocess.Popen(
-            self.system.worker_argv(),
+            argv,
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -111,7 +132,10 @@ class WorkerProcess:
             return
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
+                if os.environ.get("BENCH_PROFILE_DIR"):  # py-spy writes its output on SIGINT
+                    os.killpg(proc.pid, signal.SIGINT)
+                else:
+                    proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(grace)
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -209,8 +233,9 @@ async def pickup_latency(
 ) -> dict[str, float]:
     """Enqueue one job every ``1/rate`` s to an idle worker process; latency in ms.
 
-    Latency is the job's start time minus the time just before its enqueue call.
-    A first job and one warm-up second are left out.
+    Latency is the job's start time minus the time just before its enqueue call,
+    so it includes the enqueue call itself (its median is returned apart, as
+    ``enqueue_call_p50``). A first job and one warm-up second are left out.
     """
     await system.reset()
     directory = work.fresh(f"{system.name}-latency")
@@ -224,13 +249,17 @@ async def pickup_latency(
         interval = 1.0 / rate
         next_at = time.perf_counter()
         measure_from = 0.0
+        calls: list[float] = []
         for i in range(warmup + measured):
             delay = next_at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             if i == warmup:
                 measure_from = time.time()
+            before = time.perf_counter()
             await system.enqueue_one(time.time())
+            if i >= warmup:
+                calls.append((time.perf_counter() - before) * 1000)
             next_at += interval
         await wait_for_records(records, 1 + warmup + measured, worker, timeout=60.0)
     finally:
@@ -241,6 +270,7 @@ async def pickup_latency(
         "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
         "max": latencies[-1],
+        "enqueue_call_p50": statistics.median(calls),
     }
 
 

@@ -16,8 +16,8 @@ from benchmarks.harness import BenchError, Workdir, log
 from benchmarks.systems.base import REPO, System
 
 APP = "benchmarks.systems.uno_tasks"
-#: jobs one worker process runs at once (``--concurrency``)
-CONCURRENCY = 50
+#: jobs one worker process runs at once (``--concurrency``); BENCH_UNO_CONCURRENCY overrides
+CONCURRENCY = int(os.environ.get("BENCH_UNO_CONCURRENCY") or 50)
 JWT_SECRET = "uno-jobs-benchmark-secret-at-least-32-bytes"
 
 
