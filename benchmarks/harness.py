@@ -473,7 +473,8 @@ def render_machine(info: dict[str, Any]) -> str:
         [
             f"date: {info['date']}",
             f"machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['memory']} RAM, "
-            f"load average at start {info['load_average']}",
+            f"load average at start {info['load_average']}"
+            + (f", at end {info['load_average_end']}" if info.get("load_average_end") else ""),
             f"os: {info['os']}; Python {info['python']}; PostgreSQL {info['postgresql']}; "
             f"Redis {info['redis']}",
             f"versions: {versions}",

@@ -96,6 +96,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder for the JSON and Markdown results",
     )
     parser.add_argument("--keep", action="store_true", help="keep worker logs and records")
+    parser.add_argument(
+        "--report", type=Path, metavar="JSON", help="print the report of a saved result and exit"
+    )
+    parser.add_argument("--markdown", action="store_true", help="with --report: Markdown tables")
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.big, args.runs = 1_000, 5_000, 1
@@ -232,7 +236,7 @@ def targets(results: Results) -> list[str]:
 
 def report(
     results: Results,
-    systems: list[System],
+    systems: list[type[System]],
     args: argparse.Namespace,
     machine: dict[str, object],
     markdown: bool,
@@ -293,6 +297,8 @@ async def main_async(args: argparse.Namespace) -> int:
     log(harness.render_machine(machine))
     results = Results()
     work = Workdir(root)
+    args.out.mkdir(parents=True, exist_ok=True)
+    saved = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     try:
         for run in range(1, args.runs + 1):
             for system in systems:
@@ -302,6 +308,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     await run_system(system, args, results, work)
                 finally:
                     await system.close()
+                save(saved, machine, args, names, results)
     finally:
         for system in systems:
             try:
@@ -315,24 +322,41 @@ async def main_async(args: argparse.Namespace) -> int:
     machine["load_average_end"] = harness.machine_info(args.postgres, args.redis, [])[
         "load_average"
     ]
-    text = report(results, systems, args, machine, markdown=False)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"{stamp}.md").write_text(report(results, systems, args, machine, markdown=True))
-    (args.out / f"{stamp}.json").write_text(
-        json.dumps(
-            {"machine": machine, "args": vars(args) | {"out": str(args.out)}, **results.to_json()},
-            indent=1,
-            default=str,
-        )
-    )
-    log(f"results written to {args.out}/{stamp}.md and .json")
+    save(saved, machine, args, names, results)
+    print(report(results, classes, args, machine, markdown=False))
+    saved.with_suffix(".md").write_text(report(results, classes, args, machine, markdown=True))
+    log(f"results written to {saved} and {saved.with_suffix('.md')}")
+    return 0
+
+
+def save(
+    path: Path,
+    machine: dict[str, object],
+    args: argparse.Namespace,
+    names: list[str],
+    results: Results,
+) -> None:
+    """Write what is known so far, so that an interrupted run keeps its figures."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "report")}
+    data = {"machine": machine, "args": settings, "systems": names, **results.to_json()}
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def rerender(path: Path, markdown: bool) -> int:
+    """Print the report of a saved JSON result (``--report FILE``)."""
+    data = json.loads(path.read_text())
+    args = argparse.Namespace(**data["args"])
+    results = Results(samples=data["samples"], errors=data["errors"], notes=data.get("notes", {}))
+    classes = [load(n) for n in data["systems"] if n in results.samples or n in results.errors]
+    print(report(results, classes, args, data["machine"], markdown=markdown))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(main_async(parse_args(argv)))
+    args = parse_args(argv)
+    if args.report:
+        return rerender(args.report, args.markdown)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
