@@ -131,3 +131,15 @@ async def test_the_app_works_without_its_lifespan(tmp_path: Path) -> None:
         assert created.status_code == 201
         assert (await client.get("/api/v1/jobs")).json()["total"] == 1
     await app.state.jobs_system.close()
+
+
+async def test_metrics_count_jobs_without_a_token(client: httpx.AsyncClient, app: FastAPI) -> None:
+    created = await client.post("/api/v1/jobs", json={"task_name": "add", "args": [1, 2]})
+    assert created.status_code == 201
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as anonymous:
+        response = await anonymous.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'uno_jobs_enqueued_total{queue="default",task="add"} 1.0' in response.text

@@ -10,12 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from uno.jobs.api.dtos import ErrorDto
 from uno.jobs.api.endpoints import register_jobs_endpoints
 from uno.jobs.api.errors import unhandled_error
 from uno.jobs.api.runtime import embedded_runtime
+from uno.jobs.metrics import observe
 from uno.jobs.settings import Settings
 from uno.jobs.system import JobSystem
 
@@ -83,6 +85,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     _add_probes(app, system)
+    _add_metrics(app, system)
     _add_dashboard(app)
     register_jobs_endpoints(
         app, path_prefix, include_auth=include_auth, system=system, manage_lifespan=False
@@ -112,6 +115,15 @@ def _add_probes(app: FastAPI, system: JobSystem) -> None:
         if not ready:
             return JSONResponse({"detail": "Store unreachable"}, status_code=503)
         return {"status": "ready"}
+
+
+def _add_metrics(app: FastAPI, system: JobSystem) -> None:
+    metrics = observe(system)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Job counts and durations of this process, for Prometheus to scrape."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_dashboard(app: FastAPI) -> None:
