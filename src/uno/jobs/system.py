@@ -37,9 +37,8 @@ from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
 
 if TYPE_CHECKING:
-    from uno.jobs.scheduler.manager import ScheduleManager
-
     from uno.jobs.blocking import BlockingJobSystem
+    from uno.jobs.scheduler.manager import ScheduleManager
 
 #: How long enqueue-and-wait waits when neither the caller nor the job says.
 DEFAULT_WAIT = 300.0
@@ -271,19 +270,35 @@ class JobSystem:
         task: str | Task,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
         **options: Any,
     ) -> Job:
         """Store one job for ``task`` and return it.
 
         ``options`` are the fields of ``JobRequest``: queue_name, priority,
         scheduled_at or delay, max_retries, retry_delay, timeout, tags, metadata,
-        version, job_id.
+        version, job_id. ``connection`` (a psycopg ``AsyncConnection``, PostgreSQL
+        only) writes the job in that connection's open transaction instead.
         """
         request = self._request(task, args, kwargs, options)
-        return (await self.enqueue_many([request]))[0]
+        return (await self.enqueue_many([request], connection=connection))[0]
 
-    async def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Job]:
-        """Store many jobs in one transaction: all of them, or none when one is bad."""
+    async def enqueue_many(
+        self, requests: Sequence[JobRequest], *, connection: Any = None
+    ) -> list[Job]:
+        """Store many jobs in one transaction: all of them, or none when one is bad.
+
+        With ``connection`` (a psycopg ``AsyncConnection``) the jobs are written in
+        the caller's transaction: they exist, and wake workers, only if it
+        commits. No ENQUEUED events are published then, since it may roll back.
+        """
+        if connection is not None:
+            insert_on = self._transactional("insert_jobs_on")
+            now = self.clock.now()
+            jobs = [self.build_job(r, now) for r in requests]
+            await insert_on(connection, jobs)
+            return jobs
         await self.open()
         now = self.clock.now()
         jobs = [self.build_job(r, now) for r in requests]
@@ -294,6 +309,40 @@ class JobSystem:
                     JobEvent(EventKind.ENQUEUED, job.id, job.task_name, job.queue_name, job.status)
                 )
         return jobs
+
+    def enqueue_on(
+        self,
+        connection: Any,
+        task: str | Task,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """``enqueue`` in the open transaction of a blocking psycopg ``Connection``.
+
+        For synchronous applications (Django, Flask, scripts): no event loop is
+        needed, and the job exists only if the caller's transaction commits.
+        """
+        request = self._request(task, args, kwargs, options)
+        return self.enqueue_many_on(connection, [request])[0]
+
+    def enqueue_many_on(self, connection: Any, requests: Sequence[JobRequest]) -> list[Job]:
+        """``enqueue_many`` in the open transaction of a blocking psycopg ``Connection``."""
+        insert_on = self._transactional("insert_jobs_on_sync")
+        now = self.clock.now()
+        jobs = [self.build_job(r, now) for r in requests]
+        insert_on(connection, jobs)
+        return jobs
+
+    def _transactional(self, verb: str) -> Callable[..., Any]:
+        """The store's insert-on-your-connection verb; a clear error where none exists."""
+        insert_on: Callable[..., Any] | None = getattr(self.store, verb, None)
+        if insert_on is None:
+            raise ValidationError(
+                "Transactional enqueue (connection=...) needs the PostgreSQL store; "
+                f"{type(self.store).__name__} has no connection to share"
+            )
+        return insert_on
 
     @staticmethod
     def _request(

@@ -13,6 +13,7 @@ import select
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -51,6 +52,9 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
 Row = dict[str, Any]
 
+#: The schema of a store whose URL and arguments name none.
+DEFAULT_SCHEMA = "uno_jobs"
+
 #: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
 COPY_THRESHOLD = 64
 
@@ -78,14 +82,33 @@ def _conninfo(url: str) -> str:
     return url
 
 
+def split_schema(url: str) -> tuple[str, str | None]:
+    """The URL without its ``?schema=`` parameter, and that schema (None if absent).
+
+    libpq knows no such parameter; taking it from the URL lets a worker, a
+    scheduler or the API be pointed at a schema by the database URL alone.
+    """
+    parts = urlsplit(url)
+    if "://" not in url or not parts.query:
+        return url, None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    if not schemas:
+        return url, None
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[-1] or None
+
+
 class PostgresStore:
     """A ``Store`` on PostgreSQL, every table in one schema of the database."""
 
     def __init__(
-        self, url: str, *, schema: str = "uno_jobs", min_size: int = 1, max_size: int = 10
+        self, url: str, *, schema: str | None = None, min_size: int = 1, max_size: int = 10
     ) -> None:
         self.url = url
-        self.schema = schema
+        url, url_schema = split_schema(url)
+        #: ``schema=``, else the URL's ``?schema=``, else ``uno_jobs``.
+        self.schema = schema = schema or url_schema or DEFAULT_SCHEMA
         self.channel = f"uno_jobs.{schema}"
         #: Names this store's sessions in ``pg_stat_activity``.
         self.application_name = f"uno-jobs {schema}"[:63]
@@ -220,6 +243,11 @@ class PostgresStore:
         Small batches are one INSERT (one round trip); large ones a binary COPY,
         several times faster per row, followed by the NOTIFY.
         """
+        if not isinstance(conn, psycopg.AsyncConnection):
+            raise ValidationError(
+                f"connection= takes a psycopg AsyncConnection, got {type(conn).__name__}; "
+                "use enqueue_on() for a blocking psycopg Connection"
+            )
         if not jobs:
             return
         try:
@@ -236,6 +264,11 @@ class PostgresStore:
 
     def insert_jobs_on_sync(self, conn: psycopg.Connection[Any], jobs: Sequence[Job]) -> None:
         """The blocking twin of ``insert_jobs_on``, for synchronous applications."""
+        if not isinstance(conn, psycopg.Connection):
+            raise ValidationError(
+                f"enqueue_on() takes a blocking psycopg Connection, got {type(conn).__name__}; "
+                "pass an AsyncConnection to enqueue(..., connection=...) instead"
+            )
         if not jobs:
             return
         try:
