@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -130,7 +130,8 @@ class JobError:
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like ``uuid4().hex`` at a fraction of the cost."""
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)
@@ -174,8 +175,24 @@ class Job:
         return replace(self, **changes)
 
 
+def _plain_json(value: Any) -> bool:
+    """True for values made only of JSON's own types; cheap enough to run per job."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list or kind is tuple:
+        return all(_plain_json(item) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    return False
+
+
 def validate_json(value: Any, what: str) -> None:
     """Refuse values that would not survive the trip through the database as JSON."""
+    if _plain_json(value):
+        return
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:

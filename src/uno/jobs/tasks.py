@@ -62,19 +62,25 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, dict[str, Task]] = {}
+        self._latest: dict[str, Task] = {}
 
     def register(self, task: Task) -> Task:
         _validate_task(task)
-        self._tasks.setdefault(task.name, {})[task.version] = task
+        versions = self._tasks.setdefault(task.name, {})
+        versions[task.version] = task
+        self._latest[task.name] = versions[max(versions, key=_version_key)]
         return task
 
     def get(self, name: str, version: str | None = None) -> Task:
         """The task of that name: the given version, or the highest one registered."""
+        if version is None:
+            latest = self._latest.get(name)
+            if latest is None:
+                raise TaskNotFound(f"Task not found: {name}")
+            return latest
         versions = self._tasks.get(name)
         if not versions:
             raise TaskNotFound(f"Task not found: {name}")
-        if version is None:
-            return versions[max(versions, key=_version_key)]
         try:
             return versions[version]
         except KeyError:
