@@ -1,0 +1,299 @@
+"""Real `uno-jobs worker` processes on one PostgreSQL database: many workers, nothing lost.
+
+Four workers drain 20,000 jobs, each run exactly once; workers killed with SIGKILL
+over and over lose nothing and re-run only what they were running; a PostgreSQL
+restart under running workers and an API server is survived without help. Each
+test works in its own schema (named by the URL's ``?schema=``), dropped afterwards.
+Side effects are counted in an O_APPEND log, one ``start``/``done`` line per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_processes import Workers, all_done, count_status, system_on, worker_pool
+
+from helpers import eventually
+from uno.jobs import JobSystem, Status
+from uno.jobs.system import JobRequest
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+psycopg = pytest.importorskip("psycopg")
+
+from psycopg import sql  # noqa: E402
+
+from uno.jobs.store.postgres import PostgresStore  # noqa: E402
+
+URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
+    pytest.skip(reason)
+
+
+def _accepting_connections() -> bool:
+    try:
+        with psycopg.connect(URL, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh schema name, dropped (CASCADE) after the test."""
+    if not _accepting_connections():
+        _skip_or_fail(f"PostgreSQL is not reachable at {URL}")
+    name = f"proc_{uuid.uuid4().hex[:12]}"
+    yield name
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def workers(tmp_path: Path, schema: str) -> Iterator[Workers]:
+    """Worker processes pointed at the test's schema by the database URL alone."""
+    with worker_pool(tmp_path) as pool:
+        pool.url = f"{URL}?schema={schema}"
+        yield pool
+
+
+@pytest.fixture
+async def system(workers: Workers) -> AsyncIterator[JobSystem]:
+    async with system_on(workers.url) as jobs:
+        yield jobs
+
+
+async def enqueue(system: JobSystem, count: int, **kwargs: Any) -> None:
+    """Bulk enqueue of ``record`` jobs k0..k{count-1}: a COPY per batch."""
+    options = {k: kwargs.pop(k) for k in ("max_retries",) if k in kwargs}
+    for start in range(0, count, 5000):
+        await system.enqueue_many(
+            [
+                JobRequest("record", [f"k{i}"], dict(kwargs), **options)
+                for i in range(start, min(count, start + 5000))
+            ]
+        )
+
+
+async def started(workers: Workers, *processes: subprocess.Popen[str]) -> None:
+    async def ready() -> bool:
+        return all("started:" in workers.output(p) for p in processes)
+
+    await eventually(ready, timeout=30, interval=0.05)
+
+
+def stop(*processes: subprocess.Popen[str]) -> list[int]:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    return [process.wait(30) for process in processes]
+
+
+async def completed_keys(schema: str) -> set[str]:
+    """Keys of the jobs whose completion the database has recorded."""
+    async with await psycopg.AsyncConnection.connect(URL) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT args->>0 FROM {}.jobs WHERE status = 'completed'").format(
+                sql.Identifier(schema)
+            )
+        )
+        return {row[0] for row in await cur.fetchall()}
+
+
+def test_schema_in_the_url_selects_the_stores_schema() -> None:
+    store = PostgresStore(f"{URL}?schema=elsewhere")
+    assert store.schema == "elsewhere"
+    assert store.channel == "uno_jobs.elsewhere"
+    assert "schema" not in store._conninfo
+    assert PostgresStore(f"{URL}?schema=a", schema="b").schema == "b"
+    assert PostgresStore(URL).schema == "uno_jobs"
+
+
+@pytest.mark.slow
+async def test_four_workers_drain_20000_jobs_each_exactly_once(
+    workers: Workers, system: JobSystem
+) -> None:
+    total = 20_000
+    env = {"UNO_JOBS_HEARTBEAT_INTERVAL": "1", "UNO_JOBS_RESCUE_AFTER": "30"}
+    processes = [workers.start("--concurrency", "50", **env) for _ in range(4)]
+    await started(workers, *processes)
+    await enqueue(system, total)
+    await eventually(all_done(system, total), timeout=60, interval=0.2)
+
+    starts, dones = workers.counts("start"), workers.counts("done")
+    assert len(starts) == total
+    assert set(starts.values()) == {1}  # every side effect exactly once
+    assert dones == starts
+    assert await count_status(system, Status.PENDING) == 0
+    assert await count_status(system, Status.RUNNING) == 0
+    pids = {pid for _kind, _key, pid in workers.lines()}
+    assert pids == {str(p.pid) for p in processes}  # all four took a share
+    assert stop(*processes) == [0, 0, 0, 0]
+
+
+@pytest.mark.slow
+async def test_workers_killed_again_and_again_lose_nothing(
+    workers: Workers, system: JobSystem, schema: str
+) -> None:
+    total, slots = 5000, 4
+    env = {"UNO_JOBS_HEARTBEAT_INTERVAL": "0.5", "UNO_JOBS_RESCUE_AFTER": "2"}
+    await enqueue(system, total, seconds=0.03, max_retries=100)
+    live = [workers.start("--concurrency", "8", **env) for _ in range(slots)]
+    await started(workers, *live)
+    killed: set[str] = set()
+    #: After each kill: what the database had recorded as completed, then the log's starts.
+    snapshots: list[tuple[set[str], Counter[str]]] = []
+    done = all_done(system, total)
+    rng = random.Random(5)
+    while not await done() and len(killed) < 8:
+        await asyncio.sleep(rng.uniform(1.0, 1.5))  # the kill cadence, by design
+        running = {pid for kind, _key, pid in workers.lines() if kind == "start"}
+        victims = [i for i, p in enumerate(live) if str(p.pid) in running]
+        if not victims:
+            continue
+        slot = rng.choice(victims)
+        live[slot].send_signal(signal.SIGKILL)
+        assert live[slot].wait(10) == -signal.SIGKILL
+        killed.add(str(live[slot].pid))
+        snapshots.append((await completed_keys(schema), workers.counts("start")))
+        live[slot] = workers.start("--concurrency", "8", **env)
+    await eventually(done, timeout=60, interval=0.2)
+
+    lines = workers.lines()
+    print(f"{len(killed)} kills, {sum(workers.counts('start').values()) - total} re-runs")
+    starts, dones = workers.counts("start"), workers.counts("done")
+    assert set(dones) == {f"k{i}" for i in range(total)}  # nothing lost
+    assert len(killed) >= 3, "the workers should have been killed several times"
+    by_killed = Counter(key for kind, key, pid in lines if kind == "start" and pid in killed)
+    # A job runs again only for a run in a worker that was killed...
+    assert all(n - 1 <= by_killed[key] for key, n in starts.items()), {
+        key: n for key, n in starts.items() if n - 1 > by_killed[key]
+    }
+    assert any(n > 1 for n in starts.values()), "some kill should interrupt a running job"
+    # ...and never once its completion had reached the database.
+    for recorded, starts_then in snapshots:
+        assert all(starts[key] == starts_then[key] for key in recorded)
+    assert await count_status(system, Status.COMPLETED) == total
+    await started(workers, *live)  # a SIGTERM before start-up would find no handler yet
+    assert stop(*live) == [0] * slots
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_version() -> str:
+    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: float(v))
+    return versions[-1]
+
+
+def _server_started_at() -> Any:
+    with psycopg.connect(URL) as conn:
+        row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+        return row[0] if row else None
+
+
+@pytest.mark.slow
+async def test_workers_and_api_ride_out_a_postgres_restart(
+    workers: Workers, system: JobSystem
+) -> None:
+    if not Path("/etc/postgresql").is_dir() or not any(Path("/etc/postgresql").iterdir()):
+        _skip_or_fail("no local PostgreSQL cluster to restart (pg_ctlcluster)")
+    import httpx
+
+    total = 3000
+    env = {"UNO_JOBS_HEARTBEAT_INTERVAL": "0.5", "UNO_JOBS_RESCUE_AFTER": "15"}
+    secret = "restart-test-secret"
+    await enqueue(system, total, seconds=0.01, max_retries=5)
+    processes = [workers.start("--concurrency", "8", **env) for _ in range(2)]
+    port = _free_port()
+    api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": secret}
+    api_log = open(workers.tmp_path / "serve.log", "w")  # noqa: SIM115
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uno.jobs.cli", "serve", "--app", "tasks_for_tests"]
+        + ["--no-scheduler", "--concurrency", "4", "--port", str(port)],
+        env=api_env,
+        stdout=api_log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    api_log.close()
+    token = subprocess.run(
+        [sys.executable, "-m", "uno.jobs.cli", "token", "--scope", "jobs:read"],
+        env=api_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ) as client:
+
+            async def api_answers() -> bool:
+                try:
+                    response = await client.get("/api/v1/jobs", params={"limit": 1})
+                except httpx.TransportError:
+                    return False
+                return response.status_code == 200 and response.json()["total"] == total
+
+            await eventually(api_answers, timeout=30, interval=0.1)
+            await started(workers, *processes)
+
+            async def some_done() -> bool:
+                return await count_status(system, Status.COMPLETED) >= total // 5
+
+            await eventually(some_done, timeout=30, interval=0.05)
+            before = _server_started_at()
+            restart = subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", _postgres_version(), "main"]
+                + ["restart"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert restart.returncode == 0, restart.stderr
+
+            async def accepting() -> bool:
+                return await asyncio.to_thread(_accepting_connections)
+
+            await eventually(accepting, timeout=30, interval=0.1)
+            assert _server_started_at() != before  # the server did restart
+            assert await count_status(system, Status.COMPLETED) < total, "restart came too late"
+
+            await eventually(all_done(system, total), timeout=40, interval=0.2)
+            await eventually(api_answers, timeout=20, interval=0.1)
+            response = await client.get("/api/v1/jobs", params={"status": "completed", "limit": 1})
+            assert response.json()["total"] == total
+    finally:
+        api.send_signal(signal.SIGTERM)
+        try:
+            api.wait(30)
+        except subprocess.TimeoutExpired:
+            api.kill()
+    starts, dones = workers.counts("start"), workers.counts("done")
+    assert set(dones) == {f"k{i}" for i in range(total)}  # nothing lost
+    twice = {key: n for key, n in starts.items() if n > 1}
+    assert not twice, f"ran more than once: {twice}"
+    assert stop(*processes) == [0, 0]
