@@ -7,15 +7,14 @@ import asyncio
 import typer
 
 from uno.jobs.cli import cli
+from uno.jobs.cli.options import DatabaseOption
 from uno.jobs.settings import Settings
 from uno.jobs.store import create_store
 
 
 @cli.command()
 def migrate(
-    database: str | None = typer.Option(
-        None, "--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."
-    ),
+    database: DatabaseOption = None,
 ) -> None:
     """Apply the schema migrations the database is missing."""
     settings = Settings.from_env().with_(database_url=database)

@@ -7,14 +7,11 @@ printed, so the API can be called straight away.
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from uno.jobs.api.auth import ensure_secret, has_configured_key, issue_token
 from uno.jobs.cli import cli
-from uno.jobs.errors import JobsError
-from uno.jobs.loading import load_app
+from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
 
 #: Lifetime of the admin token printed at start-up.
 STARTUP_TOKEN_TTL = 24 * 3600
@@ -22,23 +19,16 @@ STARTUP_TOKEN_TTL = 24 * 3600
 
 @cli.command()
 def serve(
-    app: str | None = typer.Option(
-        None,
-        "--app",
-        envvar="UNO_JOBS_APP",
-        help="Module holding your tasks: pkg.tasks or pkg.tasks:jobs (default: the demo).",
-    ),
+    app: AppOption = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
-    database: str | None = typer.Option(
-        None, "--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."
-    ),
+    database: DatabaseOption = None,
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Jobs the embedded worker runs at once."
     ),
     no_worker: bool = typer.Option(False, "--no-worker", help="Run no embedded worker."),
     no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Run no embedded scheduler."),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Serve the Jobs REST API, the dashboard and the embedded worker and scheduler."""
     import uvicorn
@@ -46,15 +36,7 @@ def serve(
     from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        system = load_app(app)
-    except JobsError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    system.settings = system.settings.with_(database_url=database, concurrency=concurrency)
+    system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
     configure_services(
         system=system, embedded_worker=not no_worker, embedded_scheduler=not no_scheduler

@@ -13,8 +13,7 @@ import logging
 import typer
 
 from uno.jobs.cli import cli
-from uno.jobs.errors import JobsError
-from uno.jobs.loading import load_app
+from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import Worker
 
@@ -23,30 +22,18 @@ log = logging.getLogger("uno.jobs.worker")
 
 @cli.command()
 def worker(
-    app: str | None = typer.Option(
-        None, "--app", help="Module holding your tasks: pkg.tasks or pkg.tasks:jobs."
-    ),
-    database: str | None = typer.Option(
-        None, "--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."
-    ),
+    app: AppOption = None,
+    database: DatabaseOption = None,
     queues: str | None = typer.Option(
         None, "--queues", help="Comma-separated queues to consume (default: every queue)."
     ),
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Jobs run at once (default: UNO_JOBS_CONCURRENCY)."
     ),
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Run jobs from the queues until stopped."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        system = load_app(app)
-    except JobsError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    system.settings = system.settings.with_(database_url=database, concurrency=concurrency)
+    system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     asyncio.run(run_worker(system, queues=names))
 

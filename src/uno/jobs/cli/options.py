@@ -1,0 +1,43 @@
+"""Options every process command shares, and loading the user's job system."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from uno.jobs.errors import JobsError
+from uno.jobs.loading import load_app
+from uno.jobs.system import JobSystem
+
+AppOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        envvar="UNO_JOBS_APP",
+        help="Module holding your tasks: pkg.tasks or pkg.tasks:jobs (default: the demo).",
+    ),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."),
+]
+LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def load_system(app: str | None, log_level: str, **settings: Any) -> JobSystem:
+    """Set up logging, load the user's JobSystem and overlay the command's flags.
+
+    A module that cannot be loaded ends the command with exit code 2.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        system = load_app(app)
+    except JobsError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    system.settings = system.settings.with_(**settings)
+    return system
