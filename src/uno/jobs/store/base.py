@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from uno.jobs.jobs import Job, JobError, Priority, Status
 from uno.jobs.schedules import Schedule, ScheduleStatus
 
 #: Fields a job list may be ordered by.
-JOB_ORDER_FIELDS = (
+JobOrderField = Literal[
     "created_at",
     "scheduled_at",
     "started_at",
@@ -32,7 +32,8 @@ JOB_ORDER_FIELDS = (
     "queue_name",
     "retry_count",
     "id",
-)
+]
+JOB_ORDER_FIELDS: tuple[str, ...] = get_args(JobOrderField)
 
 
 @dataclass(frozen=True, slots=True)

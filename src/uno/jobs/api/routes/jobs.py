@@ -23,21 +23,9 @@ from uno.jobs.api.errors import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.jobs import Priority, Status
 from uno.jobs.store import JobFilter
+from uno.jobs.store.base import JobOrderField as OrderField
 from uno.jobs.system import JobSystem
 
-#: The store's ``JOB_ORDER_FIELDS``, spelled out so that OpenAPI lists them.
-OrderField = Literal[
-    "created_at",
-    "scheduled_at",
-    "started_at",
-    "completed_at",
-    "priority",
-    "status",
-    "task_name",
-    "queue_name",
-    "retry_count",
-    "id",
-]
 OrderDir = Literal["asc", "desc"]
 
 
