@@ -107,14 +107,11 @@ class JobSystem:
         async with self._open_lock:
             if not self._opened:
                 await self.store.open()
-                self._unsubscribe_waiters = self.events.subscribe(self._on_event)
                 self._opened = True
         return self
 
     async def close(self) -> None:
         if self._opened:
-            if self._unsubscribe_waiters:
-                self._unsubscribe_waiters()
             await self.store.close()
             self._opened = False
         if self._blocking is not None:
@@ -216,52 +213,69 @@ class JobSystem:
 
     # -- jobs -----------------------------------------------------------------
     def build_job(self, request: JobRequest, now: datetime | None = None) -> Job:
-        """Validate a request and fill its defaults from the task; write nothing."""
+        """Validate a request and fill its defaults from the task; write nothing.
+
+        This runs once per enqueued job, so the common case (plain JSON values,
+        task defaults) takes the short paths.
+        """
         task = self.registry.get(request.task_name, request.version)
         now = now or self.clock.now()
         args = list(request.args)
-        kwargs = dict(request.kwargs)
+        kwargs = dict(request.kwargs) if request.kwargs else {}
+        metadata = dict(request.metadata) if request.metadata else {}
         validate_json(args, "args")
-        validate_json(kwargs, "kwargs")
-        validate_json(request.metadata, "metadata")
-        if request.scheduled_at is not None and request.delay is not None:
-            raise ValidationError("Give scheduled_at or delay, not both")
+        if kwargs:
+            validate_json(kwargs, "kwargs")
+        if metadata:
+            validate_json(metadata, "metadata")
         scheduled_at = now
         if request.scheduled_at is not None:
+            if request.delay is not None:
+                raise ValidationError("Give scheduled_at or delay, not both")
             scheduled_at = as_utc(request.scheduled_at)
         elif request.delay is not None:
             validate_non_negative(request.delay, "delay")
             scheduled_at = now + timedelta(seconds=request.delay)
-        timeout = request.timeout if request.timeout is not None else task.timeout
-        validate_timeout(timeout)
-        max_retries = task.max_retries if request.max_retries is None else request.max_retries
-        retry_delay = task.retry_delay if request.retry_delay is None else request.retry_delay
-        validate_non_negative(max_retries, "max_retries")
-        if not isinstance(max_retries, int):
-            raise ValidationError(f"max_retries must be a whole number, got {max_retries!r}")
-        validate_non_negative(retry_delay, "retry_delay")
-        queue_name = request.queue_name or task.queue
-        tags = list(request.tags)
-        if not all(isinstance(t, str) for t in tags):
+        timeout = task.timeout
+        if request.timeout is not None:
+            validate_timeout(request.timeout)
+            timeout = request.timeout
+        max_retries = task.max_retries
+        if request.max_retries is not None:
+            max_retries = request.max_retries
+            validate_non_negative(max_retries, "max_retries")
+            if not isinstance(max_retries, int):
+                raise ValidationError(f"max_retries must be a whole number, got {max_retries!r}")
+        retry_delay = task.retry_delay
+        if request.retry_delay is not None:
+            validate_non_negative(request.retry_delay, "retry_delay")
+            retry_delay = float(request.retry_delay)
+        tags = list(request.tags) if request.tags else []
+        if tags and not all(isinstance(t, str) for t in tags):
             raise ValidationError("tags must be strings")
-        job_id = request.job_id if request.job_id is not None else new_job_id()
-        if not job_id or not isinstance(job_id, str) or len(job_id) > 255:
+        job_id = request.job_id
+        if job_id is None:
+            job_id = new_job_id()
+        elif not job_id or not isinstance(job_id, str) or len(job_id) > 255:
             raise ValidationError("job_id must be a non-empty string of at most 255 characters")
+        priority = request.priority
+        if type(priority) is not Priority:
+            priority = Priority.parse(priority)
         return Job(
             id=job_id,
             task_name=task.name,
             args=args,
             kwargs=kwargs,
-            queue_name=queue_name,
-            priority=Priority.parse(request.priority),
+            queue_name=request.queue_name or task.queue,
+            priority=priority,
             status=Status.PENDING,
             scheduled_at=scheduled_at,
             created_at=now,
             max_retries=max_retries,
             retry_delay=float(retry_delay),
             tags=tags,
-            metadata=dict(request.metadata),
-            timeout=float(timeout) if timeout is not None else None,
+            metadata=metadata,
+            timeout=None if timeout is None else float(timeout),
             version=task.version,
         )
 
@@ -400,6 +414,10 @@ class JobSystem:
         deadline = loop.time() + limit
         future: asyncio.Future[None] = loop.create_future()
         self._waiters.setdefault(job_id, []).append(future)
+        if self._unsubscribe_waiters is None:
+            # Subscribed only while someone waits, so a worker with no waiter
+            # and no other subscriber builds no events at all.
+            self._unsubscribe_waiters = self.events.subscribe(self._on_event)
         poll = 0.005
         try:
             while True:
@@ -422,6 +440,9 @@ class JobSystem:
                 waiters.remove(future)
             if not waiters:
                 self._waiters.pop(job_id, None)
+            if not self._waiters and self._unsubscribe_waiters is not None:
+                self._unsubscribe_waiters()
+                self._unsubscribe_waiters = None
 
     def _on_event(self, event: JobEvent) -> None:
         if event.kind in (EventKind.SUCCEEDED, EventKind.FAILED):
