@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -36,7 +35,9 @@ psycopg = pytest.importorskip("psycopg")
 
 from psycopg import sql  # noqa: E402
 
+from uno.jobs.errors import StoreUnavailable  # noqa: E402
 from uno.jobs.store.postgres import PostgresStore  # noqa: E402
+from uno.jobs.worker import Worker  # noqa: E402
 
 URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -200,50 +201,59 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _postgres_version() -> str:
-    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: float(v))
-    return versions[-1]
-
-
 def _server_started_at() -> Any:
     with psycopg.connect(URL) as conn:
         row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
         return row[0] if row else None
 
 
+def _restart_postgres() -> None:
+    """Restart the local cluster, as an operator would; the caller waits for it to return."""
+    clusters = Path("/etc/postgresql")
+    versions = sorted((p.name for p in clusters.iterdir()), key=float) if clusters.is_dir() else []
+    if not versions:
+        _skip_or_fail("no local PostgreSQL cluster to restart (pg_ctlcluster)")
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _start_api(workers: Workers, env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """`uno-jobs serve` with its embedded worker on the test's schema."""
+    with open(workers.tmp_path / "serve.log", "w") as out:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uno.jobs.cli", "serve", "--app", "tasks_for_tests"),
+                *("--no-scheduler", "--concurrency", "4", "--port", str(port)),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def _read_token(env: dict[str, str]) -> str:
+    command = [sys.executable, "-m", "uno.jobs.cli", "token", "--scope", "jobs:read"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 @pytest.mark.slow
 async def test_workers_and_api_ride_out_a_postgres_restart(
     workers: Workers, system: JobSystem
 ) -> None:
-    if not Path("/etc/postgresql").is_dir() or not any(Path("/etc/postgresql").iterdir()):
-        _skip_or_fail("no local PostgreSQL cluster to restart (pg_ctlcluster)")
     import httpx
 
     total = 3000
     env = {"UNO_JOBS_HEARTBEAT_INTERVAL": "0.5", "UNO_JOBS_RESCUE_AFTER": "15"}
-    secret = "restart-test-secret"
-    await enqueue(system, total, seconds=0.01, max_retries=5)
+    await enqueue(system, total, seconds=0.02, max_retries=5)
     processes = [workers.start("--concurrency", "8", **env) for _ in range(2)]
     port = _free_port()
-    api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": secret}
-    api_log = open(workers.tmp_path / "serve.log", "w")  # noqa: SIM115
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uno.jobs.cli", "serve", "--app", "tasks_for_tests"]
-        + ["--no-scheduler", "--concurrency", "4", "--port", str(port)],
-        env=api_env,
-        stdout=api_log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    api_log.close()
-    token = subprocess.run(
-        [sys.executable, "-m", "uno.jobs.cli", "token", "--scope", "jobs:read"],
-        env=api_env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
+    api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": "restart-test-secret"}
+    api = _start_api(workers, api_env, port)
+    token = _read_token(api_env)
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
@@ -266,21 +276,14 @@ async def test_workers_and_api_ride_out_a_postgres_restart(
 
             await eventually(some_done, timeout=30, interval=0.05)
             before = _server_started_at()
-            restart = subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", _postgres_version(), "main"]
-                + ["restart"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert restart.returncode == 0, restart.stderr
+            assert await count_status(system, Status.COMPLETED) < total // 2, "restart too late"
+            await asyncio.to_thread(_restart_postgres)
 
             async def accepting() -> bool:
                 return await asyncio.to_thread(_accepting_connections)
 
             await eventually(accepting, timeout=30, interval=0.1)
             assert _server_started_at() != before  # the server did restart
-            assert await count_status(system, Status.COMPLETED) < total, "restart came too late"
 
             await eventually(all_done(system, total), timeout=40, interval=0.2)
             await eventually(api_answers, timeout=20, interval=0.1)
@@ -297,3 +300,44 @@ async def test_workers_and_api_ride_out_a_postgres_restart(
     twice = {key: n for key, n in starts.items() if n > 1}
     assert not twice, f"ran more than once: {twice}"
     assert stop(*processes) == [0, 0]
+
+
+class LosesOneFetchAnswer(PostgresStore):
+    """The server claims the jobs, then the connection drops before the answer arrives."""
+
+    lost = False
+
+    async def fetch_jobs(self, *args: Any, **kwargs: Any) -> list[Any]:
+        found = await super().fetch_jobs(*args, **kwargs)
+        if found and not self.lost:
+            self.lost = True
+            raise StoreUnavailable("PostgreSQL is unavailable: server closed the connection")
+        return found
+
+
+async def test_a_fetch_whose_answer_is_lost_leaves_no_job_behind(schema: str) -> None:
+    """The jobs it claimed are reserved for a worker that is alive and beating, so no
+    rescue would take them back: the worker hands them back itself once the store answers."""
+    store = LosesOneFetchAnswer(URL, schema=schema)
+    jobs = JobSystem(store=store)
+    ran: list[int] = []
+
+    @jobs.task(max_retries=0)
+    async def note(n: int) -> None:
+        ran.append(n)
+
+    async with jobs:
+        await jobs.enqueue_many([JobRequest("note", [n]) for n in range(5)])
+        worker = Worker(jobs, concurrency=10, heartbeat_interval=0.05, rescue_after=60)
+        running = asyncio.create_task(worker.run())
+
+        async def all_ran() -> bool:
+            return await count_status(jobs, Status.COMPLETED) == 5
+
+        try:
+            await eventually(all_ran, timeout=10)
+        finally:
+            await worker.stop()
+            await running
+    assert store.lost
+    assert sorted(ran) == [0, 1, 2, 3, 4]

@@ -24,7 +24,7 @@ from typing import Any
 from uno.jobs.errors import Cancel, Retry, TaskNotFound
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job, JobError, Status
-from uno.jobs.store import Completion, Failure, RescuedJob
+from uno.jobs.store import Completion, Failure, JobFilter, RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.tasks import Task
 from uno.jobs.worker import signals
@@ -121,6 +121,8 @@ class Worker:
         self._grace: float | None = None
         self._stopped: asyncio.Future[None] | None = None
         self._new_work = True
+        #: Set by a store error: jobs may be reserved for us that we never started.
+        self._strays_possible = False
 
     # -- public ---------------------------------------------------------------
     async def run_once(self) -> int:
@@ -228,6 +230,7 @@ class Worker:
                 if until_empty:
                     raise
                 log.exception("worker %s: store error, retrying in %gs", self.worker_id, backoff)
+                self._strays_possible = True
                 await self._wait_for_finish(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -235,6 +238,8 @@ class Worker:
         store = self.system.store
         concurrency = self.concurrency
         flush_batch = max(1, concurrency // 2)
+        if self._strays_possible:
+            await self._release_strays()
         while not self._stopping:
             if self._finished and (
                 not self._running
@@ -288,6 +293,25 @@ class Worker:
             await self._wait_for_finish(min(remaining, 0.05))
         if self._running:
             await self._hand_back(list(self._running.values()))
+
+    async def _release_strays(self) -> None:
+        """Hand back jobs reserved for this worker but never started.
+
+        A fetch whose answer was lost in a broken connection, or a start whose
+        release failed, leaves them reserved for a worker that is alive and
+        beating, so no rescue would ever take them back.
+        """
+        store = self.system.store
+        job_filter = JobFilter(worker_id=self.worker_id, statuses=(Status.RESERVED,), limit=500)
+        while True:
+            page, _ = await store.list_jobs(job_filter)
+            stray = [job.id for job in page if job.id not in self._running]
+            if stray:
+                await store.release_jobs(self.worker_id, stray)
+                log.warning("worker %s handed back %d stray job(s)", self.worker_id, len(stray))
+            if len(page) < job_filter.limit or not stray:
+                break
+        self._strays_possible = False
 
     async def _hand_back(self, runs: list[_Run]) -> None:
         for run in runs:
