@@ -117,6 +117,30 @@ async def test_fetch_orders_by_priority_then_due_time_then_insertion(
     assert await store.fetch_jobs(W, None, 10, clock.now()) == []
 
 
+async def test_fetch_starts_the_first_jobs_at_once_and_reserves_the_rest(
+    store: Store, clock: ManualClock
+) -> None:
+    low = make_job(priority=Priority.LOW)
+    retried = make_job(status=Status.RETRYING, retry_count=1)
+    retried.completed_at = EPOCH - timedelta(seconds=5)
+    critical = make_job(priority=Priority.CRITICAL)
+    await store.insert_jobs([low, retried, critical])
+    clock.advance(1)
+
+    got = await store.fetch_jobs(W, None, 3, clock.now(), running=2)
+
+    assert [j.id for j in got] == [critical.id, retried.id, low.id]
+    assert [j.status for j in got] == [Status.RUNNING, Status.RUNNING, Status.RESERVED]
+    assert [j.started_at for j in got] == [clock.now(), clock.now(), None]
+    stored = {j.id: j for j in await store.get_jobs([j.id for j in got])}
+    assert stored[retried.id].status is Status.RUNNING
+    assert stored[retried.id].started_at == clock.now()
+    assert stored[retried.id].completed_at is None  # the last attempt's end is gone
+    assert stored[low.id].status is Status.RESERVED and stored[low.id].worker_id == W
+    await store.complete_jobs(W, [Completion(critical.id, 1, clock.now())])
+    assert (await store.get_job(critical.id)).status is Status.COMPLETED  # type: ignore[union-attr]
+
+
 async def test_fetch_skips_jobs_not_yet_due(store: Store, clock: ManualClock) -> None:
     later = make_job(scheduled_at=EPOCH + timedelta(seconds=30))
     await store.insert_jobs([later])

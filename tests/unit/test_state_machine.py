@@ -50,6 +50,6 @@ def test_finished_jobs_never_run_again_without_a_manual_retry() -> None:
         assert not can_transition(status, Status.RESERVED)
 
 
-def test_only_a_reservation_leads_to_running() -> None:
+def test_only_waiting_or_reserved_jobs_start_running() -> None:
     sources = {s for s, targets in TRANSITIONS.items() if Status.RUNNING in targets}
-    assert sources == {Status.RESERVED}
+    assert sources == {Status.PENDING, Status.RETRYING, Status.RESERVED}

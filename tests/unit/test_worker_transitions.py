@@ -88,10 +88,13 @@ async def test_every_transition_of_the_state_machine(system: JobSystem, store: S
     assert await status(system, job.id) == Status.PENDING
     await store.fetch_jobs("w1", None, 1, now())
     await step(system, job.id, Status.RESERVED, store.release_jobs("w1", [job.id]))
+    # pending -> running: the worker claims what it starts at once in one step
+    await step(system, job.id, Status.PENDING, store.fetch_jobs("w1", None, 1, now(), running=1))
+    await store.release_jobs("w1", [job.id])
     await w.run_once()
-    seen.update({(Status.PENDING, Status.RESERVED), (Status.RESERVED, Status.RUNNING)})
     seen.add((Status.RUNNING, Status.COMPLETED))
     assert await status(system, job.id) == Status.COMPLETED
+    assert (await system.get(job.id)).started_at is not None
 
     # running -> retrying -> reserved; running -> failed; failed -> pending (manual retry)
     job = await system.enqueue("fails")
@@ -104,6 +107,15 @@ async def test_every_transition_of_the_state_machine(system: JobSystem, store: S
     assert await status(system, job.id) == Status.FAILED
     seen.add((Status.RUNNING, Status.FAILED))
     await step(system, job.id, Status.FAILED, system.retry(job.id))
+
+    # retrying -> running: a due retry is claimed straight into running
+    job = await system.enqueue("fails")
+    await w.run_once()
+    assert await status(system, job.id) == Status.RETRYING
+    claim = store.fetch_jobs("w1", None, 10, now(), running=10)
+    await step(system, job.id, Status.RETRYING, claim)
+    held, _ = await system.list_jobs(worker_id="w1", statuses=(Status.RUNNING,))
+    await store.release_jobs("w1", [j.id for j in held])
 
     # running -> timeout; timeout -> pending
     job = await system.enqueue("hangs", max_retries=0)

@@ -78,7 +78,8 @@ CANCELLABLE = frozenset({Status.PENDING, Status.RESERVED, Status.RETRYING})
 RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CANCELLED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.RESERVED, Status.CANCELLED}),
+    # pending -> running: a worker claims a job it starts at once in one step.
+    Status.PENDING: frozenset({Status.RESERVED, Status.RUNNING, Status.CANCELLED}),
     # reserved -> pending: a worker stopping politely hands back what it has not started.
     Status.RESERVED: frozenset({Status.RUNNING, Status.PENDING, Status.CANCELLED}),
     Status.RUNNING: frozenset(
@@ -91,7 +92,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
             Status.PENDING,  # handed back by a worker stopping past its grace period
         }
     ),
-    Status.RETRYING: frozenset({Status.RESERVED, Status.CANCELLED}),
+    Status.RETRYING: frozenset({Status.RESERVED, Status.RUNNING, Status.CANCELLED}),
     Status.COMPLETED: frozenset(),
     Status.FAILED: frozenset({Status.PENDING}),
     Status.TIMEOUT: frozenset({Status.PENDING}),

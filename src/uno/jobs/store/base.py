@@ -167,14 +167,23 @@ class Store(Protocol):
         """
 
     async def fetch_jobs(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
     ) -> list[Job]:
-        """Claim up to ``limit`` due jobs for ``worker_id``; they become ``reserved``.
+        """Claim up to ``limit`` due jobs for ``worker_id``, in one statement.
 
-        Due means pending or retrying with ``scheduled_at <= now``; jobs of paused
-        queues are skipped; ``queues=None`` means every queue. Order: priority
-        rank, then ``scheduled_at``, then insertion order. A job is claimed by one
-        worker only, whatever the number of concurrent callers.
+        The first ``running`` jobs in claim order become ``running`` with
+        ``started_at = now`` (the worker starts them at once, so no second round
+        trip is needed); the rest become ``reserved``. Due means pending or
+        retrying with ``scheduled_at <= now``; jobs of paused queues are skipped;
+        ``queues=None`` means every queue. Claim order: priority rank, then
+        ``scheduled_at``, then insertion order; the jobs come back in that order.
+        A job is claimed by one worker only, whatever the number of callers.
         """
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:

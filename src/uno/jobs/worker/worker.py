@@ -1,9 +1,9 @@
 """The Worker: fetches jobs in batches, runs them, and reports back in batches.
 
-One loop turn costs at most three store calls whatever the number of jobs: one
-``fetch_jobs`` sized to the free slots, one ``start_jobs`` for that batch, and
-one ``complete_jobs`` / ``fail_jobs`` for everything that finished since the
-last turn. Async tasks run on the event loop, plain functions in a thread pool
+One loop turn costs at most two store calls whatever the number of jobs: one
+``fetch_jobs`` sized to the free slots, which claims the batch straight into
+running, and one ``complete_jobs`` / ``fail_jobs`` for everything that finished
+since the last turn. Async tasks run on the event loop, plain functions in a thread pool
 or a process pool; timeouts are timers on the loop, so no job costs a watcher.
 """
 
@@ -295,17 +295,19 @@ class Worker:
             await self._hand_back(list(self._running.values()))
 
     async def _release_strays(self) -> None:
-        """Hand back jobs reserved for this worker but never started.
+        """Hand back jobs held for this worker that it is not running.
 
-        A fetch whose answer was lost in a broken connection, or a start whose
-        release failed, leaves them reserved for a worker that is alive and
-        beating, so no rescue would ever take them back.
+        A fetch whose answer was lost in a broken connection leaves them held by
+        a worker that is alive and beating, so no rescue would ever take them back.
         """
         store = self.system.store
-        job_filter = JobFilter(worker_id=self.worker_id, statuses=(Status.RESERVED,), limit=500)
+        job_filter = JobFilter(
+            worker_id=self.worker_id, statuses=(Status.RESERVED, Status.RUNNING), limit=500
+        )
         while True:
             page, _ = await store.list_jobs(job_filter)
-            stray = [job.id for job in page if job.id not in self._running]
+            mine = set(self._running) | {run.job.id for run, _, _ in self._finished}
+            stray = [job.id for job in page if job.id not in mine]
             if stray:
                 await store.release_jobs(self.worker_id, stray)
                 log.warning("worker %s handed back %d stray job(s)", self.worker_id, len(stray))
@@ -327,27 +329,18 @@ class Worker:
 
     # -- fetching and starting --------------------------------------------------
     async def _fetch_and_start(self, limit: int) -> int:
+        """Claim up to ``limit`` jobs straight into running, and launch them."""
         system = self.system
         store = system.store
-        jobs = await store.fetch_jobs(self.worker_id, self.queues, limit, system.clock.now())
+        now = system.clock.now()
+        jobs = await store.fetch_jobs(self.worker_id, self.queues, limit, now, running=limit)
         if not jobs:
             return 0
         if self._stopping:
             await store.release_jobs(self.worker_id, [job.id for job in jobs])
             return 0
-        now = system.clock.now()
-        ids = [job.id for job in jobs]
-        try:
-            await store.start_jobs(ids, self.worker_id, now)
-        except BaseException:
-            # Not started: hand them back rather than hold them with a live heartbeat.
-            await asyncio.shield(store.release_jobs(self.worker_id, ids))
-            raise
         publish = system.events.active
         for job in jobs:
-            job.status = Status.RUNNING
-            job.started_at = now
-            job.worker_id = self.worker_id
             self._launch(job)
             if publish:
                 due = max(job.created_at or now, job.scheduled_at or now)

@@ -40,22 +40,35 @@ COPY {schema}.jobs (
 ) FROM STDIN (FORMAT BINARY);
 
 -- name: fetch_jobs
+-- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
+-- each other's rows). The first %(running)s jobs in claim order start at once;
+-- the rest are reserved.
 WITH due AS (
-    SELECT id FROM jobs
+    SELECT id, priority, scheduled_at, seq FROM jobs
     WHERE status IN ('pending', 'retrying')
       AND scheduled_at <= %(now)s
       AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
     ORDER BY priority, scheduled_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT id, row_number() OVER (ORDER BY priority, scheduled_at, seq) AS claim_rank
+    FROM due
 )
-UPDATE jobs AS j SET status = 'reserved', worker_id = %(worker_id)s
-FROM due WHERE j.id = due.id
+UPDATE jobs AS j SET
+    status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
+    started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
+    completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
+    worker_id = %(worker_id)s
+FROM ranked WHERE j.id = ranked.id
 RETURNING j.*;
 
 -- name: fetch_jobs_from_queues
+-- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
+-- each other's rows). The first %(running)s jobs in claim order start at once;
+-- the rest are reserved.
 WITH due AS (
-    SELECT id FROM jobs
+    SELECT id, priority, scheduled_at, seq FROM jobs
     WHERE status IN ('pending', 'retrying')
       AND scheduled_at <= %(now)s
       AND queue_name = ANY(%(queues)s::text[])
@@ -63,13 +76,20 @@ WITH due AS (
     ORDER BY priority, scheduled_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT id, row_number() OVER (ORDER BY priority, scheduled_at, seq) AS claim_rank
+    FROM due
 )
-UPDATE jobs AS j SET status = 'reserved', worker_id = %(worker_id)s
-FROM due WHERE j.id = due.id
+UPDATE jobs AS j SET
+    status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
+    started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
+    completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
+    worker_id = %(worker_id)s
+FROM ranked WHERE j.id = ranked.id
 RETURNING j.*;
 
 -- name: start_jobs
-UPDATE jobs SET status = 'running', started_at = %(now)s
+UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL
 WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = 'reserved';
 
 -- name: complete_jobs

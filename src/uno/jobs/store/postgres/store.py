@@ -289,11 +289,22 @@ class PostgresStore:
         return params
 
     async def fetch_jobs(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
     ) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
             return []
-        params: dict[str, Any] = {"worker_id": worker_id, "limit": limit, "now": as_utc(now)}
+        params: dict[str, Any] = {
+            "worker_id": worker_id,
+            "limit": limit,
+            "now": as_utc(now),
+            "running": running,
+        }
         if queues is None:
             query = self._q["fetch_jobs"]
         else:

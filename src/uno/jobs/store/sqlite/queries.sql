@@ -31,18 +31,28 @@ INSERT INTO jobs (
 
 -- name: fetch_jobs
 -- One statement claims the batch: inside BEGIN IMMEDIATE no other writer runs,
--- so no job is claimed twice.
+-- so no job is claimed twice. The first :running jobs in claim order start at
+-- once (running, started_at); the rest are reserved. Ranks are computed over the
+-- limited batch only, so a long backlog costs nothing more.
 UPDATE jobs
-SET status = 'reserved', worker_id = :worker_id
-WHERE seq IN (
-    SELECT seq FROM jobs
-    WHERE status IN ('pending', 'retrying')
-      AND scheduled_at <= :now
-      AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused = 1)
-      AND (:queues IS NULL OR queue_name IN (SELECT value FROM json_each(:queues)))
-    ORDER BY priority, scheduled_at, seq
-    LIMIT :limit
-)
+SET status = CASE WHEN picked.claim_rank <= :running THEN 'running' ELSE 'reserved' END,
+    started_at = CASE WHEN picked.claim_rank <= :running THEN :now ELSE started_at END,
+    completed_at = CASE WHEN picked.claim_rank <= :running THEN NULL ELSE completed_at END,
+    worker_id = :worker_id
+FROM (
+    SELECT seq AS claim_seq,
+           row_number() OVER (ORDER BY priority, scheduled_at, seq) AS claim_rank
+    FROM (
+        SELECT seq, priority, scheduled_at FROM jobs
+        WHERE status IN ('pending', 'retrying')
+          AND scheduled_at <= :now
+          AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused = 1)
+          AND (:queues IS NULL OR queue_name IN (SELECT value FROM json_each(:queues)))
+        ORDER BY priority, scheduled_at, seq
+        LIMIT :limit
+    )
+) AS picked
+WHERE jobs.seq = picked.claim_seq
 RETURNING {job_columns}
 
 -- name: data_version

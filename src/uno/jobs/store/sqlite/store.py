@@ -243,7 +243,13 @@ class SQLiteStore:
         return DuplicateJob(f"A job with id {', '.join(taken) or '?'} exists already")
 
     async def fetch_jobs(
-        self, worker_id: str, queues: Sequence[str] | None, limit: int, now: datetime
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
     ) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
             return []
@@ -253,6 +259,7 @@ class SQLiteStore:
             "now": ts(now),
             "queues": None if queues is None else json.dumps(list(queues)),
             "limit": limit,
+            "running": running,
         }
         return await self._run(self._fetch_jobs, params)
 
