@@ -37,10 +37,11 @@ class Task:
     jitter: float = 0.0
     executor: Executor = "thread"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: Whether ``func`` is a coroutine function: asked once per job, so computed once.
+    is_async: bool = field(init=False, compare=False)
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.func))
 
     @property
     def retry_policy(self) -> RetryPolicy:

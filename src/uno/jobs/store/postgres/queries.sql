@@ -61,7 +61,12 @@ UPDATE jobs AS j SET
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
-RETURNING j.*;
+RETURNING
+    j.id, j.task_name, j.version, j.queue_name, j.priority, j.status, j.scheduled_at,
+    j.created_at, j.started_at, j.completed_at, j.retry_count, j.max_retries,
+    j.retry_delay, j.worker_id, j.timeout, j.seq,
+    -- the JSON columns as one text, parsed with a single json.loads per job
+    jsonb_build_array(j.args, j.kwargs, to_jsonb(j.tags), j.metadata, j.result, j.error)::text;
 
 -- name: fetch_jobs_from_queues
 -- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
@@ -86,7 +91,12 @@ UPDATE jobs AS j SET
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
-RETURNING j.*;
+RETURNING
+    j.id, j.task_name, j.version, j.queue_name, j.priority, j.status, j.scheduled_at,
+    j.created_at, j.started_at, j.completed_at, j.retry_count, j.max_retries,
+    j.retry_delay, j.worker_id, j.timeout, j.seq,
+    -- the JSON columns as one text, parsed with a single json.loads per job
+    jsonb_build_array(j.args, j.kwargs, to_jsonb(j.tags), j.metadata, j.result, j.error)::text;
 
 -- name: start_jobs
 UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL

@@ -309,9 +309,16 @@ class PostgresStore:
             query = self._q["fetch_jobs"]
         else:
             query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
-        found = await self._query(query, params, idempotent=False)
-        found.sort(key=lambda r: (r["priority"], r["scheduled_at"], r["seq"]))
-        return [rows.row_to_job(r) for r in found]
+
+        async def work(conn: Conn) -> list[tuple[Any, ...]]:
+            async with conn.cursor(binary=True) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall()
+
+        found = await self._with_conn(work, idempotent=False)
+        # RETURNING order is unspecified: restore claim order (rank, due time, seq).
+        found.sort(key=lambda r: (r[4], r[6], r[15]))
+        return [rows.fetched_row_to_job(r) for r in found]
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         if job_ids:
