@@ -220,3 +220,22 @@ async def test_clear_queue_deletes_only_its_waiting_jobs(store: Store, clock: Ma
     assert left == {jobs[k].id for k in "abcdf"}
     assert await store.clear_queue("q1") == 0
     assert await store.clear_queue("nope") == 0
+
+
+async def test_a_queue_stays_known_after_its_jobs_are_gone(
+    store: Store, clock: ManualClock
+) -> None:
+    done = make_job(
+        queue_name="mail",
+        status=Status.COMPLETED,
+        created_at=EPOCH - timedelta(days=2),
+        completed_at=EPOCH - timedelta(days=1),
+    )
+    waiting = make_job(queue_name="mail")
+    await store.insert_jobs([done])
+    await store.insert_jobs([waiting])
+    assert await store.list_queues() == [QueueInfo("mail", 1, False)]
+    assert await store.clear_queue("mail") == 1
+    assert await store.prune_jobs(EPOCH) == 1
+    assert await store.list_jobs(JobFilter()) == ([], 0)
+    assert await store.list_queues() == [QueueInfo("mail", 0, False)]

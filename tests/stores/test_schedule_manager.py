@@ -385,7 +385,9 @@ async def test_maintenance_prunes_old_finished_jobs(
     system: JobSystem, store: Store, clock: ManualClock
 ) -> None:
     old = make_job(
-        status=Status.COMPLETED, completed_at=EPOCH - timedelta(days=30), created_at=EPOCH
+        status=Status.COMPLETED,
+        completed_at=EPOCH - timedelta(days=30),
+        created_at=EPOCH - timedelta(days=31),
     )
     fresh = make_job(status=Status.COMPLETED, completed_at=EPOCH, created_at=EPOCH)
     waiting = make_job(created_at=EPOCH - timedelta(days=30))

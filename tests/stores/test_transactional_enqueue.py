@@ -60,10 +60,14 @@ async def test_rolled_back_job_never_runs_committed_job_does(recorder: Recorder)
     async with await _connect(recorder) as conn:
         dropped = await system.enqueue("note", ["dropped"], connection=conn)
         await conn.rollback()
-        kept = await system.enqueue("note", ["kept"], connection=conn, priority="high")
+        kept = await system.enqueue(
+            "note", ["kept"], connection=conn, priority="high", queue_name="mail"
+        )
         with pytest.raises(Exception, match="not found"):
             await system.get(kept.id)  # invisible until the caller commits
         await conn.commit()
+    # The queue is recorded with the job, in the caller's transaction and search path.
+    assert [q.name for q in await system.store.list_queues()] == ["mail"]
     await recorder.drain()
     assert recorder.ran == ["kept"]
     assert (await system.get(kept.id)).status is Status.COMPLETED

@@ -261,7 +261,9 @@ class Store(Protocol):
         """Delete the queue's waiting jobs (pending, retrying); return how many."""
 
     async def list_queues(self) -> list[QueueInfo]:
-        """Every queue named by a stored job or a pause, sorted by name."""
+        """Every queue a stored job has ever named, or a pause has, sorted by name.
+
+        A queue stays known after its jobs are cleared or pruned."""
 
     async def paused_queues(self) -> set[str]: ...
 

@@ -160,8 +160,10 @@ WITH revived AS (
 SELECT revived.* FROM revived LEFT JOIN notified ON true;
 
 -- name: prune_jobs
+-- A job ends after it was created, so the created_at index bounds the walk.
 DELETE FROM jobs
-WHERE status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < %(before)s;
+WHERE created_at < %(before)s
+  AND status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < %(before)s;
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = %(id)s;
@@ -267,22 +269,14 @@ SELECT pg_notify(%(channel)s, '');
 DELETE FROM jobs WHERE queue_name = %(name)s AND status IN ('pending', 'retrying');
 
 -- name: list_queues
-WITH RECURSIVE job_queues AS (
-    (SELECT queue_name AS name FROM jobs ORDER BY queue_name LIMIT 1)
-    UNION ALL
-    SELECT (SELECT queue_name FROM jobs WHERE queue_name > q.name ORDER BY queue_name LIMIT 1)
-    FROM job_queues AS q WHERE q.name IS NOT NULL
-), names AS (
-    SELECT name FROM job_queues WHERE name IS NOT NULL
-    UNION
-    SELECT name FROM queues
-)
-SELECT n.name,
+-- Every queue a job has named (or a pause has), with its waiting jobs counted
+-- through jobs_queue_waiting_idx.
+SELECT q.name,
        (SELECT count(*) FROM jobs AS j
-        WHERE j.queue_name = n.name AND j.status IN ('pending', 'retrying')) AS size,
-       coalesce(q.is_paused, false) AS is_paused
-FROM names AS n LEFT JOIN queues AS q ON q.name = n.name
-ORDER BY n.name;
+        WHERE j.queue_name = q.name AND j.status IN ('pending', 'retrying')) AS size,
+       q.is_paused
+FROM queues AS q
+ORDER BY q.name;
 
 -- name: paused_queues
 SELECT name FROM queues WHERE is_paused;

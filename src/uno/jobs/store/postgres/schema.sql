@@ -37,14 +37,11 @@ CREATE TABLE jobs (
 -- The fetch path: waiting jobs in the order they are handed out.
 CREATE INDEX jobs_waiting_idx ON jobs (priority, scheduled_at, seq)
     WHERE status IN ('pending', 'retrying');
--- Queue listing (a skip scan over names), queue sizes, clear and filters.
-CREATE INDEX jobs_queue_status_idx ON jobs (queue_name, status);
+-- Queue sizes and queue clear: waiting jobs by queue.
+CREATE INDEX jobs_queue_waiting_idx ON jobs (queue_name) WHERE status IN ('pending', 'retrying');
 -- Jobs held by a worker, for rescue.
 CREATE INDEX jobs_worker_idx ON jobs (worker_id) WHERE status IN ('reserved', 'running');
--- Pruning finished jobs.
-CREATE INDEX jobs_finished_idx ON jobs (completed_at)
-    WHERE status IN ('completed', 'failed', 'cancelled', 'timeout');
--- The default job list order.
+-- The default job list order; pruning (a job ends after it was created).
 CREATE INDEX jobs_created_idx ON jobs (created_at, seq);
 -- Tag filters mean "has all of these": tags @> $1.
 CREATE INDEX jobs_tags_idx ON jobs USING gin (tags);
@@ -53,6 +50,20 @@ CREATE TABLE queues (
     name text PRIMARY KEY,
     is_paused boolean NOT NULL DEFAULT false
 );
+
+-- A queue is recorded when a job first names it (or when it is paused).
+CREATE FUNCTION register_job_queues() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO queues (name) SELECT DISTINCT queue_name FROM new_jobs
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_register_queues AFTER INSERT ON jobs
+REFERENCING NEW TABLE AS new_jobs
+FOR EACH STATEMENT EXECUTE FUNCTION register_job_queues();
 
 CREATE TABLE workers (
     id text PRIMARY KEY,

@@ -139,8 +139,10 @@ WHERE id = :id
 RETURNING {job_columns}
 
 -- name: prune_jobs
+-- A job ends after it was created, so the created_at index bounds the walk.
 DELETE FROM jobs
-WHERE status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < ?
+WHERE created_at < :before
+  AND status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < :before
 
 -- name: get_job
 SELECT {job_columns} FROM jobs WHERE id = ?
@@ -247,26 +249,15 @@ ON CONFLICT (name) DO UPDATE SET is_paused = 0
 DELETE FROM jobs WHERE queue_name = ? AND status IN ('pending', 'retrying')
 
 -- name: list_queues
--- Queue names come from a loose index scan of jobs_queue_status (one seek per
--- queue rather than a scan of every job) plus the queues table.
-WITH RECURSIVE job_queues (name) AS (
-    SELECT (SELECT min(queue_name) FROM jobs)
-    UNION ALL
-    SELECT (SELECT min(queue_name) FROM jobs WHERE queue_name > job_queues.name)
-    FROM job_queues WHERE job_queues.name IS NOT NULL
-),
-names (name) AS (
-    SELECT name FROM job_queues WHERE name IS NOT NULL
-    UNION
-    SELECT name FROM queues
-)
+-- Every queue a job has named (or a pause has), with its waiting jobs counted
+-- through jobs_queue_waiting.
 SELECT
-    names.name,
+    queues.name,
     (SELECT count(*) FROM jobs
-     WHERE jobs.queue_name = names.name AND jobs.status IN ('pending', 'retrying')),
-    coalesce((SELECT is_paused FROM queues WHERE queues.name = names.name), 0)
-FROM names
-ORDER BY names.name
+     WHERE jobs.queue_name = queues.name AND jobs.status IN ('pending', 'retrying')),
+    queues.is_paused
+FROM queues
+ORDER BY queues.name
 
 -- name: paused_queues
 SELECT name FROM queues WHERE is_paused = 1

@@ -41,21 +41,24 @@ CREATE INDEX jobs_waiting ON jobs (priority, scheduled_at, seq)
 CREATE INDEX jobs_held ON jobs (worker_id)
     WHERE status IN ('reserved', 'running');
 
--- Queue sizes, queue clear, queue listing (loose index scan of names).
-CREATE INDEX jobs_queue_status ON jobs (queue_name, status);
+-- Queue sizes and queue clear: waiting jobs by queue.
+CREATE INDEX jobs_queue_waiting ON jobs (queue_name)
+    WHERE status IN ('pending', 'retrying');
 
--- Job lists, newest first by default.
+-- Job lists, newest first by default; pruning (a job ends after it was created).
 CREATE INDEX jobs_created ON jobs (created_at);
 
--- Pruning of finished jobs.
-CREATE INDEX jobs_finished ON jobs (completed_at)
-    WHERE status IN ('completed', 'failed', 'cancelled', 'timeout');
-
--- Queues exist implicitly; a row here only records a pause.
+-- Queues exist implicitly: a row appears when a job first names the queue (the
+-- trigger below) or when it is paused.
 CREATE TABLE queues (
     name      TEXT    PRIMARY KEY,
     is_paused INTEGER NOT NULL DEFAULT 0
 );
+
+CREATE TRIGGER jobs_register_queue AFTER INSERT ON jobs
+BEGIN
+    INSERT OR IGNORE INTO queues (name) VALUES (NEW.queue_name);
+END;
 
 CREATE TABLE workers (
     id           TEXT PRIMARY KEY,

@@ -348,7 +348,7 @@ class SQLiteStore:
         return row_to_job(rows[0])
 
     async def prune_jobs(self, finished_before: datetime) -> int:
-        return await self._run(self._execute, Q["prune_jobs"], (ts(finished_before),))
+        return await self._run(self._execute, Q["prune_jobs"], {"before": ts(finished_before)})
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
