@@ -8,6 +8,7 @@ import multiprocessing
 import re
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from helpers import make_job
+from helpers import eventually, make_job
 from uno.jobs.store.sqlfile import parse_queries
 from uno.jobs.store.sqlite import SQLiteStore
 from uno.jobs.store.sqlite.migrations import available_migrations, split_statements
@@ -197,3 +198,57 @@ def test_processes_sharing_a_file_never_claim_a_job_twice(tmp_path: Path) -> Non
     holders = dict(conn.execute("SELECT id, worker_id FROM jobs").fetchall())
     conn.close()
     assert all(holders[job_id] == worker for worker, ids in claims.items() for job_id in ids)
+
+
+def enqueue_one_from_another_process(url: str) -> None:
+    """Insert one job from a fresh process, as a web app next to a worker would."""
+
+    async def run() -> None:
+        store = SQLiteStore(url)
+        await store.open()
+        try:
+            await store.insert_jobs([make_job()])
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+async def test_another_process_wakes_a_waiter_without_polling(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wake.db'}"
+    waiter_store = SQLiteStore(url)
+    waiter_store.fallback_poll_interval = 60.0  # only the wake-up channel can be in time
+    await waiter_store.open()
+    try:
+        await waiter_store.fetch_jobs("w", None, 1, NOW)
+        waiter = asyncio.create_task(waiter_store.wait_for_jobs(30))
+
+        async def listening() -> bool:
+            return any((tmp_path / "wake.db-wake").glob("uno-jobs-*"))
+
+        await eventually(listening, timeout=5)
+        context = multiprocessing.get_context("spawn")
+        producer = context.Process(target=enqueue_one_from_another_process, args=(url,))
+        producer.start()
+        await asyncio.to_thread(producer.join, 30)
+        assert producer.exitcode == 0
+        started = time.monotonic()
+        await asyncio.wait_for(waiter, 10)
+        assert time.monotonic() - started < 5
+    finally:
+        await waiter_store.close()
+    assert not any((tmp_path / "wake.db-wake").glob("uno-jobs-*"))  # closing removes it
+
+
+async def test_a_dead_waiters_marker_is_removed_by_the_next_writer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    folder = tmp_path / "stale.db-wake"
+    folder.mkdir()
+    (folder / "uno-jobs-0-deadbeef").touch()  # as left by a process killed with SIGKILL
+    store = SQLiteStore(url)
+    await store.open()
+    try:
+        await store.insert_jobs([make_job()])
+    finally:
+        await store.close()
+    assert list(folder.iterdir()) == []

@@ -43,6 +43,7 @@ from uno.jobs.store.sqlite import codec
 from uno.jobs.store.sqlite.codec import STATUS_BY_VALUE, row_to_job, row_to_schedule, ts
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
+from uno.jobs.store.sqlite.wakeup import WakeChannel
 
 T = TypeVar("T")
 
@@ -77,6 +78,10 @@ def path_from_url(url: str) -> str:
 class SQLiteStore:
     """The Store on a SQLite file (see ``uno.jobs.store.base.Store``)."""
 
+    #: How often a waiter woken through the wake-up channel still checks the
+    #: file's change counter, in case a wake-up was lost.
+    fallback_poll_interval = 1.0
+
     def __init__(self, url: str, *, busy_timeout: float = 30.0, poll_interval: float = 0.05):
         self.url = url
         self.path = path_from_url(url)
@@ -90,6 +95,10 @@ class SQLiteStore:
         self._wakes = 0
         self._wakes_seen = 0
         self._version_seen: int | None = None
+        # Other processes are woken through the database's wake-up folder.
+        self._channel: WakeChannel | None = None
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            self._channel = WakeChannel(self.path)
 
     # -- plumbing -------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -130,7 +139,12 @@ class SQLiteStore:
                 conn.execute("COMMIT")
 
     def _notify(self) -> None:
-        """Tell waiters of this process that new work may be due."""
+        """Tell waiters, in this process and in the others, that new work may be due."""
+        self._wake_waiters()
+        if self._channel is not None:
+            self._channel.notify()
+
+    def _wake_waiters(self) -> None:
         self._wakes += 1
         if self._wake is not None:
             self._wake.set()
@@ -170,6 +184,8 @@ class SQLiteStore:
                 self._conn.close()
                 self._conn = None
 
+        if self._channel is not None:
+            self._channel.close()
         try:
             await asyncio.get_running_loop().run_in_executor(executor, close_connection)
         finally:
@@ -202,12 +218,17 @@ class SQLiteStore:
         deadline = loop.time() + timeout
         if self._version_seen is None:
             self._version_seen = await self._run(self._query_one, Q["data_version"])
+        poll = self.poll_interval
+        if self._channel is not None and self._channel.listen(self._wake_waiters):
+            # Writers wake us through the channel; the change counter is only a
+            # safety net (a writer on another machine's mount, a lost datagram).
+            poll = max(poll, self.fallback_poll_interval)
         if self._wake is None:
             self._wake = asyncio.Event()
         event = self._wake
         while (remaining := deadline - loop.time()) > 0:
             try:
-                async with asyncio.timeout(min(self.poll_interval, remaining)):
+                async with asyncio.timeout(min(poll, remaining)):
                     await event.wait()
             except TimeoutError:
                 version = await self._run(self._query_one, Q["data_version"])
