@@ -55,4 +55,5 @@ def serve(
         token = issue_token(settings, "admin", ttl=STARTUP_TOKEN_TTL)
         typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
         typer.echo(f"Admin token (valid 24 h): {token}")
+        typer.echo(f"Dashboard: http://{shown_host}:{port}/dashboard#token={token}")
     uvicorn.run(server, host=host, port=port, log_level=log_level.lower())
