@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import typer
 
-from uno.jobs.api.auth import ensure_secret, has_configured_key, issue_token
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.tokens import ensure_secret, has_configured_key, issue_token
 
 #: Lifetime of the admin token printed at start-up.
 STARTUP_TOKEN_TTL = 24 * 3600

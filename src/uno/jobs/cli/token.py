@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from uno.jobs.api.auth import ALL_SCOPES, has_configured_key, issue_token
 from uno.jobs.cli import cli
 from uno.jobs.settings import Settings
+from uno.jobs.tokens import ALL_SCOPES, has_configured_key, issue_token
 
 
 @cli.command()
