@@ -298,3 +298,27 @@ async def test_unreachable_jwks_is_503(tmp_path: Path, rsa_key: rsa.RSAPrivateKe
     started = time.monotonic()
     assert await _status(app, token) == 503
     assert time.monotonic() - started < 30
+
+
+async def test_a_verified_token_is_remembered_only_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uno.jobs.api import auth
+
+    verifier = auth.TokenVerifier(Settings(jwt_secret=SECRET))
+    checks: list[str] = []
+    check_signature = verifier._verify
+
+    async def counted(token: str) -> auth.Principal:
+        checks.append(token)
+        return await check_signature(token)
+
+    monkeypatch.setattr(verifier, "_verify", counted)
+    token = sign(claims("jobs:read", ttl=600))
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first
+    assert len(checks) == 1  # the second call was served from memory
+    expires = first.claims["exp"]
+    monkeypatch.setattr(auth.time, "time", lambda: expires + 1)
+    await verifier.verify(token)  # (PyJWT keeps its own clock, so it still passes)
+    assert len(checks) == 2  # past its exp the memory is not trusted: checked again
