@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -131,8 +132,12 @@ class JobError:
 
 
 def new_job_id() -> str:
-    """32 random hex digits, like ``uuid4().hex`` at a fraction of the cost."""
-    return os.urandom(16).hex()
+    """32 hex digits: the time in milliseconds (12), then 80 random bits (20).
+
+    Ids made later sort later, like UUIDv7, so the stores' primary-key indexes
+    grow at their right edge instead of touching a random page per job.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(slots=True)

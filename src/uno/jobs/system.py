@@ -8,7 +8,7 @@ the same verbs to plain synchronous code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
@@ -22,6 +22,7 @@ from uno.jobs.errors import (
     WaitTimeout,
 )
 from uno.jobs.events import EventHub, EventKind, JobEvent
+from uno.jobs.group_commit import GroupCommit
 from uno.jobs.jobs import (
     FINISHED,
     Job,
@@ -91,6 +92,7 @@ class JobSystem:
         self._unsubscribe_waiters: Callable[[], None] | None = None
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
+        self._group_commit = GroupCommit(self._insert_jobs)
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -313,16 +315,20 @@ class JobSystem:
             jobs = [self.build_job(r, now) for r in requests]
             await insert_on(connection, jobs)
             return jobs
-        await self.open()
+        if not self._opened:
+            await self.open()
         now = self.clock.now()
         jobs = [self.build_job(r, now) for r in requests]
-        await self.store.insert_jobs(jobs)
+        await self._group_commit.insert(jobs)
         if self.events.active:
             for job in jobs:
                 self.events.publish(
                     JobEvent(EventKind.ENQUEUED, job.id, job.task_name, job.queue_name, job.status)
                 )
         return jobs
+
+    def _insert_jobs(self, jobs: Sequence[Job]) -> Awaitable[None]:
+        return self.store.insert_jobs(jobs)
 
     def enqueue_on(
         self,

@@ -32,6 +32,24 @@ WITH new AS (
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM new) AS c WHERE c.n > 0;
 
+-- name: insert_job
+-- One job, the common enqueue: a VALUES row plans and runs faster than unnest.
+WITH new AS (
+    INSERT INTO {schema}.jobs (
+        id, task_name, version, args, kwargs, queue_name, priority, status,
+        scheduled_at, created_at, started_at, completed_at, result, error,
+        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
+    ) VALUES (
+        %(id)s, %(task_name)s, %(version)s, %(args)s::jsonb, %(kwargs)s::jsonb,
+        %(queue_name)s, %(priority)s, %(status)s, %(scheduled_at)s, %(created_at)s,
+        %(started_at)s, %(completed_at)s, %(result)s::jsonb, %(error)s::jsonb,
+        %(retry_count)s, %(max_retries)s, %(retry_delay)s, %(tags)s::text[],
+        %(metadata)s::jsonb, %(worker_id)s, %(timeout)s
+    )
+    RETURNING 1
+)
+SELECT pg_notify(%(channel)s, '') FROM new;
+
 -- name: copy_jobs
 COPY {schema}.jobs (
     id, task_name, version, args, kwargs, queue_name, priority, status,

@@ -179,6 +179,33 @@ def job_rows(jobs: Sequence[Job]) -> Iterator[tuple[Any, ...]]:
         )
 
 
+def job_row(job: Job) -> dict[str, Any]:
+    """Every column of one job: the parameters of the single-row insert."""
+    return {
+        "id": job.id,
+        "task_name": job.task_name,
+        "version": job.version,
+        "args": _dumps(job.args),
+        "kwargs": _dumps(job.kwargs),
+        "queue_name": job.queue_name,
+        "priority": Priority(job.priority).rank,
+        "status": Status(job.status).value,
+        "scheduled_at": utc(job.scheduled_at or job.created_at),
+        "created_at": utc(job.created_at or job.scheduled_at),
+        "started_at": utc(job.started_at),
+        "completed_at": utc(job.completed_at),
+        "result": None if job.result is None else _dumps(job.result),
+        "error": None if job.error is None else _dumps(job.error.to_dict()),
+        "retry_count": job.retry_count,
+        "max_retries": job.max_retries,
+        "retry_delay": float(job.retry_delay),
+        "tags": list(job.tags),
+        "metadata": _dumps(job.metadata),
+        "worker_id": job.worker_id,
+        "timeout": None if job.timeout is None else float(job.timeout),
+    }
+
+
 def job_params(job: Job) -> dict[str, Any]:
     """The parameters of a single-row job insert (``fire_schedule``)."""
     return {

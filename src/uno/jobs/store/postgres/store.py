@@ -252,7 +252,7 @@ class PostgresStore:
             return
         try:
             if len(jobs) < COPY_THRESHOLD:
-                await conn.execute(self._q["insert_jobs"], self._insert_params(jobs))
+                await conn.execute(*self._insert_statement(jobs))
                 return
             async with conn.cursor() as cur, cur.copy(self._q["copy_jobs"]) as copy:
                 copy.set_types(rows.COPY_TYPES)
@@ -273,7 +273,7 @@ class PostgresStore:
             return
         try:
             if len(jobs) < COPY_THRESHOLD:
-                conn.execute(self._q["insert_jobs"], self._insert_params(jobs))
+                conn.execute(*self._insert_statement(jobs))
                 return
             with conn.cursor() as cur, cur.copy(self._q["copy_jobs"]) as copy:
                 copy.set_types(rows.COPY_TYPES)
@@ -283,10 +283,16 @@ class PostgresStore:
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc) from exc
 
-    def _insert_params(self, jobs: Sequence[Job]) -> dict[str, Any]:
-        params: dict[str, Any] = rows.job_columns(jobs)
+    def _insert_statement(self, jobs: Sequence[Job]) -> tuple[str, dict[str, Any]]:
+        """The INSERT for a small batch: one VALUES row for one job, else unnest."""
+        if len(jobs) == 1:
+            params = rows.job_row(jobs[0])
+            query = self._q["insert_job"]
+        else:
+            params = rows.job_columns(jobs)
+            query = self._q["insert_jobs"]
         params["channel"] = self.channel
-        return params
+        return query, params
 
     async def fetch_jobs(
         self,
