@@ -116,6 +116,8 @@ class PostgresStore:
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
+        self._bookkeeping: AsyncConnectionPool[Conn] | None = None
+        self._bookkeeping_lock = asyncio.Lock()
         self._listener: Listener | None = None
         quoted = sql.Identifier(schema).as_string(None)
         self._q = {name: text.replace("{schema}", quoted) for name, text in _QUERIES.items()}
@@ -124,11 +126,23 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        self._pool = await self._open_pool(self._min_size, self._max_size)
+        self._listener = Listener(
+            self._conninfo, self.channel, {"application_name": self.application_name}
+        )
+        await self.migrate()
+
+    async def _open_pool(
+        self, min_size: int, max_size: int, *, options: str | None = None
+    ) -> AsyncConnectionPool[Conn]:
+        kwargs: dict[str, Any] = {"autocommit": True, "application_name": self.application_name}
+        if options:
+            kwargs["options"] = options
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._conninfo,
-            min_size=self._min_size,
-            max_size=self._max_size,
-            kwargs={"autocommit": True, "application_name": self.application_name},
+            min_size=min_size,
+            max_size=max_size,
+            kwargs=kwargs,
             configure=self._configure,
             check=_drop_if_broken,
             open=False,
@@ -139,19 +153,33 @@ class PostgresStore:
         except PoolTimeout as exc:
             await pool.close()
             raise StoreUnavailable(f"Cannot connect to PostgreSQL at {self._safe_url}") from exc
-        self._pool = pool
-        self._listener = Listener(
-            self._conninfo, self.channel, {"application_name": self.application_name}
-        )
-        await self.migrate()
+        return pool
+
+    async def _bookkeeping_pool(self) -> AsyncConnectionPool[Conn]:
+        """Connections for a worker's own claims, outcomes and heartbeats.
+
+        They commit without waiting for the WAL flush (``synchronous_commit=off``):
+        a PostgreSQL crash can forget the last fraction of a second of them, and
+        those jobs then run again, which at-least-once delivery allows (a worker
+        hands back what it holds after any store error). Enqueues, cancels and
+        schedule changes keep the server's durable default.
+        """
+        if self._bookkeeping is None:
+            async with self._bookkeeping_lock:
+                if self._bookkeeping is None:
+                    self._bookkeeping = await self._open_pool(
+                        1, 2, options="-c synchronous_commit=off"
+                    )
+        return self._bookkeeping
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        for pool in (self._bookkeeping, self._pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._bookkeeping = None
 
     async def migrate(self) -> list[str]:
         return await self._with_conn(lambda conn: migrate(conn, self.schema), idempotent=True)
@@ -188,7 +216,13 @@ class PostgresStore:
         )
 
     # -- plumbing -------------------------------------------------------------
-    async def _with_conn(self, work: Callable[[Conn], Awaitable[T]], *, idempotent: bool) -> T:
+    async def _with_conn(
+        self,
+        work: Callable[[Conn], Awaitable[T]],
+        *,
+        idempotent: bool,
+        bookkeeping: bool = False,
+    ) -> T:
         """Run ``work`` on a pooled connection.
 
         When the connection turns out broken (a server restart, a terminated
@@ -199,14 +233,17 @@ class PostgresStore:
         if self._pool is None:
             raise StoreUnavailable("The PostgreSQL store is not open")
         for attempt in (1, 2):
+            pool = self._pool
             try:
-                async with self._pool.connection() as conn:
+                if bookkeeping:
+                    pool = await self._bookkeeping_pool()
+                async with pool.connection() as conn:
                     return await work(conn)
             except PoolTimeout as exc:
                 raise StoreUnavailable(f"No PostgreSQL connection: {exc}") from exc
             except psycopg.OperationalError as exc:
                 log.warning("PostgreSQL connection failed: %s", exc)
-                await self._pool.check()
+                await pool.check()
                 if not idempotent or attempt == 2:
                     raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
         raise AssertionError("unreachable")
@@ -219,12 +256,14 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=idempotent)
 
-    async def _rowcount(self, query: str, params: dict[str, Any], *, idempotent: bool) -> int:
+    async def _rowcount(
+        self, query: str, params: dict[str, Any], *, idempotent: bool, bookkeeping: bool = False
+    ) -> int:
         async def work(conn: Conn) -> int:
             cur = await conn.execute(query, params)
             return cur.rowcount
 
-        return await self._with_conn(work, idempotent=idempotent)
+        return await self._with_conn(work, idempotent=idempotent, bookkeeping=bookkeeping)
 
     # -- jobs: writes ---------------------------------------------------------
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
@@ -321,7 +360,7 @@ class PostgresStore:
                 await cur.execute(query, params)
                 return await cur.fetchall()
 
-        found = await self._with_conn(work, idempotent=False)
+        found = await self._with_conn(work, idempotent=False, bookkeeping=True)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
         found.sort(key=lambda r: (r[4], r[6], r[15]))
         return [rows.fetched_row_to_job(r) for r in found]
@@ -335,13 +374,15 @@ class PostgresStore:
         if completions:
             params: dict[str, Any] = rows.completion_columns(completions)
             params["worker_id"] = worker_id
-            await self._rowcount(self._q["complete_jobs"], params, idempotent=True)
+            await self._rowcount(
+                self._q["complete_jobs"], params, idempotent=True, bookkeeping=True
+            )
 
     async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
         if failures:
             params: dict[str, Any] = rows.failure_columns(failures)
             params.update(worker_id=worker_id, channel=self.channel)
-            await self._rowcount(self._q["fail_jobs"], params, idempotent=True)
+            await self._rowcount(self._q["fail_jobs"], params, idempotent=True, bookkeeping=True)
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if job_ids:
@@ -448,7 +489,7 @@ class PostgresStore:
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         params = {"id": worker_id, "now": as_utc(now)}
-        await self._rowcount(self._q["heartbeat"], params, idempotent=True)
+        await self._rowcount(self._q["heartbeat"], params, idempotent=True, bookkeeping=True)
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
