@@ -12,7 +12,13 @@ import signal
 import typer
 
 from uno.jobs.cli import cli
-from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.cli.options import (
+    AppOption,
+    DatabaseOption,
+    LogLevelOption,
+    load_system,
+    run_loop,
+)
 from uno.jobs.scheduler import Scheduler
 from uno.jobs.system import JobSystem
 
@@ -28,7 +34,7 @@ def scheduler(
 ) -> None:
     """Fire due schedules (cron and intervals) as jobs until stopped."""
     system = load_system(app, log_level, database_url=database)
-    asyncio.run(run_scheduler(system, tick_interval=tick_interval))
+    run_loop(run_scheduler(system, tick_interval=tick_interval))
 
 
 async def run_scheduler(system: JobSystem, *, tick_interval: float = 1.0) -> None:

@@ -7,13 +7,18 @@ period (``UNO_JOBS_SHUTDOWN_GRACE``) to finish, the rest is handed back, exit 0.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import typer
 
 from uno.jobs.cli import cli
-from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.cli.options import (
+    AppOption,
+    DatabaseOption,
+    LogLevelOption,
+    load_system,
+    run_loop,
+)
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import Worker
 
@@ -35,7 +40,7 @@ def worker(
     """Run jobs from the queues until stopped."""
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    asyncio.run(run_worker(system, queues=names))
+    run_loop(run_worker(system, queues=names))
 
 
 async def run_worker(system: JobSystem, *, queues: list[str] | None = None) -> None:
