@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from uno.jobs.settings import Settings
@@ -41,6 +41,8 @@ __all__ = [
     "SCOPE_WRITE",
     "Principal",
     "TokenVerifier",
+    "admit",
+    "admit_request",
     "ensure_secret",
     "has_configured_key",
     "issue_token",
@@ -196,11 +198,23 @@ def scope_dependency(scope: str, provider: SystemProvider) -> Callable[..., Awai
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
         system: JobSystem = system_dep,
     ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise unauthorized("Not authenticated: send Authorization: Bearer <token>")
-        principal = await verifier_for(system.settings).verify(credentials.credentials)
-        if not principal.allows(scope):
-            raise HTTPException(403, detail=f"Missing scope: {scope}")
-        return principal
+        return await admit(system, scope, credentials)
 
     return require_scope
+
+
+async def admit(
+    system: JobSystem, scope: str, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The caller, if their bearer token is valid and carries ``scope``; else 401 or 403."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("Not authenticated: send Authorization: Bearer <token>")
+    principal = await verifier_for(system.settings).verify(credentials.credentials)
+    if not principal.allows(scope):
+        raise HTTPException(403, detail=f"Missing scope: {scope}")
+    return principal
+
+
+async def admit_request(request: Request, system: JobSystem, scope: str) -> Principal:
+    """``admit`` for a request read without FastAPI's dependencies (lean handlers)."""
+    return await admit(system, scope, await bearer_scheme(request))

@@ -52,7 +52,11 @@ def register_jobs_endpoints(
     ``configure_services`` asked for; the app's own lifespan runs inside it.
     Returns the routers by resource name.
     """
-    ctx = RouteContext(provider=system_provider(system), include_auth=include_auth)
+    ctx = RouteContext(
+        provider=system_provider(system),
+        include_auth=include_auth,
+        lean=_may_serve_lean(app_or_router, dependencies),
+    )
     routers = {
         "jobs": jobs.build_router(ctx),
         "schedules": schedules.build_router(ctx),
@@ -66,6 +70,19 @@ def register_jobs_endpoints(
     if isinstance(app_or_router, FastAPI) and manage_lifespan:
         _wrap_lifespan(app_or_router, system)
     return routers
+
+
+def _may_serve_lean(
+    app_or_router: FastAPI | APIRouter, dependencies: Sequence[DependsParam] | None
+) -> bool:
+    """Lean handlers skip FastAPI's dependencies, so only where there are none of the
+    app's own: a FastAPI app (a router may be included under dependencies later)
+    with no app-wide dependencies and none given here."""
+    return (
+        isinstance(app_or_router, FastAPI)
+        and not dependencies
+        and not app_or_router.router.dependencies
+    )
 
 
 def _wrap_lifespan(app: FastAPI, system: JobSystem | None) -> None:

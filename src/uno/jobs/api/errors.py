@@ -2,7 +2,8 @@
 
 Routes of the Jobs API use ``JobsRoute``: it turns a ``JobsError`` raised by the
 JobSystem into a JSON response with a ``detail``, so route functions hold no
-error handling and the mapping works on a bare ``APIRouter`` too.
+error handling and the mapping works on a bare ``APIRouter`` too. It also tries
+a route's lean handler (see ``uno.jobs.api.lean``) before FastAPI's own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from uno.jobs.api.lean import lean_handler_of, may_serve_lean
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -110,9 +112,14 @@ class JobsRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         name = self.name
+        lean = lean_handler_of(self.endpoint)
 
         async def handle(request: Request) -> Response:
             try:
+                if lean is not None and may_serve_lean(request):
+                    response = await lean(request)
+                    if response is not None:
+                        return response
                 return await handler(request)
             except (HTTPException, RequestValidationError):
                 raise

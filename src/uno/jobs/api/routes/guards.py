@@ -1,14 +1,18 @@
-"""What every router needs: the JobSystem dependency and per-scope auth guards."""
+"""What every router needs: the JobSystem dependency, per-scope auth guards and,
+where the app allows it, lean handlers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from uno.jobs.api.auth import SystemProvider, scope_dependency
+from uno.jobs.api.auth import SystemProvider, admit_request, scope_dependency
 from uno.jobs.api.dtos import ErrorDto
+from uno.jobs.api.lean import Endpoint, LeanHandler, serve_lean
+from uno.jobs.system import JobSystem
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +21,26 @@ class RouteContext:
 
     provider: SystemProvider
     include_auth: bool = True
+    #: Whether busy endpoints may answer through lean handlers: only when the
+    #: routes carry no dependencies beyond the system and the auth guard.
+    lean: bool = False
 
     def require(self, scope: str) -> list[Any]:
         """Route dependencies that admit only tokens carrying ``scope``."""
         if not self.include_auth:
             return []
         return [Depends(scope_dependency(scope, self.provider))]
+
+    def lean_handler(self, handler: LeanHandler) -> Callable[[Endpoint], Endpoint]:
+        """Serve an endpoint's happy path through ``handler`` when ``lean`` allows it."""
+        return serve_lean(handler if self.lean else None)
+
+    async def admit(self, request: Request, scope: str) -> JobSystem:
+        """What the guard and the system dependency do, for a lean handler."""
+        system = await self.provider()
+        if self.include_auth:
+            await admit_request(request, system, scope)
+        return system
 
     def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
         """OpenAPI error bodies of a route: its own statuses plus the auth ones."""

@@ -1,0 +1,88 @@
+"""Lean handlers: the happy path of the busiest endpoints without FastAPI's per-request work.
+
+FastAPI spends most of a small request's time solving dependencies, parsing
+and validating the body and validating the response again before encoding it.
+A lean handler does the same work directly: the same pydantic models validate
+the input, the same guard checks the token, and the view is encoded once.
+
+A lean handler answers only the requests it is sure about. It returns ``None``
+for anything else (a body that is not JSON or does not fit the model, a query
+it does not read, overridden dependencies) and the route's FastAPI handler
+answers instead, so every error keeps the exact status and ``detail`` FastAPI
+gives it. The route's declaration is unchanged, and with it the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, Request, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+
+#: Reads a request and answers it, or returns ``None`` to leave it to FastAPI.
+LeanHandler = Callable[[Request], Awaitable[Response | None]]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Model = TypeVar("Model", bound=BaseModel)
+
+_ATTRIBUTE = "__uno_jobs_lean__"
+
+
+def serve_lean(handler: LeanHandler | None) -> Callable[[Endpoint], Endpoint]:
+    """Mark an endpoint as answered by ``handler`` when it can (``None``: never).
+
+    Place it under the route decorator, so the route sees the mark when it is built.
+    """
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        if handler is not None:
+            setattr(endpoint, _ATTRIBUTE, handler)
+        return endpoint
+
+    return mark
+
+
+def lean_handler_of(endpoint: Callable[..., Any]) -> LeanHandler | None:
+    """The lean handler ``serve_lean`` attached to ``endpoint``, if any."""
+    handler: LeanHandler | None = getattr(endpoint, _ATTRIBUTE, None)
+    return handler
+
+
+def may_serve_lean(request: Request) -> bool:
+    """False when the app overrides dependencies: those must run FastAPI's way."""
+    return not getattr(request.app, "dependency_overrides", None)
+
+
+async def read_body(request: Request, model: type[Model]) -> Model | None:
+    """The JSON body as ``model``; ``None`` when FastAPI should word what is wrong.
+
+    Mirrors FastAPI: a JSON content type, ``json.loads`` and validation of the
+    decoded value, so exactly the bodies FastAPI accepts are accepted here.
+    """
+    if MAX_BODY_SIZE_SCOPE_KEY in request.scope:
+        return None  # a size limit is in force: FastAPI reports it as 413
+    content_type = request.headers.get("content-type")
+    if content_type is None or content_type.partition(";")[0].strip().lower() != (
+        "application/json"
+    ):
+        return None
+    try:
+        body = await request.body()
+    except StarletteHTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(400, detail="There was an error parsing the body") from exc
+    if not body:
+        return None
+    try:
+        return model.model_validate(json.loads(body))
+    except Exception:
+        return None
+
+
+def json_response(view: BaseModel, status_code: int = 200) -> Response:
+    """``view`` encoded once, as FastAPI encodes a ``response_model``."""
+    return Response(view.model_dump_json(), status_code, media_type="application/json")
