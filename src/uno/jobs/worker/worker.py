@@ -121,6 +121,8 @@ class Worker:
         self._grace: float | None = None
         self._stopped: asyncio.Future[None] | None = None
         self._new_work = True
+        #: Counts flushes that wrote retries (work that may be due again soon).
+        self._retries_written = 0
         #: Set by a store error: jobs may be reserved for us that we never started.
         self._strays_possible = False
 
@@ -241,17 +243,26 @@ class Worker:
         if self._strays_possible:
             await self._release_strays()
         while not self._stopping:
-            if self._finished and (
+            flush = bool(self._finished) and (
                 not self._running
                 or len(self._finished) >= flush_batch
                 or _perf() - self._first_buffered >= self.flush_interval
-            ):
-                await self._flush()
+            )
             free = concurrency - len(self._running)
+            fetch = free > 0 and (self._new_work or until_empty)
             fetched = 0
-            if free > 0 and (self._new_work or until_empty):
+            if flush and fetch:
+                retried = self._retries_written
+                fetched = await self._flush_and_fetch(free)
+                # A short batch: nothing more is due until the store says otherwise,
+                # unless the outcomes written alongside made retries due.
+                self._new_work = fetched == free or self._retries_written != retried
+                if not fetched and self._retries_written != retried:
+                    continue  # claim the retries before deciding there is nothing to do
+            elif flush:
+                await self._flush()
+            elif fetch:
                 fetched = await self._fetch_and_start(free)
-                # A short batch: nothing more is due until the store says otherwise.
                 self._new_work = fetched == free
             if self._stopping:
                 break
@@ -328,6 +339,19 @@ class Worker:
         log.warning("worker %s handed back %d unfinished job(s)", self.worker_id, len(ids))
 
     # -- fetching and starting --------------------------------------------------
+    async def _flush_and_fetch(self, free: int) -> int:
+        """Write the finished outcomes while claiming the next batch.
+
+        The two statements are independent (other rows, other connections), so
+        the store works on one while the worker waits on the other: one wait per
+        loop turn instead of two.
+        """
+        flushing = asyncio.ensure_future(self._flush())
+        try:
+            return await self._fetch_and_start(free)
+        finally:
+            await flushing
+
     async def _fetch_and_start(self, limit: int) -> int:
         """Claim up to ``limit`` jobs straight into running, and launch them."""
         system = self.system
@@ -503,6 +527,7 @@ class Worker:
         self.processed += len(finished)
         if any(f.retry_at is not None for f in failures):
             self._new_work = True
+            self._retries_written += 1
         events = self.system.events
         if events.active:
             for run, status, duration in finished:
