@@ -83,6 +83,28 @@ async def read_body(request: Request, model: type[Model]) -> Model | None:
         return None
 
 
+def read_query(
+    request: Request, model: type[Model], repeated: frozenset[str] = frozenset()
+) -> Model | None:
+    """The query string as ``model``; ``None`` when FastAPI should word what is wrong.
+
+    Parameters named in ``repeated`` are lists; a parameter of one value given
+    twice is left to FastAPI, and so is every query the model refuses.
+    """
+    values: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in repeated:
+            values.setdefault(key, []).append(value)
+        elif key in values:
+            return None
+        else:
+            values[key] = value
+    try:
+        return model.model_validate(values)
+    except Exception:
+        return None
+
+
 def json_response(view: BaseModel, status_code: int = 200) -> Response:
     """``view`` encoded once, as FastAPI encodes a ``response_model``."""
     return Response(view.model_dump_json(), status_code, media_type="application/json")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from uno.jobs.api.dtos.common import (
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
     MAX_RETRIES,
     PageDto,
     PriorityEnum,
@@ -16,8 +18,11 @@ from uno.jobs.api.dtos.common import (
     UtcDateTime,
     page_fields,
 )
-from uno.jobs.jobs import Job, JobError
-from uno.jobs.store import JobStats
+from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.store import JobFilter, JobStats
+from uno.jobs.store.base import JobOrderField
+
+OrderDir = Literal["asc", "desc"]
 
 
 class JobErrorDto(BaseModel):
@@ -228,6 +233,43 @@ class JobListDto(PageDto):
     def from_page(cls, jobs: list[Job], total: int, limit: int, offset: int) -> JobListDto:
         return cls(
             items=[JobViewDto.from_domain(j) for j in jobs], **page_fields(total, limit, offset)
+        )
+
+
+class JobListQuery(BaseModel):
+    """The query of List Jobs as one model, read without FastAPI by the lean handler.
+
+    Same names, types and bounds as the route's query parameters; the API tests
+    check that both accept and refuse the same queries.
+    """
+
+    queue_name: str | None = None
+    status: list[StatusEnum] | None = None
+    priority: PriorityEnum | None = None
+    tags: list[str] | None = None
+    worker_id: str | None = None
+    task_name: str | None = None
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+    order_by: JobOrderField = "created_at"
+    order_dir: OrderDir = "desc"
+
+    #: Parameters that may repeat; the others are read once.
+    repeated: ClassVar[frozenset[str]] = frozenset({"status", "tags"})
+
+    def to_filter(self) -> JobFilter:
+        """The store's filter for these parameters."""
+        return JobFilter(
+            queue_name=self.queue_name,
+            statuses=tuple(Status(s.value) for s in self.status or ()),
+            priority=Priority(self.priority.value) if self.priority else None,
+            tags=tuple(self.tags or ()),
+            worker_id=self.worker_id,
+            task_name=self.task_name,
+            limit=self.limit,
+            offset=self.offset,
+            order_by=self.order_by,
+            order_dir=self.order_dir,
         )
 
 

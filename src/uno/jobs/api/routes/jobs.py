@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
@@ -12,6 +12,7 @@ from uno.jobs.api.dtos import (
     CancelJobDto,
     CreateJobDto,
     JobListDto,
+    JobListQuery,
     JobStatsDto,
     JobViewDto,
     PriorityEnum,
@@ -19,21 +20,27 @@ from uno.jobs.api.dtos import (
     StatusEnum,
 )
 from uno.jobs.api.dtos.common import MAX_OFFSET
+from uno.jobs.api.dtos.jobs import OrderDir
 from uno.jobs.api.errors import JobsRoute
-from uno.jobs.api.lean import json_response, read_body
+from uno.jobs.api.lean import json_response, read_body, read_query
 from uno.jobs.api.routes.guards import RouteContext
-from uno.jobs.jobs import Priority, Status
-from uno.jobs.store import JobFilter
 from uno.jobs.store.base import JobOrderField as OrderField
 from uno.jobs.system import JobSystem
-
-OrderDir = Literal["asc", "desc"]
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
     router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=JobsRoute)
     read, write = ctx.require(SCOPE_READ), ctx.require(SCOPE_WRITE)
     system_dep = Depends(ctx.provider)
+
+    async def list_jobs_lean(request: Request) -> Response | None:
+        """``list_jobs`` for a query that fits; the dashboard and clients poll it."""
+        query = read_query(request, JobListQuery, JobListQuery.repeated)
+        if query is None:
+            return None
+        system = await ctx.admit(request, SCOPE_READ)
+        jobs, total = await system.list_jobs(query.to_filter())
+        return json_response(JobListDto.from_page(jobs, total, query.limit, query.offset))
 
     @router.get(
         "",
@@ -43,6 +50,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         responses=ctx.responses(),
         summary="List Jobs",
     )
+    @ctx.lean_handler(list_jobs_lean)
     async def list_jobs(
         queue_name: Annotated[str | None, Query(description="Filter by queue name")] = None,
         status: Annotated[
@@ -61,11 +69,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
         system: JobSystem = system_dep,
     ) -> JobListDto:
         """Jobs matching every given filter, one page at a time."""
-        job_filter = JobFilter(
+        query = JobListQuery.model_construct(
             queue_name=queue_name,
-            statuses=tuple(Status(s.value) for s in status or ()),
-            priority=Priority(priority.value) if priority else None,
-            tags=tuple(tags or ()),
+            status=status,
+            priority=priority,
+            tags=tags,
             worker_id=worker_id,
             task_name=task_name,
             limit=limit,
@@ -73,7 +81,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
             order_by=order_by,
             order_dir=order_dir,
         )
-        jobs, total = await system.list_jobs(job_filter)
+        jobs, total = await system.list_jobs(query.to_filter())
         return JobListDto.from_page(jobs, total, limit, offset)
 
     @router.get(
