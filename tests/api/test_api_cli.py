@@ -1,8 +1,9 @@
-"""`uno-jobs token` (and the secret file `serve` shares with it)."""
+"""`uno-jobs token`, the secret file `serve` shares with it, and what `serve` asks of uvicorn."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -64,3 +65,37 @@ def test_token_refuses_when_only_a_public_key_is_trusted(
     assert code == 2
     assert "identity provider" in out
     assert not (tmp_path / "jwt-secret").exists()
+
+
+def serve_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str
+) -> tuple[str, dict[str, Any]]:
+    """What ``uno-jobs serve`` hands to uvicorn, without serving."""
+    import uvicorn
+
+    from uno.dependencies.service import reset_services
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setenv("UNO_JOBS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UNO_JOBS_JWT_SECRET", SECRET)
+    database = f"sqlite:///{tmp_path}/jobs.db"
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--database", database, "--port", "8123", *args])
+    finally:
+        reset_services()
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
+    return result.output, calls[0][1]
+
+
+def test_serve_logs_no_line_per_request_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    output, options = serve_options(monkeypatch, tmp_path)
+    assert "uno-jobs API on http://127.0.0.1:8123" in output
+    assert options["access_log"] is False
+    assert (options["host"], options["port"], options["log_level"]) == ("127.0.0.1", 8123, "info")
+    assert (options["loop"], options["http"]) == ("auto", "auto")
+    _, options = serve_options(monkeypatch, tmp_path, "--access-log", "--log-level", "DEBUG")
+    assert (options["access_log"], options["log_level"]) == (True, "debug")
