@@ -121,10 +121,15 @@ UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL
 WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = 'reserved';
 
 -- name: complete_jobs
+-- The batch is one JSON array of [id, result, completed_at]: a single parameter
+-- encoded in one call, where three arrays cost a dumper call per element.
 UPDATE jobs AS j
-SET status = 'completed', result = c.result::jsonb, completed_at = c.completed_at, error = NULL
-FROM unnest(%(ids)s::text[], %(results)s::text[], %(completed_at)s::timestamptz[])
-    AS c (id, result, completed_at)
+SET status = 'completed', result = c.result, completed_at = c.completed_at, error = NULL
+FROM (
+    SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
+           (e->>2)::timestamptz AS completed_at
+    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+) AS c
 WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running');
 
 -- name: fail_jobs

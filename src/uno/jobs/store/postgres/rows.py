@@ -228,12 +228,9 @@ def job_params(job: Job) -> dict[str, Any]:
     }
 
 
-def completion_columns(completions: Sequence[Completion]) -> dict[str, list[Any]]:
-    return {
-        "ids": [c.job_id for c in completions],
-        "results": [None if c.result is None else _dumps(c.result) for c in completions],
-        "completed_at": [as_utc(c.completed_at) for c in completions],
-    }
+def completion_batch(completions: Sequence[Completion]) -> str:
+    """The ``complete_jobs`` parameter: one JSON array of [id, result, completed_at]."""
+    return _dumps([[c.job_id, c.result, as_utc(c.completed_at).isoformat()] for c in completions])
 
 
 def failure_columns(failures: Sequence[Failure]) -> dict[str, list[Any]]:

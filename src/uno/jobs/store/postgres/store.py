@@ -372,8 +372,7 @@ class PostgresStore:
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
         if completions:
-            params: dict[str, Any] = rows.completion_columns(completions)
-            params["worker_id"] = worker_id
+            params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
             await self._rowcount(
                 self._q["complete_jobs"], params, idempotent=True, bookkeeping=True
             )
