@@ -84,12 +84,13 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    _add_probes(app, system)
-    _add_metrics(app, system)
-    _add_dashboard(app)
+    # The API first: routing tries routes in order, and its routes are the busy ones.
     register_jobs_endpoints(
         app, path_prefix, include_auth=include_auth, system=system, manage_lifespan=False
     )
+    _add_probes(app, system)
+    _add_metrics(app, system)
+    _add_dashboard(app)
     return app
 
 
