@@ -216,6 +216,31 @@ async def test_copy_batch_round_trips_every_field(make_store: StoreMaker) -> Non
     assert len(await store.get_jobs([j.id for j in many])) == len(many)
 
 
+async def test_copy_batch_keeps_awkward_characters(make_store: StoreMaker) -> None:
+    store = await make_store()
+    tricky = 'tab\there, new\nline, cr\r, back\\slash, "quote", {brace}, \\N, comma,'
+    many = [
+        job(
+            id=f"id\\{i}\t{tricky}" if i % 2 else f"plain-{i}",
+            args=[tricky, i, -0.5, 125000.25, ["\u2028", None]],
+            kwargs={tricky: tricky},
+            tags=[tricky, "NULL", ""] if i % 2 else [],
+            metadata={"m": tricky},
+            queue_name=f"q\t{i % 3}",
+            worker_id=None,
+            version=tricky if i % 5 == 0 else None,
+            retry_delay=0.1 + i,
+            timeout=1e-3 if i % 2 else None,
+        )
+        for i in range(COPY_THRESHOLD + 3)
+    ]
+    await store.insert_jobs(many)
+    stored = {j.id: j for j in await store.get_jobs([j.id for j in many])}
+    assert len(stored) == len(many)
+    for original in many:
+        assert stored[original.id] == original
+
+
 # -- transactional enqueue ------------------------------------------------------------
 
 
