@@ -29,6 +29,11 @@ check: lint test
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
+	@# wrk loads the API far more cheaply than Python clients; install it where we may.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q wrk >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; }; }; } || \
+		echo "wrk is not installed: the API load comes from Python clients instead"
 	$(BIN)/python benchmarks/run.py --peers
 
 clean:
