@@ -9,17 +9,18 @@ a route's lean handler (see ``uno.jobs.api.lean``) before FastAPI's own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
-from uno.jobs.api.lean import lean_handler_of, may_serve_lean
+from uno.jobs.api.lean import lean_handler_of, may_serve_lean, replay_body
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -36,6 +37,8 @@ from uno.jobs.errors import (
 from uno.jobs.jobs import JobError
 
 log = logging.getLogger("uno.jobs.api")
+#: A handler's answer: a response, or ``None`` from a lean handler that declines.
+Answer = TypeVar("Answer", Response, Response | None)
 
 #: Most specific first: the first matching class decides.
 STATUS_BY_ERROR: tuple[tuple[type[JobsError], int], ...] = (
@@ -107,31 +110,49 @@ def error_response(exc: JobsError, route_name: str | None = None) -> JSONRespons
 
 
 class JobsRoute(APIRoute):
-    """An APIRoute whose domain errors answer with their mapped status and a detail."""
+    """An APIRoute whose domain errors answer with their mapped status and a detail.
+
+    A route with a lean handler tries it first, before FastAPI wraps the request;
+    what the lean handler leaves goes to FastAPI's handler as on any route.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         name = self.name
-        lean = lean_handler_of(self.endpoint)
 
         async def handle(request: Request) -> Response:
-            try:
-                if lean is not None and may_serve_lean(request):
-                    response = await lean(request)
-                    if response is not None:
-                        return response
-                return await handler(request)
-            except (HTTPException, RequestValidationError):
-                raise
-            except JobsError as exc:
-                status = status_for(exc, name)
-                if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout):
-                    log.error("%s failed: %s", name, exc)
-                return error_response(exc, name)
-            except Exception as exc:
-                return await unhandled_error(request, exc)
+            return await answer(request, handler, name)
 
         return handle
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lean = lean_handler_of(self.endpoint)
+        if lean is None or scope["method"] not in (self.methods or ()) or not may_serve_lean(scope):
+            await super().handle(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        response = await answer(request, lean, self.name)
+        if response is None:
+            await super().handle(scope, replay_body(request, receive), send)
+            return
+        await response(scope, receive, send)
+
+
+async def answer(
+    request: Request, handler: Callable[[Request], Awaitable[Answer]], name: str
+) -> Answer | JSONResponse:
+    """``handler``'s response, with a domain error turned into its status and detail."""
+    try:
+        return await handler(request)
+    except (HTTPException, RequestValidationError):
+        raise
+    except JobsError as exc:
+        status = status_for(exc, name)
+        if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout):
+            log.error("%s failed: %s", name, exc)
+        return error_response(exc, name)
+    except Exception as exc:
+        return await unhandled_error(request, exc)
 
 
 async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,6 +22,7 @@ from fastapi import HTTPException, Request, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import Message, Receive, Scope
 
 #: Reads a request and answers it, or returns ``None`` to leave it to FastAPI.
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -29,6 +30,8 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 Model = TypeVar("Model", bound=BaseModel)
 
 _ATTRIBUTE = "__uno_jobs_lean__"
+#: Where ``read_body`` keeps the body for FastAPI's handler, should it answer instead.
+_BODY_KEY = "uno.jobs.lean_body"
 
 
 def serve_lean(handler: LeanHandler | None) -> Callable[[Endpoint], Endpoint]:
@@ -51,9 +54,28 @@ def lean_handler_of(endpoint: Callable[..., Any]) -> LeanHandler | None:
     return handler
 
 
-def may_serve_lean(request: Request) -> bool:
-    """False when the app overrides dependencies: those must run FastAPI's way."""
-    return not getattr(request.app, "dependency_overrides", None)
+def may_serve_lean(scope: Scope) -> bool:
+    """False when the app overrides dependencies or limits body sizes: FastAPI's way then."""
+    return MAX_BODY_SIZE_SCOPE_KEY not in scope and not getattr(
+        scope.get("app"), "dependency_overrides", None
+    )
+
+
+def replay_body(request: Request, receive: Receive) -> Receive:
+    """``receive`` for FastAPI's handler, giving back first the body ``request`` read."""
+    body: bytes | None = request.scope.pop(_BODY_KEY, None)
+    if body is None:
+        return receive
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def read_body(request: Request, model: type[Model]) -> Model | None:
@@ -62,8 +84,6 @@ async def read_body(request: Request, model: type[Model]) -> Model | None:
     Mirrors FastAPI: a JSON content type, ``json.loads`` and validation of the
     decoded value, so exactly the bodies FastAPI accepts are accepted here.
     """
-    if MAX_BODY_SIZE_SCOPE_KEY in request.scope:
-        return None  # a size limit is in force: FastAPI reports it as 413
     content_type = request.headers.get("content-type")
     if content_type is None or content_type.partition(";")[0].strip().lower() != (
         "application/json"
@@ -75,6 +95,7 @@ async def read_body(request: Request, model: type[Model]) -> Model | None:
         raise
     except Exception as exc:
         raise HTTPException(400, detail="There was an error parsing the body") from exc
+    request.scope[_BODY_KEY] = body
     if not body:
         return None
     try:
