@@ -118,6 +118,27 @@ async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"task_name": "echo", "timeout": NaN}', 422),
+        (b'{"task_name": "echo", "retry_delay": Infinity}', 422),
+        (b'{"task_name": "echo", "args": [-Infinity]}', 400),
+        (b'{"task_name": "echo", "kwargs": {"x": NaN}}', 400),
+    ],
+)
+async def test_non_finite_numbers_are_refused_with_a_detail(
+    client: httpx.AsyncClient, raw: bytes, status: int
+) -> None:
+    """Python's JSON reader accepts NaN and Infinity; JSON does not, nor does the store.
+    Typed fields fail validation (422); free JSON values fail at enqueue (400)."""
+    response = await client.post(JOBS, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+    listed = await client.get(JOBS)
+    assert listed.json()["total"] == 0
+
+
 # -- get ----------------------------------------------------------------------
 async def test_get_returns_the_job_and_404_names_the_missing_one(
     client: httpx.AsyncClient,

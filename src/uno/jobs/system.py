@@ -106,6 +106,8 @@ class JobSystem:
 
     async def open(self) -> JobSystem:
         """Connect to the store (migrating it) once; later calls do nothing."""
+        if self._opened:
+            return self
         async with self._open_lock:
             if not self._opened:
                 await self.store.open()

@@ -9,11 +9,13 @@ a route's lean handler (see ``uno.jobs.api.lean``) before FastAPI's own.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -144,7 +146,14 @@ async def answer(
     """``handler``'s response, with a domain error turned into its status and detail."""
     try:
         return await handler(request)
-    except (HTTPException, RequestValidationError):
+    except RequestValidationError as exc:
+        errors = exc.errors()
+        if _all_finite(errors):
+            raise  # the app's own handler formats it, as on any FastAPI route
+        # Python's JSON reader takes NaN and Infinity, which the usual 422 body would
+        # echo back and then fail to encode: echo them as strings instead.
+        return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+    except HTTPException:
         raise
     except JobsError as exc:
         status = status_for(exc, name)
@@ -159,3 +168,24 @@ async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     """Last resort: a JSON 500 with a ``detail`` rather than plain text."""
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and the infinities replaced by their names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
