@@ -252,3 +252,30 @@ async def test_a_dead_waiters_marker_is_removed_by_the_next_writer(tmp_path: Pat
     finally:
         await store.close()
     assert list(folder.iterdir()) == []
+
+
+async def test_commits_leave_checkpoints_to_the_background_thread(tmp_path: Path) -> None:
+    """No commit pays for a checkpoint: the store's connection never checkpoints
+    by itself, and its thread copies the log into the database file instead."""
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'ckpt.db'}")
+    await store.open()
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+
+    def pragma(statement: str) -> tuple[Any, ...]:
+        assert store._conn is not None
+        row: tuple[Any, ...] = store._conn.execute(statement).fetchone()
+        return row
+
+    try:
+        assert await store._run(pragma, "PRAGMA wal_autocheckpoint") == (0,)
+        for _ in range(20):
+            await store.insert_jobs([make_job() for _ in range(50)])
+
+        async def checkpointed() -> bool:
+            return checkpointer.checkpoints > 0
+
+        await eventually(checkpointed, timeout=10)
+    finally:
+        await store.close()
+    assert checkpointer._thread is None

@@ -40,6 +40,7 @@ from uno.jobs.store.base import (
 )
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec
+from uno.jobs.store.sqlite.checkpoint import Checkpointer
 from uno.jobs.store.sqlite.codec import STATUS_BY_VALUE, row_to_job, row_to_schedule, ts
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
@@ -97,8 +98,10 @@ class SQLiteStore:
         self._version_seen: int | None = None
         # Other processes are woken through the database's wake-up folder.
         self._channel: WakeChannel | None = None
+        self._checkpointer: Checkpointer | None = None
         if self.path != ":memory:" and not self.path.startswith("file:"):
             self._channel = WakeChannel(self.path)
+            self._checkpointer = Checkpointer(self.path)
 
     # -- plumbing -------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -108,7 +111,7 @@ class SQLiteStore:
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if _is_busy(exc):
                 raise StoreUnavailable(f"{self.url}: {exc}") from exc
             raise
 
@@ -160,6 +163,8 @@ class SQLiteStore:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if self._checkpointer is not None:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         conn.execute("PRAGMA foreign_keys = ON")
         self._conn = conn
 
@@ -170,6 +175,8 @@ class SQLiteStore:
         try:
             await self._run(self._connect)
             await self.migrate()
+            if self._checkpointer is not None:
+                self._checkpointer.start()
         except BaseException:
             await self.close()
             raise
@@ -180,6 +187,8 @@ class SQLiteStore:
             return
 
         def close_connection() -> None:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -576,3 +585,9 @@ class SQLiteStore:
         except sqlite3.IntegrityError as exc:
             raise self._duplicate([job[0]], exc) from None
         return True
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """The lock is held by another connection (SQLITE_BUSY / SQLITE_LOCKED)."""
+    message = str(exc)
+    return "locked" in message or "busy" in message
