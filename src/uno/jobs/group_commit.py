@@ -18,7 +18,8 @@ from uno.jobs.jobs import Job
 
 Insert = Callable[[Sequence[Job]], Awaitable[None]]
 
-#: Calls with more jobs than this go straight to the store: they are a batch already.
+#: Enqueues of more jobs than this skip grouping (``JobSystem.enqueue_many``):
+#: they are a batch already.
 MAX_GROUPED = 100
 
 
@@ -35,7 +36,7 @@ class GroupCommit:
     async def insert(self, jobs: Sequence[Job]) -> None:
         """Write ``jobs`` (all or none); returns once they are committed."""
         loop = asyncio.get_running_loop()
-        if len(jobs) > MAX_GROUPED or (self._busy and loop is not self._loop):
+        if self._busy and loop is not self._loop:
             await self._insert(jobs)
             return
         if self._busy:

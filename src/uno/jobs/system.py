@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, overload
 
 from uno.jobs.clock import Clock, SystemClock, as_utc
@@ -22,7 +23,8 @@ from uno.jobs.errors import (
     WaitTimeout,
 )
 from uno.jobs.events import EventHub, EventKind, JobEvent
-from uno.jobs.group_commit import GroupCommit
+from uno.jobs.group_commit import MAX_GROUPED, GroupCommit
+from uno.jobs.job_batch import JobBatch
 from uno.jobs.jobs import (
     FINISHED,
     Job,
@@ -313,15 +315,21 @@ class JobSystem:
         """
         if connection is not None:
             insert_on = self._transactional("insert_jobs_on")
-            now = self.clock.now()
-            jobs = [self.build_job(r, now) for r in requests]
-            await insert_on(connection, jobs)
-            return jobs
+            batch = JobBatch(requests, partial(self.build_job, now=self.clock.now()))
+            await insert_on(connection, batch)
+            return batch.built()
         if not self._opened:
             await self.open()
         now = self.clock.now()
-        jobs = [self.build_job(r, now) for r in requests]
-        await self._group_commit.insert(jobs)
+        jobs: list[Job]
+        if len(requests) > MAX_GROUPED:
+            # A batch already: built while the store streams it in.
+            batch = JobBatch(requests, partial(self.build_job, now=now))
+            await self.store.insert_jobs(batch)
+            jobs = batch.built()
+        else:
+            jobs = [self.build_job(r, now) for r in requests]
+            await self._group_commit.insert(jobs)
         if self.events.active:
             for job in jobs:
                 self.events.publish(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -151,20 +151,39 @@ def job_columns(jobs: Sequence[Job]) -> dict[str, list[Any]]:
     return cols
 
 
-def job_rows(jobs: Sequence[Job]) -> Iterator[tuple[Any, ...]]:
-    """One tuple per job, in ``JOB_COLUMNS`` order: the rows of a binary COPY."""
+def job_rows(jobs: Iterable[Job]) -> Iterator[tuple[Any, ...]]:
+    """One tuple per job, in ``JOB_COLUMNS`` order: the rows of a binary COPY.
+
+    This runs once per job of a bulk insert, so what the jobs of a batch share
+    (their creation time, their status and priority) is converted once.
+    """
+    last_time: datetime | None = None
+    last_utc: datetime | None = None
+    codes: dict[Any, tuple[int, str]] = {}
     for job in jobs:
+        created = job.created_at or job.scheduled_at
+        scheduled = job.scheduled_at or created
+        if created is not last_time:
+            last_time, last_utc = created, utc(created)
+        created_utc = last_utc
+        scheduled_utc = created_utc if scheduled is created else utc(scheduled)
+        key = (job.priority, job.status)
+        try:
+            rank, status = codes[key]
+        except KeyError:
+            rank, status = codes[key] = (Priority(job.priority).rank, Status(job.status).value)
+        args, kwargs, tags, metadata = job.args, job.kwargs, job.tags, job.metadata
         yield (
             job.id,
             job.task_name,
             job.version,
-            jsonb_binary(job.args),
-            jsonb_binary(job.kwargs),
+            b"\x01" + _dumps(args).encode() if args else b"\x01[]",
+            b"\x01" + _dumps(kwargs).encode() if kwargs else b"\x01{}",
             job.queue_name,
-            Priority(job.priority).rank,
-            Status(job.status).value,
-            utc(job.scheduled_at or job.created_at),
-            utc(job.created_at or job.scheduled_at),
+            rank,
+            status,
+            scheduled_utc,
+            created_utc,
             utc(job.started_at),
             utc(job.completed_at),
             jsonb_binary(job.result),
@@ -172,8 +191,8 @@ def job_rows(jobs: Sequence[Job]) -> Iterator[tuple[Any, ...]]:
             job.retry_count,
             job.max_retries,
             float(job.retry_delay),
-            text_array_binary(job.tags),
-            jsonb_binary(job.metadata),
+            text_array_binary(tags) if tags else _EMPTY_TEXT_ARRAY,
+            b"\x01" + _dumps(metadata).encode() if metadata else b"\x01{}",
             job.worker_id,
             None if job.timeout is None else float(job.timeout),
         )

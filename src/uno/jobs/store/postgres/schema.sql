@@ -43,8 +43,9 @@ CREATE INDEX jobs_queue_waiting_idx ON jobs (queue_name) WHERE status IN ('pendi
 CREATE INDEX jobs_worker_idx ON jobs (worker_id) WHERE status IN ('reserved', 'running');
 -- The default job list order; pruning (a job ends after it was created).
 CREATE INDEX jobs_created_idx ON jobs (created_at, seq);
--- Tag filters mean "has all of these": tags @> $1.
-CREATE INDEX jobs_tags_idx ON jobs USING gin (tags);
+-- Tag filters mean "has all of these": tags @> $1 AND tags <> '{}'. Untagged jobs
+-- (most) are left out of the index.
+CREATE INDEX jobs_tags_idx ON jobs USING gin (tags) WHERE tags <> '{}';
 
 CREATE TABLE queues (
     name text PRIMARY KEY,

@@ -609,7 +609,8 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
         conditions.append("priority = %(priority)s::int2")
         params["priority"] = Priority(job_filter.priority).rank
     if job_filter.tags:
-        conditions.append("tags @> %(tags)s::text[]")
+        # The second condition lets the planner use jobs_tags_idx (tagged jobs only).
+        conditions.append("tags @> %(tags)s::text[] AND tags <> '{}'")
         params["tags"] = list(job_filter.tags)
     if job_filter.worker_id is not None:
         conditions.append("worker_id = %(worker_id)s")
