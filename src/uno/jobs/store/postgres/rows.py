@@ -226,25 +226,10 @@ def job_row(job: Job) -> dict[str, Any]:
 
 
 def job_params(job: Job) -> dict[str, Any]:
-    """The parameters of a single-row job insert (``fire_schedule``)."""
-    return {
-        "job_id": job.id,
-        "task_name": job.task_name,
-        "version": job.version,
-        "args": _dumps(job.args),
-        "kwargs": _dumps(job.kwargs),
-        "queue_name": job.queue_name,
-        "priority": Priority(job.priority).rank,
-        "status": Status(job.status).value,
-        "scheduled_at": utc(job.scheduled_at or job.created_at),
-        "created_at": utc(job.created_at or job.scheduled_at),
-        "retry_count": job.retry_count,
-        "max_retries": job.max_retries,
-        "retry_delay": float(job.retry_delay),
-        "tags": list(job.tags),
-        "metadata": _dumps(job.metadata),
-        "timeout": None if job.timeout is None else float(job.timeout),
-    }
+    """The parameters of ``fire_schedule``'s job insert: ``job_row`` with the id as job_id."""
+    params = job_row(job)
+    params["job_id"] = params.pop("id")
+    return params
 
 
 def completion_batch(completions: Sequence[Completion]) -> str:
