@@ -3,8 +3,8 @@
 SQLite's automatic checkpoint runs in whichever commit makes the write-ahead
 log cross its size limit: that commit (an enqueue, a worker's claim) then waits
 while pages are copied into the database file and both files are synced,
-several milliseconds, about once every few hundred commits. That was the 99th
-percentile of pickup latency. The store's own connection therefore turns the
+several milliseconds, about once every few hundred commits: enough to set the
+99th percentile of pickup latency. So the store's own connection turns the
 automatic checkpoint off, and a thread of its own takes over on a separate
 connection: a PASSIVE checkpoint, which never blocks readers or writers.
 """
