@@ -31,11 +31,8 @@ class JobBatch(Sequence[Job], Generic[Request]):
         return len(self._requests)
 
     def __iter__(self) -> Iterator[Job]:
-        jobs, requests, build = self._jobs, self._requests, self._build
-        for index in range(len(requests)):
-            if index == len(jobs):
-                jobs.append(build(requests[index]))
-            yield jobs[index]
+        for index in range(len(self._requests)):
+            yield self._job(index)
 
     @overload
     def __getitem__(self, index: int) -> Job: ...
@@ -49,19 +46,17 @@ class JobBatch(Sequence[Job], Generic[Request]):
         position = index + len(self) if index < 0 else index
         if not 0 <= position < len(self):
             raise IndexError("job index out of range")
-        for _ in self._read_up_to(position):
-            pass
-        return self._jobs[position]
+        return self._job(position)
 
     def built(self) -> list[Job]:
         """Every job, building those not read yet."""
-        if len(self._jobs) < len(self._requests):
-            for _ in self:
-                pass
+        if len(self._requests):
+            self._job(len(self._requests) - 1)
         return self._jobs
 
-    def _read_up_to(self, position: int) -> Iterator[Job]:
-        for index, job in enumerate(self):
-            yield job
-            if index >= position:
-                return
+    def _job(self, position: int) -> Job:
+        """The job at ``position``, building it and every one before it first."""
+        jobs = self._jobs
+        while len(jobs) <= position:
+            jobs.append(self._build(self._requests[len(jobs)]))
+        return jobs[position]
