@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from uno.jobs.limits import Limits
+
 ENV_PREFIX = "UNO_JOBS_"
 
 
@@ -32,6 +34,8 @@ class Settings:
     rescue_after: float = 30.0
     shutdown_grace: float = 30.0
     retention: float = 7 * 24 * 3600.0
+    #: Every bound a caller controls (``uno.jobs.limits``).
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def resolved_database_url(self) -> str:
@@ -78,4 +82,5 @@ class Settings:
             rescue_after=number("RESCUE_AFTER", 30.0),
             shutdown_grace=number("SHUTDOWN_GRACE", 30.0),
             retention=number("RETENTION", 7 * 24 * 3600.0),
+            limits=Limits.from_env(env),
         )
