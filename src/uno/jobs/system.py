@@ -19,14 +19,14 @@ from uno.jobs.errors import (
     JobFailed,
     JobNotFound,
     QueueNotFound,
+    QueuePaused,
+    TaskNotFound,
     ValidationError,
-    WaitTimeout,
 )
 from uno.jobs.events import EventHub, EventKind, JobEvent
 from uno.jobs.group_commit import MAX_GROUPED, GroupCommit
 from uno.jobs.job_batch import JobBatch
 from uno.jobs.jobs import (
-    FINISHED,
     Job,
     Priority,
     Status,
@@ -35,9 +35,11 @@ from uno.jobs.jobs import (
     validate_non_negative,
     validate_timeout,
 )
+from uno.jobs.limits import check_count
 from uno.jobs.settings import Settings
 from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
+from uno.jobs.waiting import JobWaiters
 
 if TYPE_CHECKING:
     from uno.jobs.blocking import BlockingJobSystem
@@ -90,8 +92,7 @@ class JobSystem:
         self._store = store
         self._opened = False
         self._open_lock = asyncio.Lock()
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._unsubscribe_waiters: Callable[[], None] | None = None
+        self._waiters = JobWaiters(lambda: self.store, self.events)
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
         self._group_commit = GroupCommit(self._insert_jobs)
@@ -113,6 +114,7 @@ class JobSystem:
         async with self._open_lock:
             if not self._opened:
                 await self.store.open()
+                self._waiters.resume()
                 self._opened = True
         return self
 
@@ -418,53 +420,37 @@ class JobSystem:
         return await self.store.job_stats()
 
     # -- waiting for results --------------------------------------------------
-    async def wait(self, job_id: str, timeout: float | None = None) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        abandon: asyncio.Future[Any] | None = None,
+    ) -> Job:
         """Wait until the job is finished (completed, failed, cancelled, timeout).
 
         Wakes at once when the job runs in this process; otherwise polls the
-        store with a growing interval. Raises ``WaitTimeout``.
+        store, one query for all waiters. Raises ``WaitTimeout`` after
+        ``timeout`` seconds (``DEFAULT_WAIT`` when ``None``), and ``WaitAbandoned``
+        as soon as ``abandon`` is done or ``stop_waiting`` is called; the job
+        itself is left as it is either way.
         """
         await self.open()
         limit = DEFAULT_WAIT if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        future: asyncio.Future[None] = loop.create_future()
-        self._waiters.setdefault(job_id, []).append(future)
-        if self._unsubscribe_waiters is None:
-            # Subscribed only while someone waits, so a worker with no waiter
-            # and no other subscriber builds no events at all.
-            self._unsubscribe_waiters = self.events.subscribe(self._on_event)
-        poll = 0.005
-        try:
-            while True:
-                job = await self.store.get_job(job_id)
-                if job is None:
-                    raise JobNotFound(f"Job not found: {job_id}")
-                if job.status in FINISHED:
-                    return job
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise WaitTimeout(job_id, limit)
-                done, _ = await asyncio.wait({future}, timeout=min(poll, remaining))
-                if done:
-                    future = loop.create_future()
-                    self._waiters.setdefault(job_id, []).append(future)
-                poll = min(poll * 2, 0.25)
-        finally:
-            waiters = self._waiters.get(job_id, [])
-            if future in waiters:
-                waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(job_id, None)
-            if not self._waiters and self._unsubscribe_waiters is not None:
-                self._unsubscribe_waiters()
-                self._unsubscribe_waiters = None
+        return await self._waiters.wait(job_id, limit, abandon)
 
-    def _on_event(self, event: JobEvent) -> None:
-        if event.kind in (EventKind.SUCCEEDED, EventKind.FAILED):
-            for future in self._waiters.pop(event.job_id, []):
-                if not future.done():
-                    future.set_result(None)
+    @property
+    def waiting(self) -> int:
+        """Waits in progress (``wait``, ``run`` and run-sync requests)."""
+        return self._waiters.count
+
+    def stop_waiting(self) -> None:
+        """End every wait now with ``WaitAbandoned``, and refuse new ones until reopened.
+
+        A server calls it when told to stop, so that no wait holds its shutdown.
+        Safe to call from a signal handler or another thread.
+        """
+        self._waiters.stop()
 
     async def run(
         self,
@@ -473,20 +459,37 @@ class JobSystem:
         kwargs: dict[str, Any] | None = None,
         *,
         wait_timeout: float | None = None,
+        abandon: asyncio.Future[Any] | None = None,
         **options: Any,
     ) -> Any:
         """Enqueue a job, wait for it and return its result.
 
-        Raises ``JobFailed`` when it ends failed, timed out or cancelled, and
+        Raises ``QueuePaused`` before enqueueing anything when the job's queue is
+        paused, ``JobFailed`` when it ends failed, timed out or cancelled, and
         ``WaitTimeout`` when it is not finished within ``wait_timeout`` (by
-        default the job's timeout, else ``DEFAULT_WAIT``).
+        default the job's timeout, else ``DEFAULT_WAIT``, and never longer than
+        ``Limits.max_run_sync_wait``). ``abandon`` ends the wait as in ``wait``.
         """
+        await self.open()
+        queue = options.get("queue_name") or self._queue_of(task, options.get("version"))
+        if queue is not None and queue in await self.store.paused_queues():
+            raise QueuePaused(queue)
         job = await self.enqueue(task, args, kwargs, **options)
-        limit = wait_timeout if wait_timeout is not None else (job.timeout or DEFAULT_WAIT)
-        done = await self.wait(job.id, limit)
+        if wait_timeout is None:
+            wait_timeout = min(job.timeout or DEFAULT_WAIT, self.settings.limits.max_run_sync_wait)
+        done = await self.wait(job.id, wait_timeout, abandon=abandon)
         if done.status != Status.COMPLETED:
             raise JobFailed(done.id, done.status.value, done.error)
         return done.result
+
+    def _queue_of(self, task: str | Task, version: str | None) -> str | None:
+        """The queue a job of ``task`` goes to by default; ``None`` if not registered."""
+        if isinstance(task, Task):
+            return task.queue
+        try:
+            return self.registry.get(task, version).queue
+        except TaskNotFound:
+            return None  # enqueue refuses it with the reason
 
     # -- queues ---------------------------------------------------------------
     async def list_queues(self) -> list[QueueInfo]:
@@ -495,6 +498,14 @@ class JobSystem:
         stored = {q.name: q for q in await self.store.list_queues()}
         names = set(stored) | self.registry.queues() | {DEFAULT_QUEUE}
         return [stored.get(n) or QueueInfo(name=n, size=0, is_paused=False) for n in sorted(names)]
+
+    async def queue_page(self, limit: int, offset: int = 0) -> tuple[list[QueueInfo], int]:
+        """``limit`` queues from ``offset`` in name order, and how many there are."""
+        limits = self.settings.limits
+        check_count(limit, "limit", limits.max_page_size)
+        check_count(offset, "offset", limits.max_offset)
+        queues = await self.list_queues()
+        return queues[offset : offset + limit], len(queues)
 
     async def _known_queue(self, name: str) -> None:
         if name in self.registry.queues() or name == DEFAULT_QUEUE:

@@ -30,10 +30,12 @@ from uno.jobs.errors import (
     JobNotFound,
     JobsError,
     QueueNotFound,
+    QueuePaused,
     ScheduleNotFound,
     StoreUnavailable,
     TaskNotFound,
     ValidationError,
+    WaitAbandoned,
     WaitTimeout,
 )
 from uno.jobs.jobs import JobError
@@ -51,9 +53,11 @@ STATUS_BY_ERROR: tuple[tuple[type[JobsError], int], ...] = (
     (ValidationError, 400),
     (DuplicateJob, 409),
     (IllegalTransition, 409),
+    (QueuePaused, 409),
     (JobFailed, 500),
     (WaitTimeout, 504),
     (StoreUnavailable, 503),
+    (WaitAbandoned, 503),
 )
 
 
@@ -157,7 +161,7 @@ async def answer(
         raise
     except JobsError as exc:
         status = status_for(exc, name)
-        if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout):
+        if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout | WaitAbandoned):
             log.error("%s failed: %s", name, exc)
         return error_response(exc, name)
     except Exception as exc:

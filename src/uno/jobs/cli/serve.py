@@ -37,10 +37,9 @@ def serve(
     ),
 ) -> None:
     """Serve the Jobs REST API, the dashboard and the embedded worker and scheduler."""
-    import uvicorn
-
     from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
+    from uno.jobs.api.runtime import serve_app
 
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
@@ -62,7 +61,7 @@ def serve(
         typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
         typer.echo(f"Admin token (valid 24 h): {token}")
         typer.echo(f"Dashboard: http://{shown_host}:{port}/dashboard#token={token}")
-    uvicorn.run(server, host=host, port=port, **server_options(log_level, access_log))
+    serve_app(system, server, host=host, port=port, **server_options(log_level, access_log))
 
 
 def server_options(log_level: str, access_log: bool) -> dict[str, Any]:
