@@ -74,6 +74,9 @@ class Limits:
     default_queue_page: int = 100
     #: Queues that get their own label in ``/metrics``; the rest are summed as ``other``.
     max_metric_queues: int = 50
+    #: Task names not registered in the process that get their own label in ``/metrics``
+    #: (registered tasks always do); the rest are summed as ``other``.
+    max_metric_tasks: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:
@@ -224,9 +227,7 @@ def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
         raise ValidationError(f"{what} is {size} bytes as JSON, more than {max_bytes}")
 
 
-def check_seconds(
-    value: Any, what: str, maximum: float, *, positive: bool = False
-) -> float:
+def check_seconds(value: Any, what: str, maximum: float, *, positive: bool = False) -> float:
     """A finite number of seconds within ``[0, maximum]`` (``(0, maximum]`` if positive)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{what} must be a number of seconds, got {value!r}")
