@@ -120,7 +120,7 @@ class JobWaiters:
                 ends: set[asyncio.Future[Any]] = {waiter.woken}
                 if abandon is not None:
                     ends.add(abandon)
-                await asyncio.wait(ends, timeout=remaining)
+                await asyncio.wait(ends, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
                 if not waiter.woken.done():
                     continue
                 polled = waiter.woken.result()
