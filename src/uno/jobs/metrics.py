@@ -9,8 +9,8 @@ callers, and each distinct label value is a series in every scrape. So only the
 busiest ``Limits.max_metric_queues`` queues (and ``max_metric_tasks`` unknown
 task names) get their own label; the rest are summed under ``other``. The
 queues and tasks the process defines always get theirs. Tallies are kept here
-and turned into samples when scraped, so a queue that becomes one of the
-busiest shows its counts from then on, and ``render`` runs off the event loop.
+as plain numbers and turned into samples when scraped, and ``render`` runs off
+the event loop.
 """
 
 from __future__ import annotations
@@ -48,16 +48,19 @@ OTHER = "other"
 #: Names of one label counted one by one, to find the busiest, per name shown.
 TRACKED_PER_SHOWN = 10
 
-#: (task, queue) and (task, queue, outcome) as tallied: a name, or ``OTHER``.
-Labels = tuple[str, ...]
+#: The (task, queue) labels of a series as tallied: each a name, or ``OTHER``.
+Pair = tuple[str, str]
 
 
 class BusiestNames:
     """Which values of one label get their own series: the busiest, and some always.
 
-    ``key`` is called for every event and counts it; names beyond the tracked
-    ones go straight to ``OTHER``, so memory stays bounded however many names
-    callers invent. ``chooser`` picks the ``shown`` busiest when scraped.
+    ``key`` is called for every event and counts it. At most ``shown`` times
+    ``TRACKED_PER_SHOWN`` names are counted one by one, so memory stays bounded
+    however many names callers invent: a new name takes the place of the least
+    active one and inherits its count (the Space-Saving algorithm), so a name
+    that keeps coming climbs above the ones seen once or twice whenever it came.
+    ``chooser`` picks the ``shown`` busiest when scraped.
     """
 
     def __init__(self, shown: int, always: Callable[[str], bool]) -> None:
@@ -65,17 +68,21 @@ class BusiestNames:
         self.always = always
         self._activity: dict[str, int] = {}
 
-    def key(self, name: str) -> str:
-        """The name an event is tallied under: itself, or ``OTHER`` once too many."""
+    def key(self, name: str) -> tuple[str, str | None]:
+        """The name an event is tallied under, and the name it displaced, if any."""
         if self.always(name):
-            return name
-        count = self._activity.get(name)
-        if count is None:
-            if len(self._activity) >= self.shown * TRACKED_PER_SHOWN:
-                return OTHER
-            count = 0
-        self._activity[name] = count + 1
-        return name
+            return name, None
+        activity = self._activity
+        count = activity.get(name)
+        if count is not None:
+            activity[name] = count + 1
+            return name, None
+        if len(activity) < self.shown * TRACKED_PER_SHOWN:
+            activity[name] = 1
+            return name, None
+        displaced = min(activity, key=activity.__getitem__)
+        activity[name] = activity.pop(displaced) + 1
+        return name, displaced
 
     def chooser(self) -> Callable[[str], str]:
         """The label of a tallied name in this scrape."""
@@ -84,31 +91,35 @@ class BusiestNames:
         return lambda name: name if name in busiest or always(name) else OTHER
 
 
-class _Tallies:
-    """Counts and histograms by label values, as plain numbers."""
+class _Series:
+    """Everything counted for one (task, queue) pair, as plain numbers."""
+
+    __slots__ = ("attempts", "enqueued", "run_time", "wait_time")
 
     def __init__(self) -> None:
-        self.enqueued: dict[Labels, int] = {}
-        self.attempts: dict[Labels, int] = {}
-        #: Per labels: the count of each bucket (the last one above every bound), then the sum.
-        self.run_time: dict[Labels, list[float]] = {}
-        self.wait_time: dict[Labels, list[float]] = {}
+        self.enqueued = 0
+        self.attempts: dict[str, int] = {}
+        #: The count of each bucket (the last one above every bound), then the sum.
+        self.run_time = [0.0] * (len(_BUCKETS) + 2)
+        self.wait_time = [0.0] * (len(_BUCKETS) + 2)
 
-    def copy(self) -> _Tallies:
-        copied = _Tallies()
-        copied.enqueued = dict(self.enqueued)
-        copied.attempts = dict(self.attempts)
-        copied.run_time = {k: v.copy() for k, v in self.run_time.items()}
-        copied.wait_time = {k: v.copy() for k, v in self.wait_time.items()}
+    def add(self, other: _Series) -> None:
+        self.enqueued += other.enqueued
+        for outcome, count in other.attempts.items():
+            self.attempts[outcome] = self.attempts.get(outcome, 0) + count
+        for mine, theirs in ((self.run_time, other.run_time), (self.wait_time, other.wait_time)):
+            for i, value in enumerate(theirs):
+                mine[i] += value
+
+    def copy(self) -> _Series:
+        copied = _Series()
+        copied.add(self)
         return copied
 
 
-def _observe(histogram: dict[Labels, list[float]], labels: Labels, value: float) -> None:
-    counts = histogram.get(labels)
-    if counts is None:
-        counts = histogram[labels] = [0.0] * (len(_BUCKETS) + 2)
-    counts[bisect.bisect_left(_BUCKETS, value)] += 1
-    counts[-1] += value
+def _observe(histogram: list[float], value: float) -> None:
+    histogram[bisect.bisect_left(_BUCKETS, value)] += 1
+    histogram[-1] += value
 
 
 class JobMetrics(Collector):
@@ -123,10 +134,12 @@ class JobMetrics(Collector):
         self._system = None if system is None else weakref.ref(system)
         limits: Limits = system.settings.limits if system is not None else DEFAULT_LIMITS
         self._lock = threading.Lock()  # events arrive on the loop, scrapes in a thread
-        self._tallies = _Tallies()
+        self._series: dict[Pair, _Series] = {}
+        #: The pairs that hold a name, by (label position, name), to fold a displaced name.
+        self._pairs_of: dict[tuple[int, str], set[Pair]] = {}
         self._defined_queues = self._queues_defined()
-        self._queues = BusiestNames(limits.max_metric_queues, self._defined_queues.__contains__)
         self._tasks = BusiestNames(limits.max_metric_tasks, self._task_defined)
+        self._queues = BusiestNames(limits.max_metric_queues, self._defined_queues.__contains__)
         self.registry = registry or CollectorRegistry()
         self.registry.register(self)
 
@@ -145,19 +158,17 @@ class JobMetrics(Collector):
 
     def __call__(self, event: JobEvent) -> None:
         with self._lock:
-            tallies = self._tallies
-            labels = (self._tasks.key(event.task_name), self._queues.key(event.queue_name))
+            series = self._series_of(event.task_name, event.queue_name)
             if event.kind is EventKind.ENQUEUED:
-                tallies.enqueued[labels] = tallies.enqueued.get(labels, 0) + 1
+                series.enqueued += 1
             elif event.kind is EventKind.STARTED:
                 if event.wait_time is not None:
-                    _observe(tallies.wait_time, labels, event.wait_time)
+                    _observe(series.wait_time, event.wait_time)
             else:
                 outcome = "succeeded" if event.kind is EventKind.SUCCEEDED else event.status.value
-                key = (*labels, outcome)
-                tallies.attempts[key] = tallies.attempts.get(key, 0) + 1
+                series.attempts[outcome] = series.attempts.get(outcome, 0) + 1
                 if event.duration is not None:
-                    _observe(tallies.run_time, labels, event.duration)
+                    _observe(series.run_time, event.duration)
         if event.kind is EventKind.FAILED:
             log.warning(
                 "job %s (%s) attempt failed: now %s",
@@ -165,6 +176,40 @@ class JobMetrics(Collector):
                 event.task_name,
                 event.status.value,
             )
+
+    def _series_of(self, task_name: str, queue_name: str) -> _Series:
+        task, displaced_task = self._tasks.key(task_name)
+        if displaced_task is not None:
+            self._fold(0, displaced_task)
+        queue, displaced_queue = self._queues.key(queue_name)
+        if displaced_queue is not None:
+            self._fold(1, displaced_queue)
+        pair = (task, queue)
+        series = self._series.get(pair)
+        if series is None:
+            series = self._series[pair] = _Series()
+            self._index(pair)
+        return series
+
+    def _index(self, pair: Pair) -> None:
+        for position, name in enumerate(pair):
+            if name != OTHER:
+                self._pairs_of.setdefault((position, name), set()).add(pair)
+
+    def _fold(self, position: int, name: str) -> None:
+        """Sum the series of a name no longer counted one by one into ``OTHER``."""
+        for pair in self._pairs_of.pop((position, name), ()):
+            series = self._series.pop(pair)
+            kept = pair[1 - position]
+            if kept != OTHER:
+                self._pairs_of[(1 - position, kept)].discard(pair)
+            folded = (OTHER, kept) if position == 0 else (kept, OTHER)
+            into = self._series.get(folded)
+            if into is None:
+                self._series[folded] = series
+                self._index(folded)
+            else:
+                into.add(series)
 
     # -- scraping -------------------------------------------------------------
     async def render(self) -> bytes:
@@ -177,34 +222,39 @@ class JobMetrics(Collector):
         self._queues.always = self._defined_queues.__contains__
         with self._lock:
             task_label, queue_label = self._tasks.chooser(), self._queues.chooser()
-            tallies = self._tallies.copy()
-
-        def relabel(labels: Labels) -> Labels:
-            return (task_label(labels[0]), queue_label(labels[1]), *labels[2:])
+            tallied = [(pair, series.copy()) for pair, series in self._series.items()]
+        shown: dict[Pair, _Series] = {}
+        for (task, queue), series in tallied:
+            labels = (task_label(task), queue_label(queue))
+            if labels in shown:
+                shown[labels].add(series)
+            else:
+                shown[labels] = series
 
         enqueued = CounterMetricFamily(
             "uno_jobs_enqueued", "Jobs enqueued", labels=["task", "queue"]
         )
-        for labels, count in _sum_counts(tallies.enqueued, relabel).items():
-            enqueued.add_metric(labels, count)
-        yield enqueued
         attempts = CounterMetricFamily(
             "uno_jobs_attempts",
             "Job attempts by outcome (succeeded, failed, retrying, timeout, cancelled)",
             labels=["task", "queue", "outcome"],
         )
-        for labels, count in _sum_counts(tallies.attempts, relabel).items():
-            attempts.add_metric(labels, count)
-        yield attempts
-        yield _histogram(
-            "uno_jobs_run_seconds", "Time a job attempt ran", tallies.run_time, relabel
+        run_time = HistogramMetricFamily(
+            "uno_jobs_run_seconds", "Time a job attempt ran", labels=["task", "queue"]
         )
-        yield _histogram(
+        wait_time = HistogramMetricFamily(
             "uno_jobs_wait_seconds",
             "Time a job waited between due and start",
-            tallies.wait_time,
-            relabel,
+            labels=["task", "queue"],
         )
+        for labels, series in shown.items():
+            if series.enqueued:
+                enqueued.add_metric(labels, series.enqueued)
+            for outcome, count in series.attempts.items():
+                attempts.add_metric([*labels, outcome], count)
+            _add_histogram(run_time, labels, series.run_time)
+            _add_histogram(wait_time, labels, series.wait_time)
+        yield from (enqueued, attempts, run_time, wait_time)
         system = self.system
         if system is not None:
             yield GaugeMetricFamily(
@@ -217,39 +267,14 @@ class JobMetrics(Collector):
         return iter(())  # samples depend on the scrape: nothing to check up front
 
 
-def _sum_counts(
-    counts: dict[Labels, int], relabel: Callable[[Labels], Labels]
-) -> dict[Labels, int]:
-    summed: dict[Labels, int] = {}
-    for labels, count in counts.items():
-        shown = relabel(labels)
-        summed[shown] = summed.get(shown, 0) + count
-    return summed
-
-
-def _histogram(
-    name: str,
-    documentation: str,
-    tallies: dict[Labels, list[float]],
-    relabel: Callable[[Labels], Labels],
-) -> HistogramMetricFamily:
-    summed: dict[Labels, list[float]] = {}
-    for labels, counts in tallies.items():
-        shown = relabel(labels)
-        total = summed.get(shown)
-        if total is None:
-            summed[shown] = counts.copy()
-        else:
-            for i, value in enumerate(counts):
-                total[i] += value
-    family = HistogramMetricFamily(name, documentation, labels=["task", "queue"])
-    for labels, counts in summed.items():
-        cumulative, buckets = 0.0, []
-        for bucket_name, count in zip(_BUCKET_NAMES, counts[:-1], strict=True):
-            cumulative += count
-            buckets.append((bucket_name, cumulative))
-        family.add_metric(list(labels), buckets, sum_value=counts[-1])
-    return family
+def _add_histogram(family: HistogramMetricFamily, labels: Pair, counts: list[float]) -> None:
+    if not any(counts[:-1]):
+        return  # nothing observed for this pair
+    cumulative, buckets = 0.0, []
+    for bucket_name, count in zip(_BUCKET_NAMES, counts[:-1], strict=True):
+        cumulative += count
+        buckets.append((bucket_name, cumulative))
+    family.add_metric(list(labels), buckets, sum_value=counts[-1])
 
 
 _observed: weakref.WeakKeyDictionary[JobSystem, JobMetrics] = weakref.WeakKeyDictionary()
