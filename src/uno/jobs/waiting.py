@@ -179,10 +179,14 @@ class JobWaiters:
     async def _poll(self, poller: _Poller) -> None:
         """Read the due jobs of this loop's waiters in one query, until none waits."""
         loop = asyncio.get_running_loop()
+        failing = False
         while poller.waiters:
-            poller.wakes_at = min(w.due for w in poller.waiters)
+            # Woken waiters are left out until they wait again; the sleep is capped so
+            # that one waiting again is polled without having to nudge the poller.
+            pending = [w for w in poller.waiters if not w.woken.done()]
+            poller.wakes_at = min((w.due for w in pending), default=float("inf"))
             poller.nudge = loop.create_future()
-            delay = poller.wakes_at - loop.time()
+            delay = min(poller.wakes_at - loop.time(), MAX_POLL)
             if delay > 0:
                 await asyncio.wait({poller.nudge}, timeout=delay)
             now = loop.time()
@@ -190,10 +194,13 @@ class JobWaiters:
             if not due:
                 continue
             try:
-                jobs = await self._read({w.job_id for w in due})
+                jobs: dict[str, Job] | None = await self._read({w.job_id for w in due})
             except Exception as exc:
-                log.warning("Polling %d waited jobs failed: %s", len(due), exc)
-                jobs = None
+                if not failing:  # once per outage: the poll retries every MAX_POLL
+                    log.warning("Polling %d waited jobs failed: %s", len(due), exc)
+                failing, jobs = True, None
+            else:
+                failing = False
             now = loop.time()
             for waiter in due:
                 job = None if jobs is None else jobs.get(waiter.job_id)
