@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from conftest import TokenMaker, make_system
 from helpers import eventually
 from uno.jobs import JobSystem
+from uno.jobs.api.routes.jobs import _disconnected
 from uno.jobs.limits import Limits
 from uno.jobs.metrics import JobMetrics
 
@@ -197,3 +198,17 @@ async def test_queues_come_in_pages_with_the_total(
     too_big = await client.get("/api/v1/queues", params={"limit": 1001})
     assert too_big.status_code == 400 and "limit" in too_big.json()["detail"]
     assert (await client.get("/api/v1/queues", params={"limit": 0})).status_code == 422
+
+
+async def test_a_request_channel_that_never_blocks_is_not_read_in_a_busy_loop() -> None:
+    reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    watcher = asyncio.create_task(_disconnected(receive))
+    await asyncio.sleep(0.2)  # a window of time in which a busy loop would read thousands
+    watcher.cancel()
+    assert reads == 1

@@ -195,8 +195,20 @@ def build_router(ctx: RouteContext) -> APIRouter:
     return router
 
 
+#: Pause between two reads of a request channel that does not block once the body is read.
+_RECEIVE_PAUSE = 0.5
+
+
 async def _disconnected(receive: Receive) -> None:
-    """Return once the client has gone: its request body is read, so the ASGI
-    channel's next message is ``http.disconnect`` (or the response completing)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    """Return once the client has gone.
+
+    The request body is read, so the ASGI channel's next message is
+    ``http.disconnect``: servers block on it until the client goes or the response
+    is complete. A wrapper that answers at once with more (empty) body is read
+    again after a pause rather than in a busy loop.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        await asyncio.sleep(_RECEIVE_PAUSE)
