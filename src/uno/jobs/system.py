@@ -466,8 +466,8 @@ class JobSystem:
 
         Raises ``QueuePaused`` before enqueueing anything when the job's queue is
         paused, ``JobFailed`` when it ends failed, timed out or cancelled, and
-        ``WaitTimeout`` when it is not finished within ``wait_timeout`` (by
-        default the job's timeout, else ``DEFAULT_WAIT``, and never longer than
+        ``WaitTimeout`` when it is not finished within ``wait_timeout`` (when
+        left out: the job's timeout, else ``DEFAULT_WAIT``, at most
         ``Limits.max_run_sync_wait``). ``abandon`` ends the wait as in ``wait``.
         """
         await self.open()
