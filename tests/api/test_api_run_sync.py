@@ -17,6 +17,7 @@ from conftest import TokenMaker, make_system
 from helpers import eventually
 from uno.jobs import JobSystem
 from uno.jobs.api.routes.jobs import _disconnected
+from uno.jobs.errors import WaitAbandoned, WaitTimeout
 from uno.jobs.limits import Limits
 from uno.jobs.metrics import JobMetrics
 
@@ -212,3 +213,15 @@ async def test_a_request_channel_that_never_blocks_is_not_read_in_a_busy_loop() 
     await asyncio.sleep(0.2)  # a window of time in which a busy loop would read thousands
     watcher.cancel()
     assert reads == 1
+
+
+async def test_waits_are_accepted_again_once_the_system_is_reopened(system: JobSystem) -> None:
+    job = await system.enqueue("sleep", [60])
+    system.stop_waiting()
+    with pytest.raises(WaitAbandoned, match="stopping"):
+        await asyncio.wait_for(system.wait(job.id, 60), 5)
+    await system.close()
+    await system.open()
+    with pytest.raises(WaitTimeout):
+        await system.wait(job.id, 0.05)
+    await system.close()
