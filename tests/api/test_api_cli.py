@@ -71,12 +71,11 @@ def serve_options(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str
 ) -> tuple[str, dict[str, Any]]:
     """What ``uno-jobs serve`` hands to uvicorn, without serving."""
-    import uvicorn
-
     from uno.dependencies.service import reset_services
+    from uno.jobs.api import runtime
 
     calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(runtime, "serve_app", lambda system, app, **kw: calls.append((app, kw)))
     monkeypatch.setenv("UNO_JOBS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("UNO_JOBS_JWT_SECRET", SECRET)
     database = f"sqlite:///{tmp_path}/jobs.db"
