@@ -8,8 +8,6 @@ one unless ``--access-log`` asks for it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from uno.jobs.cli import cli
@@ -41,6 +39,7 @@ def serve(
 
     from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
+    from uno.jobs.api.http_server import server_options
 
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
@@ -62,15 +61,5 @@ def serve(
         typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
         typer.echo(f"Admin token (valid 24 h): {token}")
         typer.echo(f"Dashboard: http://{shown_host}:{port}/dashboard#token={token}")
-    uvicorn.run(server, host=host, port=port, **server_options(log_level, access_log))
-
-
-def server_options(log_level: str, access_log: bool) -> dict[str, Any]:
-    """uvicorn's settings: uvloop and httptools when installed (``auto``), and no access
-    log unless asked, since formatting a line per request costs as much as routing it."""
-    return {
-        "loop": "auto",
-        "http": "auto",
-        "log_level": log_level.lower(),
-        "access_log": access_log,
-    }
+    options = server_options(settings.limits, log_level, access_log)
+    uvicorn.run(server, host=host, port=port, **options)
