@@ -122,7 +122,7 @@ def test_a_huge_header_is_refused_while_healthz_keeps_answering(server: Server) 
         while attacker.is_alive():
             started = time.monotonic()
             assert client.get("/healthz").status_code == 200
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < QUICK
     attacker.join()
     assert outcome["seconds"] < QUICK
     if "answer" in outcome:  # the server answered before closing: not the app's 401

@@ -292,7 +292,7 @@ async def test_store_faults_answer_with_their_status_and_a_detail(
                 assert "\n" not in response.json()["detail"]
 
 
-async def test_a_store_that_cannot_open_answers_503_before_the_body(
+async def test_a_store_that_cannot_open_answers_401_without_a_token_and_503_with_one(
     tmp_path: Path, token: TokenMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     system = make_system(tmp_path)
@@ -303,6 +303,9 @@ async def test_a_store_that_cannot_open_answers_503_before_the_body(
     monkeypatch.setattr(system, "open", unreachable)
     app = FastAPI()
     register_jobs_endpoints(app, "/api/v1", system=system, manage_lifespan=False)
-    response = await send(app, "POST", JOBS, json={"task_name": "add"}, headers=bearer(token()))
-    assert response.status_code == 503
-    assert "Connection refused" in response.json()["detail"]
+    anonymous = await send(app, "POST", JOBS, json={"task_name": "add"})
+    assert anonymous.status_code == 401  # refused without touching the store
+    for method, path in (("POST", JOBS), ("GET", JOBS), ("GET", JOBS + "/stats")):
+        response = await send(app, method, path, json={"task_name": "add"}, headers=bearer(token()))
+        assert response.status_code == 503, (path, response.text)
+        assert "Connection refused" in response.json()["detail"]

@@ -34,8 +34,20 @@ from starlette.types import Message, Receive, Scope
 
 from uno.jobs.api.auth import SystemProvider, admit_request, scope_dependency
 from uno.jobs.limits import DEFAULT_LIMITS, Limits
+from uno.jobs.system import JobSystem
 
 _ATTRIBUTE = "__uno_jobs_admission__"
+_UNOPENED = "__uno_jobs_unopened__"
+
+
+def without_opening(provider: SystemProvider, unopened: Callable[[], JobSystem]) -> SystemProvider:
+    """Mark ``provider`` with a way to reach its system without opening the store.
+
+    Admission needs only the system's settings (keys and limits), so a request
+    without a valid token is refused without touching the database.
+    """
+    setattr(provider, _UNOPENED, unopened)
+    return provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +77,10 @@ class Admission:
         Raises the 401, 403 or 413 to answer with.
         """
         overrides = getattr(scope.get("app"), "dependency_overrides", None) or {}
-        system = None if self.provider in overrides else await self.provider()
+        unopened: Callable[[], JobSystem] | None = getattr(self.provider, _UNOPENED, None)
+        system: JobSystem | None = None
+        if self.provider not in overrides:
+            system = unopened() if unopened is not None else await self.provider()
         if self.scope is not None and system is not None and not overrides:
             await admit_request(Request(scope), system, self.scope)
         limits: Limits = system.settings.limits if system is not None else DEFAULT_LIMITS
