@@ -28,8 +28,8 @@ class RouteContext:
     lean: bool = False
 
     def require(self, scope: str) -> list[Any]:
-        """Route dependencies that admit only tokens carrying ``scope`` (any request
-        without auth) and bodies within the limit."""
+        """Route dependencies admitting only requests whose token carries ``scope``
+        (when auth is on) and whose body is within the limit."""
         admission = Admission(self.provider, scope if self.include_auth else None)
         return [Depends(admission.dependency())]
 
@@ -45,8 +45,10 @@ class RouteContext:
         return system
 
     def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
-        """OpenAPI error bodies of a route: its own statuses plus those of admission."""
-        codes = set(statuses) | {400, 413} | ({401, 403} if self.include_auth else set())
+        """OpenAPI error bodies of a route: its own statuses, those of admission and
+        the store's."""
+        admission = {400, 413} | ({401, 403} if self.include_auth else set())
+        codes = set(statuses) | admission | {503}
         return {
             code: {"model": ErrorDto, "description": _DESCRIPTIONS.get(code, "Error")}
             for code in sorted(codes)
@@ -55,12 +57,12 @@ class RouteContext:
 
 _DESCRIPTIONS = {
     400: "Invalid input",
-    413: "The request body is larger than the limit",
     401: "No, malformed, expired or wrongly signed token",
     403: "The token lacks the required scope",
     404: "Not found",
     409: "Conflict with the job's current state, or a duplicate id",
+    413: "The request body is larger than the limit",
     500: "The task raised",
-    503: "Store or signing keys unreachable",
+    503: "The store failed, or signing keys are unreachable",
     504: "The job did not finish within its timeout",
 }
