@@ -1,4 +1,4 @@
-"""The HTTP server settings of ``uno-jobs serve``: uvicorn, with request heads bounded.
+"""The HTTP protocol ``uno-jobs serve`` runs uvicorn with: httptools, heads bounded.
 
 uvicorn's default parser (httptools, part of ``uvicorn[standard]``) reads a
 request line and headers of any length: a client sending one endless header keeps
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from uno.jobs.limits import Limits
 
@@ -31,19 +31,6 @@ HEAD_LINES = 8
 def head_bytes(limits: Limits) -> int:
     """The most bytes a request line and its headers may take together."""
     return HEAD_LINES * limits.max_header_bytes
-
-
-def server_options(limits: Limits, log_level: str, access_log: bool) -> dict[str, Any]:
-    """uvicorn's settings: uvloop when installed, httptools with bounded heads (h11
-    without it), and no access log unless asked, since formatting a line per
-    request costs as much as routing it."""
-    return {
-        "loop": "auto",
-        "http": bounded_protocol(limits) or "h11",
-        "h11_max_incomplete_event_size": head_bytes(limits),
-        "log_level": log_level.lower(),
-        "access_log": access_log,
-    }
 
 
 def bounded_protocol(limits: Limits) -> type[asyncio.Protocol] | None:

@@ -8,10 +8,13 @@ one unless ``--access-log`` asks for it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.limits import DEFAULT_LIMITS, Limits
 from uno.jobs.tokens import ensure_secret, has_configured_key, issue_token
 
 #: Lifetime of the admin token printed at start-up.
@@ -39,7 +42,6 @@ def serve(
 
     from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
-    from uno.jobs.api.http_server import server_options
 
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
@@ -61,5 +63,23 @@ def serve(
         typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
         typer.echo(f"Admin token (valid 24 h): {token}")
         typer.echo(f"Dashboard: http://{shown_host}:{port}/dashboard#token={token}")
-    options = server_options(settings.limits, log_level, access_log)
+    options = server_options(log_level, access_log, settings.limits)
     uvicorn.run(server, host=host, port=port, **options)
+
+
+def server_options(
+    log_level: str, access_log: bool, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """uvicorn's settings: uvloop when installed, httptools with bounded request heads
+    (h11 with the same bound without it; see ``uno.jobs.api.http_server``), and no
+    access log unless asked, since formatting a line per request costs as much as
+    routing it."""
+    from uno.jobs.api.http_server import bounded_protocol, head_bytes
+
+    return {
+        "loop": "auto",
+        "http": bounded_protocol(limits) or "h11",
+        "h11_max_incomplete_event_size": head_bytes(limits),
+        "log_level": log_level.lower(),
+        "access_log": access_log,
+    }
