@@ -268,6 +268,10 @@ async def test_connections_carry_the_timeouts_and_keepalives(schema: str) -> Non
             params = conn.info.get_parameters()
         assert (params["keepalives"], params["keepalives_idle"]) == ("1", "11")
         assert params["connect_timeout"] == "3"
+        async with (await store._bookkeeping_pool()).connection() as conn:
+            shown = await (await conn.execute("SHOW statement_timeout")).fetchone()
+            durable = await (await conn.execute("SHOW synchronous_commit")).fetchone()
+        assert (shown, durable) == (("300ms",), ("off",))
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="statement timeout"):
             await store._query("SELECT pg_sleep(5)", {}, idempotent=True)
@@ -284,7 +288,7 @@ def test_parameters_in_the_url_win_over_the_settings() -> None:
     assert params["keepalives_count"] == 3
     assert params["options"] == "-c work_mem=8MB -c statement_timeout=30000"
     own = connection_params({"options": "-c statement_timeout=0"}, PostgresSettings())
-    assert "options" not in own
+    assert own["options"] == "-c statement_timeout=0"
     none = connection_params({}, PostgresSettings(connect_timeout=0, statement_timeout=0))
     assert "connect_timeout" not in none and "options" not in none
 

@@ -99,7 +99,9 @@ def connection_params(url_params: dict[str, Any], settings: PostgresSettings) ->
     """The libpq parameters ``settings`` add to a URL's own (the URL's win).
 
     ``statement_timeout`` travels in ``options`` (``-c statement_timeout=...``),
-    appended to any ``options`` the URL has unless those already set it.
+    appended to any ``options`` the URL has unless those already set it; the
+    result carries the URL's ``options`` too, so a store adding its own (the
+    bookkeeping pool) appends to them rather than replacing them.
     """
     params: dict[str, Any] = {}
     if settings.connect_timeout:
@@ -109,10 +111,12 @@ def connection_params(url_params: dict[str, Any], settings: PostgresSettings) ->
     params["keepalives_interval"] = settings.keepalives_interval
     params["keepalives_count"] = settings.keepalives_count
     params = {key: value for key, value in params.items() if key not in url_params}
-    url_options = str(url_params.get("options") or "")
-    if settings.statement_timeout and "statement_timeout" not in url_options:
+    options = str(url_params.get("options") or "")
+    if settings.statement_timeout and "statement_timeout" not in options:
         timeout_ms = max(int(settings.statement_timeout * 1000), 1)
-        params["options"] = f"{url_options} -c statement_timeout={timeout_ms}".strip()
+        options = f"{options} -c statement_timeout={timeout_ms}".strip()
+    if options:
+        params["options"] = options
     return params
 
 
