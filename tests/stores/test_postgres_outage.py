@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from psycopg import sql  # noqa: E402
 
 from uno.jobs.api import create_app  # noqa: E402
 from uno.jobs.errors import StoreUnavailable  # noqa: E402
+from uno.jobs.jobs import Job  # noqa: E402
 from uno.jobs.settings import PostgresSettings, Settings  # noqa: E402
 from uno.jobs.store.postgres import PostgresStore  # noqa: E402
 from uno.jobs.store.postgres.store import connection_params  # noqa: E402
@@ -312,4 +314,30 @@ async def test_pool_timeouts_say_why_no_connection_could_be_made(proxy: Proxy, s
         assert "no connection within 1s" in str(raised.value)
     finally:
         proxy.restore()
+        await store.close()
+
+
+async def test_pruning_is_not_cut_short_by_the_statement_timeout(schema: str) -> None:
+    store = PostgresStore(URL, schema=schema, connection=PostgresSettings(statement_timeout=0.05))
+    await store.open()
+    try:
+        job = Job("t", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+        await store.insert_jobs([job])
+        await store.cancel_job(job.id, None, datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
+        with pytest.raises(StoreUnavailable, match="statement timeout"):
+            await store._query("SELECT pg_sleep(0.3)", {}, idempotent=True)
+        # A row lock held elsewhere makes the DELETE wait longer than the timeout.
+        async with await psycopg.AsyncConnection.connect(URL) as holder:
+            await holder.execute(
+                sql.SQL("SELECT 1 FROM {}.jobs WHERE id = %s FOR UPDATE").format(
+                    sql.Identifier(schema)
+                ),
+                [job.id],
+            )
+            pruning = asyncio.create_task(store.prune_jobs(datetime(2026, 1, 2, tzinfo=UTC)))
+            await asyncio.sleep(0.3)  # the DELETE waits on the lock for this long
+            assert not pruning.done()
+            await holder.rollback()
+        assert await pruning == 1
+    finally:
         await store.close()

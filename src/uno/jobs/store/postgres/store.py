@@ -524,8 +524,17 @@ class PostgresStore:
         return IllegalTransition(job_id, job.status.value, target.value, action)
 
     async def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete finished jobs, free of the statement timeout: the first prune of a
+        large table is maintenance that may take longer than any request should."""
         params = {"before": as_utc(finished_before)}
-        return await self._rowcount(self._q["prune_jobs"], params, idempotent=True)
+
+        async def work(conn: Conn) -> int:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                cur = await conn.execute(self._q["prune_jobs"], params)
+                return cur.rowcount
+
+        return await self._with_conn(work, idempotent=True)
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
