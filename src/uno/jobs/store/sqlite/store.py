@@ -306,18 +306,20 @@ class SQLiteStore:
             params = {"now": ts(now), "ids": _dumps(list(job_ids)), "worker_id": worker_id}
             await self._run(self._execute, Q["start_jobs"], params)
 
-    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
-        if completions:
-            rows = [
-                (c.job_id, None if c.result is None else _dumps(c.result), ts(c.completed_at))
-                for c in completions
-            ]
-            params = {"completions": _dumps(rows), "worker_id": worker_id}
-            await self._run(self._execute, Q["complete_jobs"], params)
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
+        if not completions:
+            return []
+        rows = [
+            (c.job_id, None if c.result is None else _dumps(c.result), ts(c.completed_at))
+            for c in completions
+        ]
+        params = {"completions": _dumps(rows), "worker_id": worker_id}
+        written = await self._run(self._written_ids, Q["complete_jobs"], params)
+        return [c.job_id for c in completions if c.job_id not in written]
 
-    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> list[str]:
         if not failures:
-            return
+            return []
         rows = [
             (
                 f.job_id,
@@ -329,15 +331,21 @@ class SQLiteStore:
             for f in failures
         ]
         params = {"failures": _dumps(rows), "worker_id": worker_id}
-        await self._run(self._execute, Q["fail_jobs"], params)
+        written = await self._run(self._written_ids, Q["fail_jobs"], params)
         if any(f.retry_at for f in failures):
             self._notify()
+        return [f.job_id for f in failures if f.job_id not in written]
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if job_ids:
             params = {"ids": _dumps(list(job_ids)), "worker_id": worker_id}
             await self._run(self._execute, Q["release_jobs"], params)
             self._notify()
+
+    def _written_ids(self, sql: str, params: dict[str, Any]) -> set[str]:
+        """An outcome statement in its own transaction; the ids it changed."""
+        with self._write() as conn:
+            return {row[0] for row in conn.execute(sql, params)}
 
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
