@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from helpers import EPOCH, make_job
 from uno.jobs.clock import ManualClock
-from uno.jobs.jobs import Priority, Status
-from uno.jobs.jobs import JobError
+from uno.jobs.jobs import JobError, Priority, Status
 from uno.jobs.store.base import Completion, Failure, RescuedJob, Store
 
 
@@ -91,9 +90,7 @@ async def test_unregistered_worker_jobs_are_rescued(store: Store, clock: ManualC
     assert rescued == [RescuedJob(job.id, Status.PENDING)]
 
 
-async def test_a_rescued_job_keeps_its_place_in_the_queue(
-    store: Store, clock: ManualClock
-) -> None:
+async def test_a_rescued_job_keeps_its_place_in_the_queue(store: Store, clock: ManualClock) -> None:
     await store.register_worker("dead", "host-a", 1, None, clock.now())
     lost_running = make_job(max_retries=3)
     lost_reserved = make_job()
@@ -111,15 +108,11 @@ async def test_a_rescued_job_keeps_its_place_in_the_queue(
 
     # Due as long as the backlog and enqueued before it, the rescued jobs come first.
     claimed = await store.fetch_jobs("alive", None, 5, now)
-    assert [j.id for j in claimed] == [lost_running.id, lost_reserved.id] + [
-        j.id for j in backlog
-    ]
+    assert [j.id for j in claimed] == [lost_running.id, lost_reserved.id] + [j.id for j in backlog]
     assert claimed[0].scheduled_at == EPOCH
 
 
-async def test_outcomes_of_rescued_jobs_are_refused_by_id(
-    store: Store, clock: ManualClock
-) -> None:
+async def test_outcomes_of_rescued_jobs_are_refused_by_id(store: Store, clock: ManualClock) -> None:
     await store.register_worker("slow", "host-a", 1, None, clock.now())
     jobs = [make_job(max_retries=3, queue_name="ab"[i // 2]) for i in range(4)]
     await store.insert_jobs(jobs)
