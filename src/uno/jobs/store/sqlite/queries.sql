@@ -78,7 +78,6 @@ FROM (
     FROM json_each(:completions)
 ) AS done
 WHERE jobs.id = done.id AND jobs.worker_id = :worker_id AND jobs.status = 'running'
-RETURNING jobs.id
 
 -- name: fail_jobs
 -- :failures is [[id, status, error as JSON text, finished_at, retry_at or null], ...].
@@ -103,7 +102,6 @@ FROM (
 WHERE jobs.id = failed.id
   AND jobs.worker_id = :worker_id
   AND jobs.status IN ('reserved', 'running')
-RETURNING jobs.id
 
 -- name: release_jobs
 UPDATE jobs
