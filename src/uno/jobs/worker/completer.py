@@ -39,7 +39,7 @@ class OutcomesPending(Exception):
     """The store could not be reached: these outcomes are still to be written.
 
     ``written`` tells what became of the outcomes of the same flush that were
-    written before the store went away.
+    written before the store went away; ``cause`` is the store's error.
     """
 
     def __init__(
@@ -53,6 +53,7 @@ class OutcomesPending(Exception):
         self.completions = completions
         self.failures = failures
         self.written = written
+        self.cause = cause
 
 
 async def write_outcomes(

@@ -543,7 +543,7 @@ class Worker:
                 [f for f in failures if f.job_id not in unwritten],
                 pending.written,
             )
-            raise
+            raise pending.cause from None  # the store's own error, as callers expect
         except BaseException:
             self._completions[:0] = completions
             self._failures[:0] = failures
