@@ -59,6 +59,10 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
     async def retry_in(delay: str) -> None:
         raise Retry(float(delay))  # "inf" and "nan" travel as text: args are JSON
 
+    @jobs.task(max_retries=3, backoff=True)
+    async def fail_with_backoff() -> None:
+        raise ValueError("again")
+
     @jobs.task(max_retries=0)
     async def give_nul() -> Any:
         return {"text": "nul \x00 here"}
@@ -112,6 +116,17 @@ async def test_retry_delays_out_of_range_are_capped_or_fail_the_attempt(
     error = assert_settled(failed, Status.FAILED)
     assert error.type == "OutcomeNotRecorded"
     assert "not a number" in error.message
+
+
+async def test_a_backoff_past_any_float_waits_the_longest_delay_allowed(
+    system: JobSystem, clock: ManualClock
+) -> None:
+    late = make_job(task_name="fail_with_backoff", retry_count=5000, max_retries=10_000)
+    (after,) = await run_all(system, [late])
+    assert assert_settled(after, Status.RETRYING).type == "ValueError"
+    assert after.retry_count == 5001
+    assert after.scheduled_at is not None
+    assert (after.scheduled_at - clock.now()).total_seconds() == LIMITS.max_retry_delay
 
 
 async def test_results_past_the_limits_fail_the_attempt(system: JobSystem) -> None:

@@ -130,7 +130,10 @@ def retry_time(
     """
     delay = exc.delay if isinstance(exc, Retry) else None
     if delay is None:
-        delay = retry_policy(task, job).delay_for(job.retry_count + 1)
+        try:
+            delay = retry_policy(task, job).delay_for(job.retry_count + 1)
+        except OverflowError:  # a backoff grown past any float: as long as allowed
+            delay = limits.max_retry_delay
     seconds = float(delay)
     if math.isnan(seconds):
         raise ValueError(f"the retry delay is not a number: {delay!r}")
