@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from conftest import claims, make_system, sign
 from uno.jobs.api import create_app
 
+
 def _app() -> FastAPI:
     """One app for the whole fuzz: its SQLite file fills up as cases run."""
     folder = Path(tempfile.mkdtemp(prefix="uno-jobs-fuzz-"))
