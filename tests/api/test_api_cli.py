@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from conftest import SECRET
 from uno.jobs.cli import _register_commands, cli
+from uno.jobs.limits import Limits
+from uno.jobs.settings import Settings
+from uno.jobs.tokens import ensure_secret
 
 _register_commands()
 
@@ -43,6 +46,7 @@ def test_token_with_a_configured_secret(monkeypatch: pytest.MonkeyPatch) -> None
 def test_token_without_a_key_uses_the_data_folder_secret(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    ensure_secret(Settings(data_dir=tmp_path))  # as `serve` does at start-up
     code, out = run(monkeypatch, {"UNO_JOBS_DATA_DIR": str(tmp_path)})
     assert code == 0, out
     secret_file = tmp_path / "jwt-secret"
@@ -95,6 +99,8 @@ def test_serve_logs_no_line_per_request_unless_asked(
     assert "uno-jobs API on http://127.0.0.1:8123" in output
     assert options["access_log"] is False
     assert (options["host"], options["port"], options["log_level"]) == ("127.0.0.1", 8123, "info")
-    assert (options["loop"], options["http"]) == ("auto", "auto")
+    assert options["loop"] == "auto"
+    assert options["http"].__name__ == "BoundedHttpToolsProtocol"
+    assert options["h11_max_incomplete_event_size"] == 8 * Limits().max_header_bytes
     _, options = serve_options(monkeypatch, tmp_path, "--access-log", "--log-level", "DEBUG")
     assert (options["access_log"], options["log_level"]) == (True, "debug")
