@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ from helpers_api import SEED_CANCEL, SEED_CREATE_JOB, SEED_RUN_SYNC, wait_for_jo
 from uno.jobs import JobSystem
 
 JOBS = "/api/v1/jobs"
+#: Far enough ahead never to come due during a test, within the scheduling limit.
+LATER = (datetime.now(UTC) + timedelta(days=365)).isoformat()
 VIEW_FIELDS = {
     "id", "task_name", "args", "kwargs", "queue_name", "priority", "status", "scheduled_at",
     "created_at", "started_at", "completed_at", "result", "error", "retry_count",
@@ -405,8 +408,8 @@ async def test_stats_count_and_average(client: httpx.AsyncClient, system: JobSys
     done = await create(client, task_name="add", args=[1, 2], priority="high")
     await wait_for_job(client, done["id"])
     await client.post(f"{JOBS}/run-sync", json={"task_name": "fail"})
-    waiting = await create(client, queue_name="later", scheduled_at="2099-01-01T00:00:00Z")
-    cancelled = await create(client, scheduled_at="2099-01-01T00:00:00Z", priority="low")
+    waiting = await create(client, queue_name="later", scheduled_at=LATER)
+    cancelled = await create(client, scheduled_at=LATER, priority="low")
     await client.post(f"{JOBS}/{cancelled['id']}/cancel")
     stats = (await client.get(f"{JOBS}/stats")).json()
     assert stats["total_jobs"] == 4

@@ -6,16 +6,17 @@ its single source of truth in code.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from uno.jobs.errors import IllegalTransition, ValidationError
+from uno.jobs.limits import DEFAULT_LIMITS, Limits, check_json, check_name
 
 
 class Priority(StrEnum):
@@ -181,41 +182,20 @@ class Job:
         return replace(self, **changes)
 
 
-def _plain_json(value: Any) -> bool:
-    """True for values made only of JSON's own types; cheap enough to run per job."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if kind is list or kind is tuple:
-        return all(_plain_json(item) for item in value)
-    if kind is dict:
-        return all(type(k) is str and _plain_json(v) for k, v in value.items())
-    return False
+def validate_json(value: Any, what: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse values that would not survive the trip through the database as JSON.
+
+    ``check_json`` with the depth and size of ``limits``.
+    """
+    check_json(value, what, limits.max_json_depth, limits.max_payload_bytes)
 
 
-def validate_json(value: Any, what: str) -> None:
-    """Refuse values that would not survive the trip through the database as JSON."""
-    if _plain_json(value):
-        return
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
-
-
-def validate_timeout(timeout: float | None, what: str = "timeout") -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise ValidationError(f"{what} must be a number of seconds, got {timeout!r}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ValidationError(f"{what} must be a positive number of seconds, got {timeout!r}")
-
-
-def validate_non_negative(value: float, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValidationError(f"{what} must be zero or more, got {value!r}")
+def check_tags(tags: Any, limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """A job's or schedule's tags as a list: at most ``max_tags`` names."""
+    if isinstance(tags, str | bytes) or not isinstance(tags, Sequence | AbstractSet):
+        raise ValidationError(f"tags must be a list of strings, got {type(tags).__name__}")
+    if len(tags) > limits.max_tags:
+        raise ValidationError(f"A job or schedule may have at most {limits.max_tags} tags")
+    for tag in tags:
+        check_name(tag, "a tag", limits)
+    return list(tags)
