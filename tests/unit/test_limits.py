@@ -11,10 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import EPOCH
 from uno.jobs.clock import ManualClock
 from uno.jobs.errors import ValidationError
+from uno.jobs.jobs import validate_json
 from uno.jobs.limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -322,3 +325,42 @@ def test_filters_accept_ordinary_and_empty_strings() -> None:
     assert JobFilter(queue_name="", tags=("a", "é")).tags == ("a", "é")
     with pytest.raises(ValidationError, match="filter"):
         ScheduleFilter(tags=(SURROGATE,))
+
+
+# -- the fast path of validate_json agrees with check_json ---------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\x01"]))),
+)
+json_like = st.recursive(
+    json_scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.tuples(kids),
+        st.dictionaries(st.one_of(st.text(max_size=5), st.integers()), kids, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(value=json_like, depth=st.integers(1, 6), max_bytes=st.sampled_from([30, 200, 10_000]))
+def test_validate_json_refuses_exactly_what_check_json_refuses(
+    value: Any, depth: int, max_bytes: int
+) -> None:
+    limits = Limits(max_json_depth=depth, max_payload_bytes=max_bytes)
+    try:
+        check_json(value, "args", depth, max_bytes)
+        expected = None
+    except ValidationError as exc:
+        expected = str(exc)
+    try:
+        validate_json(value, "args", limits)
+        got = None
+    except ValidationError as exc:
+        got = str(exc)
+    assert got == expected

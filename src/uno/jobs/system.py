@@ -19,6 +19,7 @@ from uno.jobs.errors import (
     JobFailed,
     JobNotFound,
     QueueNotFound,
+    TaskNotFound,
     ValidationError,
     WaitTimeout,
 )
@@ -31,13 +32,14 @@ from uno.jobs.jobs import (
     Priority,
     Status,
     check_tags,
+    is_plain_name,
     new_job_id,
+    validate_json,
 )
 from uno.jobs.limits import (
     Limits,
     check_count,
     check_job_id,
-    check_json,
     check_name,
     check_seconds,
     check_text,
@@ -254,22 +256,27 @@ class JobSystem:
         task defaults) takes the short paths.
         """
         limits = self.settings.limits
-        task_name = check_name(request.task_name, "task_name", limits)
-        if request.version is not None:
-            check_name(request.version, "version", limits)
-        task = self.registry.get(task_name, request.version)
+        try:
+            task = self.registry.get(request.task_name, request.version)
+        except TaskNotFound:
+            # A registered name is valid; the others are checked before the
+            # error repeats them.
+            check_name(request.task_name, "task_name", limits)
+            if request.version is not None:
+                check_name(request.version, "version", limits)
+            raise
         now = now or self.clock.now()
-        if isinstance(request.args, str | bytes | dict):
-            raise ValidationError(f"args must be a list, got {type(request.args).__name__}")
+        kind = type(request.args)
+        if kind is not list and kind is not tuple and isinstance(request.args, str | bytes | dict):
+            raise ValidationError(f"args must be a list, got {kind.__name__}")
         args = list(request.args)
         kwargs = dict(request.kwargs) if request.kwargs else {}
         metadata = dict(request.metadata) if request.metadata else {}
-        depth, size = limits.max_json_depth, limits.max_payload_bytes
-        check_json(args, "args", depth, size)
+        validate_json(args, "args", limits)
         if kwargs:
-            check_json(kwargs, "kwargs", depth, size)
+            validate_json(kwargs, "kwargs", limits)
         if metadata:
-            check_json(metadata, "metadata", depth, size)
+            validate_json(metadata, "metadata", limits)
         scheduled_at = now
         if request.scheduled_at is not None:
             if request.delay is not None:
@@ -288,9 +295,9 @@ class JobSystem:
         if request.retry_delay is not None:
             retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
         tags = check_tags(request.tags, limits) if request.tags else []
-        queue_name = task.queue
-        if request.queue_name is not None and request.queue_name != "":
-            queue_name = check_name(request.queue_name, "queue_name", limits)
+        queue_name = request.queue_name or task.queue
+        if queue_name is not task.queue and not is_plain_name(queue_name, limits):
+            check_name(queue_name, "queue_name", limits)
         job_id = request.job_id
         if job_id is None:
             job_id = new_job_id()
