@@ -7,8 +7,8 @@ app on each store. Whatever the value, the answer is never a 5xx, a refusal
 carries a ``detail``, and every job or schedule the API accepted can be listed
 and fetched afterwards.
 
-run-sync is left out: an accepted body waits for a worker until its timeout
-(its refusals are the same DTO and ``build_job`` checks as Create Job).
+run-sync gets the same bodies with a short ``timeout``: without a worker an
+accepted one waits that long and answers 504, its job stored like any other.
 """
 
 from __future__ import annotations
@@ -205,9 +205,20 @@ SCHEDULE_FUZZ: dict[str, st.SearchStrategy[Any]] = {
     **{k: v for k, v in JOB_FUZZ.items() if k not in ("scheduled_at", "job_id")},
     "name": strings,
     "cron_expression": strings,
+    "interval": st.one_of(
+        json_objects,
+        st.fixed_dictionaries(
+            {}, optional={k: numbers for k in ("days", "hours", "minutes", "seconds")}
+        ),
+    ),
     "timezone": strings,
+    "status": strings,
 }
-schedule_bodies = fuzzed(VALID_SCHEDULE, SCHEDULE_FUZZ)
+#: A new schedule keeps its cron rule: an interval as well would only be refused.
+schedule_bodies = fuzzed(
+    VALID_SCHEDULE,
+    {k: v for k, v in SCHEDULE_FUZZ.items() if k not in ("status", "interval")},
+)
 schedule_changes = fuzzed({}, SCHEDULE_FUZZ)
 
 
@@ -272,6 +283,30 @@ def jobs_property(api: Client, body: dict[str, Any], reason: Any) -> None:
     check_job_is_readable(api, job)
 
 
+RUN_SYNC_FIELDS = ("task_name", "args", "kwargs", "queue_name", "priority", "metadata", "version")
+run_sync_bodies = fuzzed(
+    {k: v for k, v in VALID_JOB.items() if k in RUN_SYNC_FIELDS},
+    {k: v for k, v in JOB_FUZZ.items() if k in RUN_SYNC_FIELDS},
+)
+
+
+@settings(PROPERTY, max_examples=25)
+@given(body=run_sync_bodies)
+@example(body={"task_name": "echo", "args": nested_json(900)})
+@example(body={"task_name": "echo", "metadata": {"\ud800": 1}})
+def run_sync_property(api: Client, body: dict[str, Any]) -> None:
+    response = api.request(
+        "POST", f"{API}/jobs/run-sync", content=encode({**body, "timeout": 0.05})
+    )
+    event(f"run-sync: {response.status_code}")
+    assert response.status_code < 500 or response.status_code == 504, response.text[:500]
+    assert "detail" in response.json() or response.status_code == 200, response.text[:500]
+    listed = api.get(f"{API}/jobs", params={"limit": 1000})
+    assert listed.status_code == 200, listed.text[:500]
+    for job in listed.json()["items"]:
+        assert api.get(f"{API}/jobs/{job['id']}").status_code == 200
+
+
 @PROPERTY
 @given(body=schedule_bodies, changes=schedule_changes)
 @example(
@@ -301,6 +336,10 @@ async def test_create_and_cancel_never_fail_and_accepted_jobs_stay_readable(
     store: Store,
 ) -> None:
     await run_against_the_api(store, jobs_property)
+
+
+async def test_run_sync_never_fails_and_its_jobs_stay_readable(store: Store) -> None:
+    await run_against_the_api(store, run_sync_property)
 
 
 async def test_schedule_writes_never_fail_and_accepted_schedules_stay_readable(
