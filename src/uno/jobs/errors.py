@@ -68,6 +68,10 @@ class StoreUnavailable(JobsError):
     """The database cannot be reached right now."""
 
 
+class SecretNotFound(JobsError):
+    """No JWT secret is configured and the data folder holds none to sign with."""
+
+
 # Control-flow signals a task may raise; they are not failures of the system.
 
 
