@@ -253,8 +253,10 @@ class JobSystem:
     def build_job(self, request: JobRequest, now: datetime | None = None) -> Job:
         """Validate a request and fill its defaults from the task; write nothing.
 
-        This runs once per enqueued job, so the common case (plain JSON values,
-        task defaults) takes the short paths.
+        Every value obeys ``settings.limits`` (``uno.jobs.limits``), so whatever
+        is built can be stored, listed and settled on every store. This runs
+        once per enqueued job, so the common case (plain JSON values, task
+        defaults, ASCII names) takes the short paths.
         """
         limits = self.settings.limits
         try:
