@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import EPOCH
+from helpers import EPOCH, make_job
 from uno.jobs.clock import ManualClock
 from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import validate_json
+from uno.jobs.jobs import Status, validate_json
 from uno.jobs.limits import (
     DEFAULT_LIMITS,
     Limits,
@@ -31,9 +31,10 @@ from uno.jobs.limits import (
 )
 from uno.jobs.retry import RetryPolicy
 from uno.jobs.settings import Settings
-from uno.jobs.store.base import JobFilter, ScheduleFilter
+from uno.jobs.store.base import JobFilter, ScheduleFilter, Store
 from uno.jobs.system import JobRequest, JobSystem
 from uno.jobs.tasks import Task, TaskRegistry
+from uno.jobs.worker import Worker
 
 NUL, SURROGATE = "a\x00b", "a\ud800b"
 
@@ -364,3 +365,25 @@ def test_validate_json_refuses_exactly_what_check_json_refuses(
     except ValidationError as exc:
         got = str(exc)
     assert got == expected
+
+
+# -- a worker settles a long backoff -----------------------------------------------------
+
+
+async def test_a_backoff_past_float_range_settles_the_job_as_retrying(
+    store: Store, clock: ManualClock
+) -> None:
+    """``2 ** 1500`` overflowed in the settle path and left the job running."""
+    system = JobSystem(store=store, clock=clock, settings=Settings())
+
+    @system.task(max_retries=5000, retry_delay=60, backoff=True)
+    async def flaky() -> None:
+        raise RuntimeError("again")
+
+    job = make_job(task_name="flaky", retry_count=1500, max_retries=5000, retry_delay=60)
+    await store.insert_jobs([job])
+    async with Worker(system, worker_id="w1") as worker:
+        assert await worker.run_once() == 1
+    settled = await system.get(job.id)
+    assert (settled.status, settled.retry_count) == (Status.RETRYING, 1501)
+    assert settled.scheduled_at == clock.now() + timedelta(seconds=3600)
