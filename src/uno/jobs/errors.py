@@ -68,6 +68,10 @@ class StoreUnavailable(JobsError):
     """The database cannot be reached right now."""
 
 
+class StorageFull(StoreUnavailable):
+    """The database has no room to write (disk or size limit full)."""
+
+
 class SecretNotFound(JobsError):
     """No JWT secret is configured and the data folder holds none to sign with."""
 

@@ -484,18 +484,30 @@ class PostgresStore:
             params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
             await self._rowcount(self._q["start_jobs"], params, idempotent=True)
 
-    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
-        if completions:
-            params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
-            await self._rowcount(
-                self._q["complete_jobs"], params, idempotent=True, bookkeeping=True
-            )
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
+        if not completions:
+            return []
+        params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
+        written = await self._written_ids(self._q["complete_jobs"], params)
+        return [c.job_id for c in completions if c.job_id not in written]
 
-    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
-        if failures:
-            params: dict[str, Any] = rows.failure_columns(failures)
-            params.update(worker_id=worker_id, channel=self.channel)
-            await self._rowcount(self._q["fail_jobs"], params, idempotent=True, bookkeeping=True)
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> list[str]:
+        if not failures:
+            return []
+        params: dict[str, Any] = rows.failure_columns(failures)
+        params.update(worker_id=worker_id, channel=self.channel)
+        written = await self._written_ids(self._q["fail_jobs"], params)
+        return [f.job_id for f in failures if f.job_id not in written]
+
+    async def _written_ids(self, query: str, params: dict[str, Any]) -> set[str]:
+        """Run an outcome statement on a bookkeeping connection; the ids it changed."""
+
+        async def work(conn: Conn) -> set[str]:
+            async with conn.cursor() as cur:
+                await cur.execute(query, params)
+                return {row[0] for row in await cur.fetchall()}
+
+        return await self._with_conn(work, idempotent=True, bookkeeping=True)
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if job_ids:
