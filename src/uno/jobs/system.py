@@ -30,12 +30,20 @@ from uno.jobs.jobs import (
     Job,
     Priority,
     Status,
+    check_tags,
+    is_plain_name,
     new_job_id,
     validate_json,
-    validate_non_negative,
-    validate_timeout,
 )
-from uno.jobs.limits import check_count
+from uno.jobs.limits import (
+    Limits,
+    check_count,
+    check_job_id,
+    check_name,
+    check_seconds,
+    check_text,
+    text_fault,
+)
 from uno.jobs.private_files import prepare_sqlite_file
 from uno.jobs.settings import Settings
 from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
@@ -68,6 +76,27 @@ class JobRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
     job_id: str | None = None
+
+
+def _scheduled_at(value: Any, now: datetime, limits: Limits) -> datetime:
+    """``value`` in UTC, refused when it is not a datetime or lies too far ahead."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"scheduled_at must be a datetime, got {value!r}")
+    try:
+        scheduled_at = as_utc(value)
+    except OverflowError:
+        raise ValidationError("scheduled_at is out of range once converted to UTC") from None
+    if (scheduled_at - now).total_seconds() > limits.max_schedule_ahead:
+        raise ValidationError(
+            f"scheduled_at may be at most {limits.max_schedule_ahead:g} seconds ahead"
+        )
+    return scheduled_at
+
+
+def _known_id(job_id: str) -> None:
+    """``JobNotFound`` for an id no job can have (the stores could not even look it up)."""
+    if not isinstance(job_id, str) or text_fault(job_id):
+        raise JobNotFound(f"Job not found: {job_id!r}")
 
 
 class JobSystem:
@@ -224,49 +253,59 @@ class JobSystem:
     def build_job(self, request: JobRequest, now: datetime | None = None) -> Job:
         """Validate a request and fill its defaults from the task; write nothing.
 
-        This runs once per enqueued job, so the common case (plain JSON values,
-        task defaults) takes the short paths.
+        Every value obeys ``settings.limits`` (``uno.jobs.limits``), so whatever
+        is built can be stored, listed and settled on every store. This runs
+        once per enqueued job, so the common case (plain JSON values, task
+        defaults, ASCII names) takes the short paths.
         """
-        task = self.registry.get(request.task_name, request.version)
+        limits = self.settings.limits
+        try:
+            task = self.registry.get(request.task_name, request.version)
+        except TaskNotFound:
+            # A registered name is valid; the others are checked before the
+            # error repeats them.
+            check_name(request.task_name, "task_name", limits)
+            if request.version is not None:
+                check_name(request.version, "version", limits)
+            raise
         now = now or self.clock.now()
+        kind = type(request.args)
+        if kind is not list and kind is not tuple and isinstance(request.args, str | bytes | dict):
+            raise ValidationError(f"args must be a list, got {kind.__name__}")
         args = list(request.args)
         kwargs = dict(request.kwargs) if request.kwargs else {}
         metadata = dict(request.metadata) if request.metadata else {}
-        validate_json(args, "args")
+        validate_json(args, "args", limits)
         if kwargs:
-            validate_json(kwargs, "kwargs")
+            validate_json(kwargs, "kwargs", limits)
         if metadata:
-            validate_json(metadata, "metadata")
+            validate_json(metadata, "metadata", limits)
         scheduled_at = now
         if request.scheduled_at is not None:
             if request.delay is not None:
                 raise ValidationError("Give scheduled_at or delay, not both")
-            scheduled_at = as_utc(request.scheduled_at)
+            scheduled_at = _scheduled_at(request.scheduled_at, now, limits)
         elif request.delay is not None:
-            validate_non_negative(request.delay, "delay")
-            scheduled_at = now + timedelta(seconds=request.delay)
+            delay = check_seconds(request.delay, "delay", limits.max_schedule_ahead)
+            scheduled_at = now + timedelta(seconds=delay)
         timeout = task.timeout
         if request.timeout is not None:
-            validate_timeout(request.timeout)
-            timeout = request.timeout
+            timeout = check_seconds(request.timeout, "timeout", limits.max_timeout, positive=True)
         max_retries = task.max_retries
         if request.max_retries is not None:
-            max_retries = request.max_retries
-            validate_non_negative(max_retries, "max_retries")
-            if not isinstance(max_retries, int):
-                raise ValidationError(f"max_retries must be a whole number, got {max_retries!r}")
+            max_retries = check_count(request.max_retries, "max_retries", limits.max_retries)
         retry_delay = task.retry_delay
         if request.retry_delay is not None:
-            validate_non_negative(request.retry_delay, "retry_delay")
-            retry_delay = float(request.retry_delay)
-        tags = list(request.tags) if request.tags else []
-        if tags and not all(isinstance(t, str) for t in tags):
-            raise ValidationError("tags must be strings")
+            retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
+        tags = check_tags(request.tags, limits) if request.tags else []
+        queue_name = request.queue_name or task.queue
+        if queue_name is not task.queue and not is_plain_name(queue_name, limits):
+            check_name(queue_name, "queue_name", limits)
         job_id = request.job_id
         if job_id is None:
             job_id = new_job_id()
-        elif not job_id or not isinstance(job_id, str) or len(job_id) > 255:
-            raise ValidationError("job_id must be a non-empty string of at most 255 characters")
+        else:
+            check_job_id(job_id, limits)
         priority = request.priority
         if type(priority) is not Priority:
             priority = Priority.parse(priority)
@@ -275,7 +314,7 @@ class JobSystem:
             task_name=task.name,
             args=args,
             kwargs=kwargs,
-            queue_name=request.queue_name or task.queue,
+            queue_name=queue_name,
             priority=priority,
             status=Status.PENDING,
             scheduled_at=scheduled_at,
@@ -393,6 +432,7 @@ class JobSystem:
             raise ValidationError(f"Bad enqueue option: {exc}") from None
 
     async def get(self, job_id: str) -> Job:
+        _known_id(job_id)
         await self.open()
         job = await self.store.get_job(job_id)
         if job is None:
@@ -400,12 +440,19 @@ class JobSystem:
         return job
 
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
-        """Cancel a job that has not started; ``IllegalTransition`` otherwise."""
+        """Cancel a job that has not started; ``IllegalTransition`` otherwise.
+
+        The ``reason`` is kept on the job, so it obeys the free-text rules.
+        """
+        if reason is not None:
+            check_text(reason, "reason", self.settings.limits.max_text_chars, allow_empty=True)
+        _known_id(job_id)
         await self.open()
         return await self.store.cancel_job(job_id, reason, self.clock.now())
 
     async def retry(self, job_id: str) -> Job:
         """Send a failed, timed-out or cancelled job back to pending."""
+        _known_id(job_id)
         await self.open()
         return await self.store.retry_job(job_id, self.clock.now())
 

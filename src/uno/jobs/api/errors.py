@@ -47,6 +47,7 @@ from uno.jobs.errors import (
     WaitTimeout,
 )
 from uno.jobs.jobs import JobError
+from uno.jobs.limits import clip_text, text_fault
 
 log = logging.getLogger("uno.jobs.api")
 #: A handler's answer: a response, or ``None`` from a lean handler that declines.
@@ -218,12 +219,11 @@ async def answer(
     try:
         return await handler(request)
     except RequestValidationError as exc:
-        errors = exc.errors()
-        if _all_finite(errors):
-            raise  # the app's own handler formats it, as on any FastAPI route
-        # Python's JSON reader takes NaN and Infinity, which the usual 422 body would
-        # echo back and then fail to encode: echo them as strings instead.
-        return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+        # FastAPI's usual 422 body echoes the input, which may not encode (NaN,
+        # lone surrogates) or may be nested too deep to encode without recursing
+        # past the interpreter's limit: echo an encodable copy of it instead.
+        errors = jsonable_encoder(_echoable(exc.errors()))
+        return JSONResponse({"detail": errors}, status_code=422)
     except HTTPException:
         raise
     except Exception as exc:
@@ -239,22 +239,21 @@ async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 
-def _all_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_all_finite(v) for v in value)
-    return True
+#: How deep a 422 answer echoes the input; deeper lists and objects are elided.
+ECHO_DEPTH = 32
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and the infinities replaced by their names."""
+def _echoable(value: Any, depth: int = ECHO_DEPTH) -> Any:
+    """``value`` made encodable as JSON: NaN and the infinities by name, lone
+    surrogates replaced, lists and objects below ``depth`` levels elided."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+    if isinstance(value, str):
+        return clip_text(value, len(value) + 20) if text_fault(value) else value
+    if isinstance(value, dict | list | tuple):
+        if depth <= 0:
+            return "[...]"
+        if isinstance(value, dict):
+            return {_echoable(k, 1): _echoable(v, depth - 1) for k, v in value.items()}
+        return [_echoable(v, depth - 1) for v in value]
     return value
