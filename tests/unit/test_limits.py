@@ -387,3 +387,11 @@ async def test_a_backoff_past_float_range_settles_the_job_as_retrying(
     settled = await system.get(job.id)
     assert (settled.status, settled.retry_count) == (Status.RETRYING, 1501)
     assert settled.scheduled_at == clock.now() + timedelta(seconds=3600)
+
+
+def test_integers_too_large_to_encode_are_refused_and_large_ones_count_by_size() -> None:
+    check_json([2**13_000], "args", 64, 10_000)
+    with pytest.raises(ValidationError, match="too large for JSON"):
+        check_json([2**20_000], "args", 64, 10**7)
+    with pytest.raises(ValidationError, match=r"larger than|more than"):
+        check_json([2**13_000] * 200, "args", 64, 100_000)

@@ -169,6 +169,10 @@ def clip_text(value: str, max_chars: int) -> str:
 
 # -- JSON values --------------------------------------------------------------
 
+#: Python refuses to turn integers of more than 4,300 digits into text (CVE-2020-10735),
+#: so a larger one could be accepted and then never encoded: refuse it up front.
+_MAX_INT_BITS = 14_000
+
 
 def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
     """Refuse a value that would not survive the trip through a store and back.
@@ -188,8 +192,13 @@ def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
             estimate += len(item) + 2
             if "\x00" in item or _LONE_SURROGATE.search(item):
                 raise ValidationError(f"{what}: a string {text_fault(item)}")
-        elif kind is int or kind is bool or item is None:
+        elif kind is bool or item is None:
             estimate += 8
+        elif kind is int:
+            bits = item.bit_length()
+            if bits > _MAX_INT_BITS:
+                raise ValidationError(f"{what}: an integer of {bits} bits is too large for JSON")
+            estimate += 8 if bits < 64 else bits // 3 + 2
         elif kind is float:
             if not math.isfinite(item):
                 raise ValidationError(f"{what} must be JSON: {item!r} is not a finite number")

@@ -112,11 +112,14 @@ def error_of(exc: BaseException, limits: Limits = DEFAULT_LIMITS) -> JobError:
     )
 
 
-def retry_policy(task: Task | None, job: Job) -> RetryPolicy:
+def retry_policy(task: Task | None, job: Job, limits: Limits) -> RetryPolicy:
     """The task's policy with the job's own ``retry_delay`` as the base delay."""
+    ceiling = limits.max_retry_delay
     if task is None:
-        return RetryPolicy(delay=job.retry_delay)
-    return RetryPolicy(delay=job.retry_delay, backoff=task.backoff, jitter=task.jitter)
+        return RetryPolicy(delay=job.retry_delay, ceiling=ceiling)
+    return RetryPolicy(
+        delay=job.retry_delay, backoff=task.backoff, jitter=task.jitter, ceiling=ceiling
+    )
 
 
 def retry_time(
@@ -130,10 +133,7 @@ def retry_time(
     """
     delay = exc.delay if isinstance(exc, Retry) else None
     if delay is None:
-        try:
-            delay = retry_policy(task, job).delay_for(job.retry_count + 1)
-        except OverflowError:  # a backoff grown past any float: as long as allowed
-            delay = limits.max_retry_delay
+        delay = retry_policy(task, job, limits).delay_for(job.retry_count + 1)
     seconds = float(delay)
     if math.isnan(seconds):
         raise ValueError(f"the retry delay is not a number: {delay!r}")
