@@ -26,11 +26,16 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def schema_of(conn: sqlite3.Connection) -> set[tuple[str, str, str, str]]:
-    """Every object of the schema, its SQL with whitespace normalised."""
+    """Every object of the schema, its SQL with whitespace normalised (none around
+    commas and brackets: ALTER TABLE ADD COLUMN writes ``\n, column)``)."""
     rows = conn.execute(
         "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
     )
-    return {(t, n, tbl, re.sub(r"\s+", " ", sql or "").strip()) for t, n, tbl, sql in rows}
+    return {(t, n, tbl, _normalised(sql or "")) for t, n, tbl, sql in rows}
+
+
+def _normalised(sql: str) -> str:
+    return re.sub(r"\s*([,()])\s*", r"\1", re.sub(r"\s+", " ", sql)).strip()
 
 
 async def test_migrations_yield_the_schema_snapshot(tmp_path: Path) -> None:

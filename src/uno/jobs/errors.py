@@ -68,6 +68,10 @@ class StoreUnavailable(JobsError):
     """The database cannot be reached right now."""
 
 
+class StorageFull(StoreUnavailable):
+    """The database has no room to write (disk or size limit full)."""
+
+
 # Control-flow signals a task may raise; they are not failures of the system.
 
 
