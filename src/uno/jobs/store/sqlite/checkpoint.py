@@ -4,9 +4,13 @@ SQLite's automatic checkpoint runs in whichever commit makes the write-ahead
 log cross its size limit: that commit (an enqueue, a worker's claim) then waits
 while pages are copied into the database file and both files are synced,
 several milliseconds, about once every few hundred commits: enough to set the
-99th percentile of pickup latency. So the store's own connection turns the
-automatic checkpoint off, and a thread of its own takes over on a separate
-connection: a PASSIVE checkpoint, which never blocks readers or writers.
+99th percentile of pickup latency. So the store's own connection raises the
+automatic checkpoint's threshold to ``wal_size_limit``, and a thread of its own
+takes over on a separate connection: a PASSIVE checkpoint, which never blocks
+readers or writers. (A commit still checkpoints when a long burst of writes has
+grown the WAL past that limit: copying in the background never catches up with
+a writer that never pauses, and the WAL only starts over once all of it is
+copied.)
 
 The WAL is also kept small. After a burst has grown it past ``wal_size_limit``
 and a PASSIVE checkpoint has copied all of it, a TRUNCATE checkpoint gives the

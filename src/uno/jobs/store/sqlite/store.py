@@ -242,9 +242,15 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if self._checkpointer is not None:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
-            # Once checkpointed, a WAL grown by a burst is cut back to this size.
-            conn.execute(f"PRAGMA journal_size_limit = {self._checkpointer.wal_size_limit}")
+            # Checkpoints are the background thread's job. A commit checkpoints
+            # only when a long burst of writes (which never leaves the thread a
+            # moment with the WAL all copied and unused) has grown the WAL past
+            # its limit; the next write then starts the WAL over, cut back to
+            # the limit.
+            limit = self._checkpointer.wal_size_limit
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {limit // page_size}")
+            conn.execute(f"PRAGMA journal_size_limit = {limit}")
         if self.max_size is not None:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {max(1, math.floor(self.max_size / page_size))}")
