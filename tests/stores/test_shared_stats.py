@@ -28,8 +28,8 @@ class Counting:
 
 async def test_cheap_stats_are_counted_afresh_on_every_call() -> None:
     now = [0.0]
-    compute = Counting(now, cost=0.001)
-    shared = SharedStats(compute, costly=0.05, clock=lambda: now[0])
+    compute = Counting(now, cost=0.1)
+    shared = SharedStats(compute, clock=lambda: now[0])
     assert [(await shared.get()).total_jobs for _ in range(3)] == [1, 2, 3]
 
 
@@ -42,6 +42,13 @@ async def test_costly_stats_are_reused_for_a_few_times_their_cost() -> None:
     assert (await shared.get()).total_jobs == 1
     now[0] += 0.2
     assert (await shared.get()).total_jobs == 2
+    now[0] += 8.1
+    compute.cost = 60.0  # reused for half a minute at most
+    assert (await shared.get()).total_jobs == 3
+    now[0] += 29.9
+    assert (await shared.get()).total_jobs == 3
+    now[0] += 0.2
+    assert (await shared.get()).total_jobs == 4
 
 
 async def test_callers_arriving_during_a_costly_computation_share_it() -> None:

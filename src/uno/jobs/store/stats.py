@@ -10,7 +10,7 @@ up to date by triggers would make that read cheap, but every enqueue, claim and
 completion would then pay for it, and those are the paths the store is built
 for. So the read is made rare instead: ``SharedStats`` lets every caller that
 arrives while a computation runs wait for that one, and reuses a result for a
-few times as long as it took to compute. A small table is counted afresh on
+few times as long as it took to compute (half a minute at most). A small table is counted afresh on
 every call (read-your-writes); a large one is at most a few computation times
 old, and however many dashboards poll, the database spends at most a fraction
 of its time counting.
@@ -75,22 +75,27 @@ def stats_from_groups(groups: Iterable[JobGroup]) -> JobStats:
 class SharedStats:
     """One stats computation at a time, shared by the callers that wait for it.
 
-    A result is reused for ``reuse_factor`` times as long as it took to compute,
-    and only when that took at least ``costly`` seconds: below that, every call
-    counts afresh and sees every write made before it.
+    A result is reused for ``reuse_factor`` times as long as it took to compute
+    (at most ``max_reuse`` seconds), and only when that took at least ``costly``
+    seconds: below that, every call counts afresh and sees every write made
+    before it. ``costly`` is far above what counting a small table takes, even
+    on a loaded machine, so tests and small installations never see a reused
+    result.
     """
 
     def __init__(
         self,
         compute: Callable[[], Awaitable[JobStats]],
         *,
-        costly: float = 0.05,
+        costly: float = 0.25,
         reuse_factor: float = 4.0,
+        max_reuse: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.compute = compute
         self.costly = costly
         self.reuse_factor = reuse_factor
+        self.max_reuse = max_reuse
         self.clock = clock
         self.computations = 0
         self._result: JobStats | None = None
@@ -121,7 +126,8 @@ class SharedStats:
         took = self.clock() - started
         self._last_was_costly = took >= self.costly
         if self._last_was_costly:
-            self._result, self._fresh_until = result, self.clock() + took * self.reuse_factor
+            reuse = min(took * self.reuse_factor, self.max_reuse)
+            self._result, self._fresh_until = result, self.clock() + reuse
         else:
             self._result = None
         return result
