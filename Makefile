@@ -17,15 +17,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/uno-jobs serve --app uno.jobs.demo
 
-test: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+# The whole gate: lint, format, types, then every test with coverage.
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider --cov=uno.jobs --cov-report=term:skip-covered
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
-check: lint test
+check: test
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

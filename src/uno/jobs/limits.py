@@ -224,9 +224,7 @@ def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
         raise ValidationError(f"{what} is {size} bytes as JSON, more than {max_bytes}")
 
 
-def check_seconds(
-    value: Any, what: str, maximum: float, *, positive: bool = False
-) -> float:
+def check_seconds(value: Any, what: str, maximum: float, *, positive: bool = False) -> float:
     """A finite number of seconds within ``[0, maximum]`` (``(0, maximum]`` if positive)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{what} must be a number of seconds, got {value!r}")
