@@ -100,8 +100,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             line = lines.get(timeout=remaining)
         except queue.Empty:
             continue
-        if line.startswith("Admin token"):
-            token = line.rsplit(" ", 1)[-1].strip()
+        if line.startswith("Admin token"):  # stdout is no terminal: the token is in a file
+            token = Path(line.split(" written to ", 1)[1].strip()).read_text().strip()
     url = f"http://127.0.0.1:{port}"
     while True:
         try:

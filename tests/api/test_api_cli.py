@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from conftest import SECRET
 from uno.jobs.cli import _register_commands, cli
+from uno.jobs.settings import Settings
+from uno.jobs.tokens import ensure_secret
 
 _register_commands()
 
@@ -43,6 +45,7 @@ def test_token_with_a_configured_secret(monkeypatch: pytest.MonkeyPatch) -> None
 def test_token_without_a_key_uses_the_data_folder_secret(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    ensure_secret(Settings(data_dir=tmp_path))  # as `serve` does at start-up
     code, out = run(monkeypatch, {"UNO_JOBS_DATA_DIR": str(tmp_path)})
     assert code == 0, out
     secret_file = tmp_path / "jwt-secret"

@@ -3,25 +3,21 @@
 Every operation gets generated requests with an all-scopes token; the app must
 never answer 5xx and every answer must match the documented schema. run-sync is
 left out: without a worker it waits for the job's timeout (tested elsewhere).
+The examples are derandomized and few per operation, so every operation is
+fuzzed on every run in a bounded time instead of skipping what a budget leaves.
 """
 
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
-import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 
 from conftest import claims, make_system, sign
 from uno.jobs.api import create_app
-
-#: Total time budget of the fuzz, spread over its operations.
-BUDGET = 25.0
-_started: list[float] = []
 
 
 def _app() -> FastAPI:
@@ -44,14 +40,11 @@ CHECKS = [
 
 @schema.parametrize()
 @settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
+    derandomize=True,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
 def test_api_never_fails_and_matches_its_schema(case: schemathesis.Case) -> None:
-    if not _started:
-        _started.append(time.monotonic())
-    if time.monotonic() - _started[0] > BUDGET:
-        pytest.skip("fuzz time budget used up")
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS)

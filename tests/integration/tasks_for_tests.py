@@ -44,3 +44,9 @@ def cpu_forever() -> None:
     """Never returns: only a kill of its process ends it."""
     while True:
         pass
+
+
+@jobs.task(max_retries=1)
+def fail(message: str = "boom") -> None:
+    """Always raises: what follows depends on the job's retry settings."""
+    raise ValueError(message)

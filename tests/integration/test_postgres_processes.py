@@ -251,7 +251,7 @@ async def test_workers_and_api_ride_out_a_postgres_restart(
     await enqueue(system, total, seconds=0.02, max_retries=5)
     processes = [workers.start("--concurrency", "8", **env) for _ in range(2)]
     port = _free_port()
-    api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": "restart-test-secret"}
+    api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": "restart-test-secret-32-bytes-long"}
     api = _start_api(workers, api_env, port)
     token = _read_token(api_env)
     try:

@@ -83,7 +83,10 @@ async def test_jobs_of_a_silent_worker_are_rescued(
     await store.start_jobs([lost.id], "dead", clock.now())
     async with Worker(system, worker_id="alive", rescue_after=30) as worker:
         assert await worker.heartbeat.rescue() == []  # "dead" beat just now
-        clock.advance(31)
+        for _ in range(3):  # "alive" beats for 30s while "dead" stays silent
+            clock.advance(10)
+            await worker.heartbeat.beat()
+        clock.advance(1)
         await worker.heartbeat.beat()
         rescued = await worker.heartbeat.rescue()
         assert [r.job_id for r in rescued] == [lost.id]

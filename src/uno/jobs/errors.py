@@ -72,6 +72,10 @@ class StorageFull(StoreUnavailable):
     """The database has no room to write (disk or size limit full)."""
 
 
+class SecretNotFound(JobsError):
+    """No JWT secret is configured and the data folder holds none to sign with."""
+
+
 # Control-flow signals a task may raise; they are not failures of the system.
 
 

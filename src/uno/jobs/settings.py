@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, replace
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,105 @@ from uno.jobs.limits import Limits
 
 ENV_PREFIX = "UNO_JOBS_"
 
+#: Shortest HS256 secret accepted: RFC 7518 asks for a key as long as the hash
+#: (32 bytes); a shorter one can be found offline from any token it signed.
+MIN_SECRET_BYTES = 32
+
+
+def check_secret(secret: str, source: str) -> str:
+    """``secret`` if it is long enough to sign HS256 tokens; ``ValueError`` naming ``source``."""
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{source} is too short ({size} bytes): an HS256 secret needs at least "
+            f"{MIN_SECRET_BYTES} bytes (make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return secret
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@?#\s]*:)[^@/?#\s]*(?=@)", re.I)
+_PARAM_PASSWORD = re.compile(r"(?P<head>(?:^|[?&\s])password=)[^&\s]*", re.I)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for banners, logs and errors.
+
+    Both the ``user:password@`` form and a ``password=`` query or keyword
+    parameter are masked, also where the URL is part of a longer text.
+    """
+    url = _URL_PASSWORD.sub(r"\g<head>***", url)
+    return _PARAM_PASSWORD.sub(r"\g<head>***", url)
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    """How the PostgreSQL store connects, and how long it waits for the database.
+
+    The defaults let a request, a probe or a command fail within a few seconds
+    when the database is down or unreachable, instead of waiting for the
+    operating system's TCP timeouts. Each field has an environment setting
+    ``UNO_JOBS_PG_<FIELD>``; the libpq parameters of the same name in the
+    database URL (``?connect_timeout=10``, ``?keepalives_idle=30``,
+    ``?options=-c statement_timeout=0``) take precedence over them.
+    """
+
+    #: Seconds to establish a connection (libpq counts whole seconds, at least 2; 0: none).
+    connect_timeout: int = 3
+    #: Seconds a caller waits for a pooled connection before the store is unavailable.
+    pool_timeout: float = 5.0
+    #: Seconds one statement may run before the server cancels it (0: no limit).
+    #: Migrations run without it.
+    statement_timeout: float = 30.0
+    #: Seconds of silence on a connection before TCP keepalive probes start.
+    keepalives_idle: int = 10
+    #: Seconds between two keepalive probes.
+    keepalives_interval: int = 5
+    #: Unanswered probes after which the connection counts as dead.
+    keepalives_count: int = 3
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{self.env_name(spec.name)} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{self.env_name(spec.name)} must be 0 or more, got {value!r}")
+        if self.pool_timeout <= 0:
+            raise ValueError(f"{self.env_name('pool_timeout')} must be positive")
+        if min(self.keepalives_idle, self.keepalives_interval, self.keepalives_count) < 1:
+            raise ValueError("PostgreSQL keepalive settings must be 1 or more")
+
+    @staticmethod
+    def env_name(field_name: str) -> str:
+        return f"{ENV_PREFIX}PG_{field_name.upper()}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PostgresSettings:
+        """The defaults, with each ``UNO_JOBS_PG_<FIELD>`` present in ``environ`` applied."""
+        changes: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = environ.get(cls.env_name(spec.name))
+            if raw in (None, ""):
+                continue
+            assert raw is not None
+            kind = float if spec.type in ("float", float) else int
+            try:
+                changes[spec.name] = kind(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{cls.env_name(spec.name)} must be a {kind.__name__}, got {raw!r}"
+                ) from None
+        return cls(**changes)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything that configures a job system, its workers and its API.
 
     ``data_dir`` holds the SQLite file and the generated JWT secret when no
-    database URL or key is configured.
+    database URL or key is configured; it is kept private to its owner (0700).
+    A ``jwt_secret`` shorter than ``MIN_SECRET_BYTES`` is refused.
     """
 
     database_url: str | None = None
@@ -36,6 +131,12 @@ class Settings:
     retention: float = 7 * 24 * 3600.0
     #: Every bound a caller controls (``uno.jobs.limits``).
     limits: Limits = field(default_factory=Limits)
+    #: Timeouts and keepalives of PostgreSQL connections.
+    postgres: PostgresSettings = field(default_factory=PostgresSettings)
+
+    def __post_init__(self) -> None:
+        if self.jwt_secret is not None:
+            check_secret(self.jwt_secret, f"{ENV_PREFIX}JWT_SECRET")
 
     @property
     def resolved_database_url(self) -> str:
@@ -43,6 +144,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """``resolved_database_url`` with any password masked, for banners and logs."""
+        return masked_url(self.resolved_database_url)
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values are ignored."""
@@ -83,4 +189,5 @@ class Settings:
             shutdown_grace=number("SHUTDOWN_GRACE", 30.0),
             retention=number("RETENTION", 7 * 24 * 3600.0),
             limits=Limits.from_env(env),
+            postgres=PostgresSettings.from_env(env),
         )

@@ -35,6 +35,7 @@ from uno.jobs.jobs import (
     validate_non_negative,
     validate_timeout,
 )
+from uno.jobs.private_files import prepare_sqlite_file
 from uno.jobs.settings import Settings
 from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
@@ -102,8 +103,8 @@ class JobSystem:
         if self._store is None:
             url = self.settings.resolved_database_url
             if url.startswith("sqlite:"):
-                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self._store = create_store(url)
+                prepare_sqlite_file(self.settings)
+            self._store = create_store(url, settings=self.settings)
         return self._store
 
     async def open(self) -> JobSystem:

@@ -15,7 +15,9 @@ from typing import Any
 
 import jwt
 
-from uno.jobs.settings import Settings
+from uno.jobs.errors import SecretNotFound
+from uno.jobs.private_files import PRIVATE_FILE_MODE, private_dir
+from uno.jobs.settings import ENV_PREFIX, Settings, check_secret
 
 SCOPE_READ = "jobs:read"
 SCOPE_WRITE = "jobs:write"
@@ -33,20 +35,46 @@ def secret_path(settings: Settings) -> Path:
 
 
 def ensure_secret(settings: Settings) -> str:
-    """The HS256 secret: the configured one, else the data folder's (created if missing)."""
+    """The HS256 secret: the configured one, else the data folder's (created if missing).
+
+    The folder is made private (0700) and the file is created 0600.
+    """
     if settings.jwt_secret:
         return settings.jwt_secret
     path = secret_path(settings)
+    private_dir(path.parent)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
         except FileExistsError:
             pass  # another process created it first: use theirs
         else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return _read_secret(path)
+
+
+def find_secret(settings: Settings) -> str:
+    """The secret a running server signs with, never a new one.
+
+    ``uno-jobs token`` run from another folder than ``serve`` (or with another
+    ``UNO_JOBS_DATA_DIR``) would otherwise make a secret of its own and print a
+    token that server refuses; ``SecretNotFound`` says where it looked instead.
+    """
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = secret_path(settings)
+    if not path.is_file():
+        raise SecretNotFound(
+            f"no JWT secret to sign with: {ENV_PREFIX}JWT_SECRET is not set and "
+            f"{path.absolute()} does not exist; set {ENV_PREFIX}JWT_SECRET, or point "
+            f"{ENV_PREFIX}DATA_DIR (or --data-dir) at the data folder of the server"
+        )
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    return check_secret(path.read_text().strip(), f"the JWT secret in {path}")
 
 
 def issue_token(

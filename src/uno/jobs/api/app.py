@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -18,7 +19,7 @@ from uno.jobs.api.endpoints import register_jobs_endpoints
 from uno.jobs.api.errors import unhandled_error
 from uno.jobs.api.runtime import embedded_runtime
 from uno.jobs.metrics import observe
-from uno.jobs.settings import Settings
+from uno.jobs.settings import Settings, masked_url
 from uno.jobs.system import JobSystem
 
 DESCRIPTION = """Background jobs over HTTP: enqueue jobs, follow them, schedule
@@ -94,7 +95,28 @@ def create_app(
     return app
 
 
+#: Longest ``/readyz`` waits for the store before answering 503: an orchestrator's
+#: probe must get an answer in time whatever the database does.
+READY_TIMEOUT = 1.5
+
+
 def _add_probes(app: FastAPI, system: JobSystem) -> None:
+    #: The store check in flight, shared by the probes that arrive while it runs,
+    #: so a database that hangs gets one check at a time, not one per probe.
+    checks: list[asyncio.Task[bool]] = []
+
+    async def store_ready() -> bool:
+        await system.open()
+        return await system.store.ping()
+
+    def current_check() -> asyncio.Task[bool]:
+        if not checks or checks[0].done():
+            task = asyncio.create_task(store_ready(), name="uno-jobs readiness check")
+            # A check that outlives its probe is still awaited: its error is read here.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            checks[:] = [task]
+        return checks[0]
+
     @app.get("/healthz", tags=["health"], summary="Alive")
     async def healthz() -> dict[str, str]:
         """The process answers."""
@@ -107,13 +129,22 @@ def _add_probes(app: FastAPI, system: JobSystem) -> None:
         responses={503: {"model": ErrorDto, "description": "Store unreachable"}},
     )
     async def readyz() -> Any:
-        """The store answers; 503 otherwise."""
-        try:
-            await system.open()
-            ready = await system.store.ping()
-        except Exception as exc:
-            return JSONResponse({"detail": f"Store unreachable: {exc}"}, status_code=503)
-        if not ready:
+        """The store answers within ``READY_TIMEOUT``; 503 with the reason otherwise.
+
+        A check still running at the deadline is left to finish on its own
+        timeouts, not cancelled: cancelling a query on a silent server can itself
+        wait for that server.
+        """
+        check = current_check()
+        done, _ = await asyncio.wait({check}, timeout=READY_TIMEOUT)
+        if not done:
+            detail = f"Store unreachable: no answer within {READY_TIMEOUT:g}s"
+            return JSONResponse({"detail": detail}, status_code=503)
+        error = check.exception()
+        if error is not None:
+            detail = masked_url(" ".join(f"Store unreachable: {error}".split()))
+            return JSONResponse({"detail": detail}, status_code=503)
+        if not check.result():
             return JSONResponse({"detail": "Store unreachable"}, status_code=503)
         return {"status": "ready"}
 

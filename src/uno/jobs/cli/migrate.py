@@ -8,6 +8,7 @@ import typer
 
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import DatabaseOption
+from uno.jobs.private_files import prepare_sqlite_file
 from uno.jobs.settings import Settings
 from uno.jobs.store import create_store
 
@@ -19,18 +20,14 @@ def migrate(
     """Apply the schema migrations the database is missing."""
     settings = Settings.from_env().with_(database_url=database)
     url = settings.resolved_database_url
-    if url.startswith("sqlite:") and not database and not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        asyncio.run(_migrate(url))
-    except Exception as exc:
-        typer.echo(f"Error: cannot migrate {url}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{url}: schema up to date")
+    if url.startswith("sqlite:"):
+        prepare_sqlite_file(settings)
+    asyncio.run(_migrate(url, settings))  # a failure is reported by ``main`` in one line
+    typer.echo(f"{settings.shown_database_url}: schema up to date")
 
 
-async def _migrate(url: str) -> None:
-    store = create_store(url)
+async def _migrate(url: str, settings: Settings) -> None:
+    store = create_store(url, settings=settings)
     try:
         await store.open()  # opening applies the missing migrations
         await store.migrate()

@@ -2,6 +2,7 @@
 
 Run as many as you like against one database; each occurrence still becomes
 exactly one job. SIGTERM or SIGINT stops it after the current tick (exit 0).
+A store it cannot reach at start ends it (exit 1); one lost later is retried.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ async def run_scheduler(system: JobSystem, *, tick_interval: float = 1.0) -> Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.request_stop)
     try:
+        await system.open()  # an unreachable store ends the command here, in one line
         await runner.run()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,22 +2,31 @@
 
 Both loops run in the server's event loop via the app's lifespan. With no JWT key
 configured, a secret is created in the data folder and a ready admin token is
-printed, so the API can be called straight away. Requests are not logged one by
+printed to the terminal (or written to ``admin-token`` in the data folder when
+there is none), so the API can be called straight away. Requests are not logged one by
 one unless ``--access-log`` asks for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import Any
 
 import typer
 
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
-from uno.jobs.tokens import ensure_secret, has_configured_key, issue_token
+from uno.jobs.private_files import prepare_sqlite_file, write_private_file
+from uno.jobs.settings import Settings
+from uno.jobs.store import create_store
+from uno.jobs.system import JobSystem
+from uno.jobs.tokens import ensure_secret, has_configured_key, issue_token, secret_path
 
 #: Lifetime of the admin token printed at start-up.
 STARTUP_TOKEN_TTL = 24 * 3600
+#: Where the start-up admin token goes, in the data folder, when stdout is no terminal.
+ADMIN_TOKEN_FILE = "admin-token"
 
 
 @cli.command()
@@ -53,16 +62,48 @@ def serve(
         embedded_scheduler=not no_scheduler,
         concurrency=concurrency,
     )
+    asyncio.run(check_store(system))  # a database it cannot reach ends serve in one line
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"uno-jobs API on http://{shown_host}:{port}  (docs: /docs, dashboard: /dashboard)")
-    typer.echo(f"Database: {settings.resolved_database_url}")
+    typer.echo(f"Database: {settings.shown_database_url}")
     if not has_configured_key(settings):
-        ensure_secret(settings)
-        token = issue_token(settings, "admin", ttl=STARTUP_TOKEN_TTL)
-        typer.echo(f"JWT secret: {settings.data_dir / 'jwt-secret'} (set UNO_JOBS_JWT_SECRET)")
-        typer.echo(f"Admin token (valid 24 h): {token}")
-        typer.echo(f"Dashboard: http://{shown_host}:{port}/dashboard#token={token}")
+        show_admin_token(settings, f"http://{shown_host}:{port}/dashboard")
     uvicorn.run(server, host=host, port=port, **server_options(log_level, access_log))
+
+
+async def check_store(system: JobSystem) -> None:
+    """Open and close the system's store once before serving.
+
+    A wrong or unreachable database then fails the command with its reason,
+    before the banner, instead of as a failed start-up inside the server.
+    """
+    url = system.settings.resolved_database_url
+    if url.startswith("sqlite:"):
+        prepare_sqlite_file(system.settings)
+    store = create_store(url, settings=system.settings)
+    try:
+        await store.open()
+    finally:
+        await store.close()
+
+
+def show_admin_token(settings: Settings, dashboard_url: str) -> None:
+    """Make the start-up admin token, and show it only to whoever sits at a terminal.
+
+    When standard output is a pipe or a file (a service manager's log, CI), the
+    token would outlive its reader there; it goes to a 0600 file in the data
+    folder instead, and only that file's path is printed.
+    """
+    ensure_secret(settings)
+    token = issue_token(settings, "admin", ttl=STARTUP_TOKEN_TTL)
+    typer.echo(f"JWT secret: {secret_path(settings)} (set UNO_JOBS_JWT_SECRET)")
+    if sys.stdout.isatty():
+        typer.echo(f"Admin token (valid 24 h): {token}")
+        typer.echo(f"Dashboard: {dashboard_url}#token={token}")
+        return
+    path = write_private_file(settings.data_dir / ADMIN_TOKEN_FILE, token + "\n")
+    typer.echo(f"Admin token (valid 24 h) written to {path}")
+    typer.echo(f"Dashboard: {dashboard_url} (paste the token from that file)")
 
 
 def server_options(log_level: str, access_log: bool) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from uno.jobs.cli.options import (
     load_system,
     run_loop,
 )
+from uno.jobs.settings import masked_url
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import Worker
 
@@ -54,7 +55,7 @@ async def run_worker(system: JobSystem, *, queues: list[str] | None = None) -> N
             runner.worker_id,
             ",".join(runner.queues) if runner.queues else "*",
             runner.concurrency,
-            system.store.url,
+            masked_url(system.store.url),
         )
         await runner.run()
         log.info("worker %s stopped (%d jobs run)", runner.worker_id, runner.processed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from uno.jobs.store.base import (
     Completion,
     Failure,
@@ -12,6 +14,9 @@ from uno.jobs.store.base import (
     ScheduleFilter,
     Store,
 )
+
+if TYPE_CHECKING:
+    from uno.jobs.settings import Settings
 
 __all__ = [
     "Completion",
@@ -26,8 +31,12 @@ __all__ = [
 ]
 
 
-def create_store(url: str, **options: object) -> Store:
-    """The store for a database URL: ``sqlite:///path.db`` or ``postgresql://...``."""
+def create_store(url: str, *, settings: Settings | None = None, **options: object) -> Store:
+    """The store for a database URL: ``sqlite:///path.db`` or ``postgresql://...``.
+
+    ``settings`` supply what the store's engine reads from them (PostgreSQL:
+    ``settings.postgres``, its timeouts and keepalives); the defaults otherwise.
+    """
     if url.startswith("sqlite:"):
         from uno.jobs.store.sqlite import SQLiteStore
 
@@ -35,5 +44,7 @@ def create_store(url: str, **options: object) -> Store:
     if url.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
         from uno.jobs.store.postgres import PostgresStore
 
+        if settings is not None:
+            options.setdefault("connection", settings.postgres)
         return PostgresStore(url, **options)  # type: ignore[arg-type]
     raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://...")

@@ -189,12 +189,14 @@ class Store(Protocol):
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         """reserved -> running with ``started_at = now``, for jobs this worker holds."""
 
-    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         """running -> completed with result and ``completed_at``; jobs no longer held
-        by ``worker_id`` (rescued meanwhile) are left alone."""
+        by ``worker_id`` (rescued meanwhile) are left alone, and their ids returned,
+        so that the worker can say its outcome was dropped."""
 
-    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
-        """Record failed attempts (see ``Failure``); ``worker_id`` guards as above."""
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> list[str]:
+        """Record failed attempts (see ``Failure``); ``worker_id`` guards as above, and
+        the ids of the jobs left alone are returned."""
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         """Hand back held jobs (a polite stop): reserved or running -> pending,
@@ -248,8 +250,13 @@ class Store(Protocol):
         ``stale_before`` (or that are not registered at all), and forget those workers.
 
         A reserved job goes back to pending as it was. A running one counts as a
-        failed attempt (error type ``WorkerLost``): retrying, due now, while
-        retries remain, else failed. Safe to run from many workers at once.
+        failed attempt (error type ``WorkerLost``): retrying while retries remain,
+        else failed. Either way it keeps its ``scheduled_at``, and so its place in
+        the queue (it is due at once). Safe to run from many workers at once.
+
+        The caller decides when a silence means death: a worker calls this only
+        after its own heartbeats have succeeded throughout the window (see
+        ``worker/heartbeat.py``).
         """
 
     # -- queues ---------------------------------------------------------------

@@ -17,23 +17,25 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
-from uno.jobs.errors import Cancel, Retry, TaskNotFound
+from uno.jobs.errors import Cancel, TaskNotFound
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job, JobError, Status
 from uno.jobs.store import Completion, Failure, JobFilter, RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.tasks import Task
 from uno.jobs.worker import signals
+from uno.jobs.worker.completer import OutcomesPending, Written, write_outcomes
 from uno.jobs.worker.execute import (
     JobTimedOut,
     ResultNotSerializable,
     check_result,
     error_of,
-    retry_policy,
+    outcome_failure,
+    retry_time,
 )
 from uno.jobs.worker.heartbeat import Heartbeat
 from uno.jobs.worker.processes import ProcessPool
@@ -97,6 +99,7 @@ class Worker:
         self.heartbeat_interval = _or(heartbeat_interval, settings.heartbeat_interval)
         self.rescue_after = _or(rescue_after, settings.rescue_after)
         self.shutdown_grace = _or(shutdown_grace, settings.shutdown_grace)
+        self.limits = settings.limits
         self.processed = 0
         self.heartbeat = Heartbeat(
             system.store,
@@ -219,6 +222,7 @@ class Worker:
                 self.system.clock.now(),
             )
             self._registered = True
+            self.heartbeat.streak.beat_succeeded(self.system.clock.now())
 
     async def _loop_resiliently(self, until_empty: bool) -> None:
         """A failing store (a restart, a lock) pauses the loop instead of ending it;
@@ -478,60 +482,100 @@ class Worker:
         job = run.job
         if not self._finished:
             self._first_buffered = _perf()
-        if ok:
-            try:
-                check_result(value, job.task_name)
-            except ResultNotSerializable as exc:
-                ok, value = False, exc
-        if ok:
-            self._completions.append(Completion(job.id, value, now))
-            self._finished.append((run, Status.COMPLETED, duration))
-        else:
-            failure = self._failure(run, value, now)
-            self._failures.append(failure)
-            self._finished.append((run, failure.status, duration))
+        try:
+            if ok:
+                try:
+                    value = check_result(value, job.task_name, self.limits)
+                except ResultNotSerializable as exc:
+                    ok, value = False, exc
+            if ok:
+                self._completions.append(Completion(job.id, value, now))
+                self._finished.append((run, Status.COMPLETED, duration))
+            else:
+                failure = self._failure(run, value, now)
+                self._failures.append(failure)
+                self._finished.append((run, failure.status, duration))
+        except Exception as problem:
+            # Deciding the outcome failed (a retry time out of range, an exception
+            # that cannot describe itself): the attempt fails, the job never stays running.
+            log.exception("worker %s could not settle job %s", self.worker_id, job.id)
+            self._failures.append(outcome_failure(job.id, problem, now, self.limits))
+            self._finished.append((run, Status.FAILED, duration))
         self._poke()
 
     def _failure(self, run: _Run, exc: BaseException, now: datetime) -> Failure:
         job = run.job
-        error: JobError = error_of(exc)
+        error: JobError = error_of(exc, self.limits)
         if isinstance(exc, Cancel):
             return Failure(job.id, error, now, Status.CANCELLED)
         if job.retry_count < job.max_retries:
-            delay = exc.delay if isinstance(exc, Retry) else None
-            if delay is None:
-                delay = retry_policy(run.task, job).delay_for(job.retry_count + 1)
-            retry_at = now + timedelta(seconds=max(float(delay), 0.0))
+            retry_at = retry_time(exc, run.task, job, now, self.limits)
             return Failure(job.id, error, now, Status.RETRYING, retry_at)
         status = Status.TIMEOUT if isinstance(exc, JobTimedOut) else Status.FAILED
         return Failure(job.id, error, now, status)
 
     async def _flush(self) -> None:
-        """Write every buffered outcome: one complete_jobs and one fail_jobs call."""
+        """Write every buffered outcome: one complete_jobs and one fail_jobs call
+        (one call per outcome when a batch is refused, see ``completer``)."""
         if not self._finished:
             return
-        store = self.system.store
         completions, failures, finished = self._completions, self._failures, self._finished
         self._completions, self._failures, self._finished = [], [], []
         try:
-            if completions:
-                await store.complete_jobs(self.worker_id, completions)
-            if failures:
-                await store.fail_jobs(self.worker_id, failures)
+            written = await write_outcomes(
+                self.system.store,
+                self.worker_id,
+                completions,
+                failures,
+                self.system.clock.now(),
+                self.limits,
+            )
+        except OutcomesPending as pending:
+            # Keep the unwritten ones for the next flush: they are still ours to report.
+            unwritten = {o.job_id for o in pending.completions} | {
+                o.job_id for o in pending.failures
+            }
+            self._completions[:0] = pending.completions
+            self._failures[:0] = pending.failures
+            self._finished[:0] = [item for item in finished if item[0].job.id in unwritten]
+            self._written(
+                [item for item in finished if item[0].job.id not in unwritten],
+                [f for f in failures if f.job_id not in unwritten],
+                pending.written,
+            )
+            raise pending.cause from None  # the store's own error, as callers expect
         except BaseException:
-            # Keep them for the next flush: they are still ours to report.
             self._completions[:0] = completions
             self._failures[:0] = failures
             self._finished[:0] = finished
             raise
+        self._written(finished, failures, written)
+
+    def _written(
+        self,
+        finished: list[tuple[_Run, Status, float]],
+        failures: list[Failure],
+        written: Written,
+    ) -> None:
+        """Account for outcomes the store has taken (or refused, for rescued jobs)."""
         self.processed += len(finished)
+        for job_id in written.refused:
+            log.warning(
+                "worker %s: job %s is no longer held by this worker (rescued while it "
+                "ran); the outcome of this attempt is dropped",
+                self.worker_id,
+                job_id,
+            )
         if any(f.retry_at is not None for f in failures):
             self._new_work = True
             self._retries_written += 1
         events = self.system.events
         if events.active:
+            replaced = written.replaced
             for run, status, duration in finished:
                 job = run.job
+                if job.id in replaced:
+                    status = Status.FAILED
                 kind = EventKind.SUCCEEDED if status is Status.COMPLETED else EventKind.FAILED
                 events.publish(
                     JobEvent(kind, job.id, job.task_name, job.queue_name, status, duration)

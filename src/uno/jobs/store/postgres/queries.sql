@@ -135,7 +135,8 @@ FROM (
            (e->>2)::timestamptz AS completed_at
     FROM jsonb_array_elements(%(batch)s::jsonb) AS e
 ) AS c
-WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running');
+WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running')
+RETURNING j.id;
 
 -- name: fail_jobs
 WITH failed AS (
@@ -151,10 +152,12 @@ WITH failed AS (
         %(statuses)s::text[], %(retry_at)s::timestamptz[]
     ) AS f (id, error, finished_at, status, retry_at)
     WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running')
-    RETURNING f.retry_at
+    RETURNING j.id, f.retry_at
+), notified AS (
+    SELECT pg_notify(%(channel)s, '')
+    FROM (SELECT count(*) AS n FROM failed WHERE retry_at IS NOT NULL) AS c WHERE c.n > 0
 )
-SELECT pg_notify(%(channel)s, '')
-FROM (SELECT count(*) AS n FROM failed WHERE retry_at IS NOT NULL) AS c WHERE c.n > 0;
+SELECT failed.id FROM failed LEFT JOIN notified ON true;
 
 -- name: release_jobs
 WITH released AS (
@@ -240,6 +243,7 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = greatest(workers.heartbeat_at, exc
 DELETE FROM workers WHERE id = %(id)s;
 
 -- name: rescue_jobs
+-- A rescued job keeps its scheduled_at, and so its place in the queue.
 WITH stale AS (
     DELETE FROM workers WHERE heartbeat_at < %(stale_before)s RETURNING id
 ), lost AS (
@@ -261,9 +265,6 @@ WITH stale AS (
             'type', 'WorkerLost',
             'message', 'worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating',
             'traceback', NULL) ELSE j.error END,
-        scheduled_at = CASE
-            WHEN j.status = 'running' AND j.retry_count < j.max_retries THEN %(now)s
-            ELSE j.scheduled_at END,
         started_at = CASE WHEN j.status = 'reserved' THEN NULL ELSE j.started_at END,
         completed_at = CASE
             WHEN j.status = 'running' AND j.retry_count >= j.max_retries THEN %(now)s END,

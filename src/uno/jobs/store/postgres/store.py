@@ -8,11 +8,12 @@ work becomes due, so idle workers wake on LISTEN instead of polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import select
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -31,6 +32,7 @@ from uno.jobs.errors import (
 )
 from uno.jobs.jobs import Job, Priority, Status
 from uno.jobs.schedules import Schedule
+from uno.jobs.settings import PostgresSettings, masked_url
 from uno.jobs.store.base import (
     JOB_ORDER_FIELDS,
     Completion,
@@ -83,6 +85,42 @@ def _conninfo(url: str) -> str:
     return url
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What libpq said about a failed connection, on one line.
+
+    Its messages span lines (a hint, one line per address tried); a log line, a
+    ``detail`` or a command's error keeps all of it, joined.
+    """
+    text = str(exc).strip() or type(exc).__name__
+    text = text.removeprefix("connection failed: ")
+    return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def connection_params(url_params: dict[str, Any], settings: PostgresSettings) -> dict[str, Any]:
+    """The libpq parameters ``settings`` add to a URL's own (the URL's win).
+
+    ``statement_timeout`` travels in ``options`` (``-c statement_timeout=...``),
+    appended to any ``options`` the URL has unless those already set it; the
+    result carries the URL's ``options`` too, so a store adding its own (the
+    bookkeeping pool) appends to them rather than replacing them.
+    """
+    params: dict[str, Any] = {}
+    if settings.connect_timeout:
+        params["connect_timeout"] = max(int(settings.connect_timeout), 2)
+    params["keepalives"] = 1
+    params["keepalives_idle"] = settings.keepalives_idle
+    params["keepalives_interval"] = settings.keepalives_interval
+    params["keepalives_count"] = settings.keepalives_count
+    params = {key: value for key, value in params.items() if key not in url_params}
+    options = str(url_params.get("options") or "")
+    if settings.statement_timeout and "statement_timeout" not in options:
+        timeout_ms = max(int(settings.statement_timeout * 1000), 1)
+        options = f"{options} -c statement_timeout={timeout_ms}".strip()
+    if options:
+        params["options"] = options
+    return params
+
+
 def split_schema(url: str) -> tuple[str, str | None]:
     """The URL without its ``?schema=`` parameter, and that schema (None if absent).
 
@@ -104,9 +142,17 @@ class PostgresStore:
     """A ``Store`` on PostgreSQL, every table in one schema of the database."""
 
     def __init__(
-        self, url: str, *, schema: str | None = None, min_size: int = 1, max_size: int = 10
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        connection: PostgresSettings | None = None,
     ) -> None:
         self.url = url
+        #: Connect, pool and statement timeouts and TCP keepalives.
+        self.connection = connection or PostgresSettings()
         url, url_schema = split_schema(url)
         #: ``schema=``, else the URL's ``?schema=``, else ``uno_jobs``.
         self.schema = schema = schema or url_schema or DEFAULT_SCHEMA
@@ -114,6 +160,11 @@ class PostgresStore:
         #: Names this store's sessions in ``pg_stat_activity``.
         self.application_name = f"uno-jobs {schema}"[:63]
         self._conninfo = _conninfo(url)
+        self._params = connection_params(
+            psycopg.conninfo.conninfo_to_dict(self._conninfo), self.connection
+        )
+        #: Why the last new connection failed: a pool timeout alone does not say.
+        self._connect_failure: str | None = None
         self._min_size = min_size
         self._max_size = max_size
         self._pool: AsyncConnectionPool[Conn] | None = None
@@ -128,20 +179,40 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        await self._try_connect()
         self._pool = await self._open_pool(self._min_size, self._max_size)
         self._listener = Listener(
-            self._conninfo, self.channel, {"application_name": self.application_name}
+            self._conninfo,
+            self.channel,
+            {**self._params, "application_name": self.application_name},
         )
         await self.migrate()
+
+    async def _try_connect(self) -> None:
+        """Connect once, so that a wrong or unreachable database fails the opening
+        at once and with libpq's reason, rather than as a pool timeout."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._params)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(self._unreachable(failure_reason(exc))) from exc
+        await conn.close()
+
+    def _unreachable(self, reason: str | None) -> str:
+        return f"Cannot reach the database at {self._safe_url}: {reason or 'no answer'}"
 
     async def _open_pool(
         self, min_size: int, max_size: int, *, options: str | None = None
     ) -> AsyncConnectionPool[Conn]:
-        kwargs: dict[str, Any] = {"autocommit": True, "application_name": self.application_name}
+        kwargs: dict[str, Any] = {
+            **self._params,
+            "autocommit": True,
+            "application_name": self.application_name,
+        }
         if options:
-            kwargs["options"] = options
+            kwargs["options"] = f"{kwargs.get('options', '')} {options}".strip()
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._conninfo,
+            connection_class=self._connection_class(),
             min_size=min_size,
             max_size=max_size,
             kwargs=kwargs,
@@ -149,13 +220,35 @@ class PostgresStore:
             check=_drop_if_broken,
             open=False,
             name=f"uno-jobs:{self.schema}",
+            timeout=self.connection.pool_timeout,
         )
+        wait = self.connection.pool_timeout + self.connection.connect_timeout
         try:
-            await pool.open(wait=True, timeout=10)
+            await pool.open(wait=True, timeout=wait)
         except PoolTimeout as exc:
             await pool.close()
-            raise StoreUnavailable(f"Cannot connect to PostgreSQL at {self._safe_url}") from exc
+            raise StoreUnavailable(self._unreachable(self._connect_failure)) from exc
+        except BaseException:  # cancelled: leave no pool connecting in the background
+            await pool.close()
+            raise
         return pool
+
+    def _connection_class(self) -> type[Conn]:
+        """The pool's connection class: it notes why a connection could not be made."""
+        store = self
+
+        class Connection(psycopg.AsyncConnection[Any]):
+            @classmethod
+            async def connect(cls, *args: Any, **kwargs: Any) -> Self:
+                try:
+                    conn = await super().connect(*args, **kwargs)
+                except psycopg.OperationalError as exc:
+                    store._connect_failure = failure_reason(exc)
+                    raise
+                store._connect_failure = None
+                return conn
+
+        return Connection
 
     async def _bookkeeping_pool(self) -> AsyncConnectionPool[Conn]:
         """Connections for a worker's own claims, outcomes and heartbeats.
@@ -184,7 +277,21 @@ class PostgresStore:
         self._pool = self._bookkeeping = None
 
     async def migrate(self) -> list[str]:
-        return await self._with_conn(lambda conn: migrate(conn, self.schema), idempotent=True)
+        """Apply missing migrations, free of the statement timeout (an index on a
+        large table may take longer to build than any request should)."""
+
+        async def work(conn: Conn) -> list[str]:
+            await conn.execute("SET statement_timeout = 0")
+            try:
+                applied = await migrate(conn, self.schema)
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("RESET statement_timeout")
+                raise
+            await conn.execute("RESET statement_timeout")
+            return applied
+
+        return await self._with_conn(work, idempotent=True)
 
     async def ping(self) -> bool:
         try:
@@ -207,7 +314,7 @@ class PostgresStore:
 
     @property
     def _safe_url(self) -> str:
-        return psycopg.conninfo.make_conninfo(self._conninfo, password="***")
+        return masked_url(self.url)
 
     async def _configure(self, conn: Conn) -> None:
         """Every pooled connection finds the store's tables and speaks UTC."""
@@ -242,7 +349,14 @@ class PostgresStore:
                 async with pool.connection() as conn:
                     return await work(conn)
             except PoolTimeout as exc:
-                raise StoreUnavailable(f"No PostgreSQL connection: {exc}") from exc
+                reason = f"no connection within {self.connection.pool_timeout:g}s"
+                if self._connect_failure:
+                    reason += f" ({self._connect_failure})"
+                raise StoreUnavailable(self._unreachable(reason)) from exc
+            except psycopg.errors.QueryCanceled as exc:
+                # statement_timeout: the connection is fine, and trying again would
+                # only double the wait.
+                raise StoreUnavailable(f"PostgreSQL: {failure_reason(exc)}") from exc
             except psycopg.OperationalError as exc:
                 log.warning("PostgreSQL connection failed: %s", exc)
                 await pool.check()
@@ -372,18 +486,30 @@ class PostgresStore:
             params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
             await self._rowcount(self._q["start_jobs"], params, idempotent=True)
 
-    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> None:
-        if completions:
-            params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
-            await self._rowcount(
-                self._q["complete_jobs"], params, idempotent=True, bookkeeping=True
-            )
+    async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
+        if not completions:
+            return []
+        params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
+        written = await self._written_ids(self._q["complete_jobs"], params)
+        return [c.job_id for c in completions if c.job_id not in written]
 
-    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> None:
-        if failures:
-            params: dict[str, Any] = rows.failure_columns(failures)
-            params.update(worker_id=worker_id, channel=self.channel)
-            await self._rowcount(self._q["fail_jobs"], params, idempotent=True, bookkeeping=True)
+    async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> list[str]:
+        if not failures:
+            return []
+        params: dict[str, Any] = rows.failure_columns(failures)
+        params.update(worker_id=worker_id, channel=self.channel)
+        written = await self._written_ids(self._q["fail_jobs"], params)
+        return [f.job_id for f in failures if f.job_id not in written]
+
+    async def _written_ids(self, query: str, params: dict[str, Any]) -> set[str]:
+        """Run an outcome statement on a bookkeeping connection; the ids it changed."""
+
+        async def work(conn: Conn) -> set[str]:
+            async with conn.cursor() as cur:
+                await cur.execute(query, params)
+                return {row[0] for row in await cur.fetchall()}
+
+        return await self._with_conn(work, idempotent=True, bookkeeping=True)
 
     async def release_jobs(self, worker_id: str, job_ids: Sequence[str]) -> None:
         if job_ids:
@@ -412,8 +538,17 @@ class PostgresStore:
         return IllegalTransition(job_id, job.status.value, target.value, action)
 
     async def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete finished jobs, free of the statement timeout: the first prune of a
+        large table is maintenance that may take longer than any request should."""
         params = {"before": as_utc(finished_before)}
-        return await self._rowcount(self._q["prune_jobs"], params, idempotent=True)
+
+        async def work(conn: Conn) -> int:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                cur = await conn.execute(self._q["prune_jobs"], params)
+                return cur.rowcount
+
+        return await self._with_conn(work, idempotent=True)
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:

@@ -212,10 +212,11 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: heartbeat
 -- A worker forgotten after a long pause registers itself again, so the jobs it
--- fetches next are not taken for orphans.
+-- fetches next are not taken for orphans. A beat that waited on a lock and lands
+-- after a later one never moves the time back.
 INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
 VALUES (:id, '', 0, NULL, :now, :now)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = max(heartbeat_at, excluded.heartbeat_at)
 
 -- name: unregister_worker
 DELETE FROM workers WHERE id = ?
@@ -232,11 +233,11 @@ WHERE status IN ('reserved', 'running') AND status = 'reserved'
 RETURNING id, status
 
 -- name: rescue_running
--- A lost running job counts as a failed attempt (SET sees the old row).
+-- A lost running job counts as a failed attempt (SET sees the old row). It keeps
+-- its scheduled_at, and so its place in the queue: it was due long ago.
 UPDATE jobs
 SET status = CASE WHEN retry_count < max_retries THEN 'retrying' ELSE 'failed' END,
     retry_count = retry_count + (retry_count < max_retries),
-    scheduled_at = CASE WHEN retry_count < max_retries THEN :now ELSE scheduled_at END,
     completed_at = :now,
     worker_id = CASE WHEN retry_count < max_retries THEN NULL ELSE worker_id END,
     error = json_object(
