@@ -77,3 +77,19 @@ async def test_a_caller_giving_up_does_not_cancel_the_others() -> None:
     impatient.cancel()
     compute.gate.set()
     assert (await patient).total_jobs == 2
+
+
+async def test_cheap_computations_take_turns_each_counting_afresh() -> None:
+    running = peak = 0
+
+    async def compute() -> JobStats:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        return JobStats()
+
+    shared = SharedStats(compute)
+    await asyncio.gather(*(shared.get() for _ in range(5)))
+    assert (peak, shared.computations) == (1, 5)

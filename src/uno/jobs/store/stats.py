@@ -75,6 +75,10 @@ def stats_from_groups(groups: Iterable[JobGroup]) -> JobStats:
 class SharedStats:
     """One stats computation at a time, shared by the callers that wait for it.
 
+    Callers that find a computation running wait for their turn (a cheap one)
+    or for its result (a costly one), so polling dashboards keep at most one
+    reading connection busy and leave the others to lists and lookups.
+
     A result is reused for ``reuse_factor`` times as long as it took to compute
     (at most ``max_reuse`` seconds), and only when that took at least ``costly``
     seconds: below that, every call counts afresh and sees every write made
@@ -102,6 +106,7 @@ class SharedStats:
         self._fresh_until = 0.0
         self._last_was_costly = False
         self._running: asyncio.Future[JobStats] | None = None
+        self._turn: asyncio.Lock | None = None
 
     async def get(self) -> JobStats:
         if self._result is not None and self.clock() < self._fresh_until:
@@ -120,10 +125,13 @@ class SharedStats:
             running.exception()  # retrieved here too, in case every caller gave up
 
     async def _compute(self) -> JobStats:
-        started = self.clock()
-        self.computations += 1
-        result = await self.compute()
-        took = self.clock() - started
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        async with self._turn:
+            started = self.clock()
+            self.computations += 1
+            result = await self.compute()
+            took = self.clock() - started
         self._last_was_costly = took >= self.costly
         if self._last_was_costly:
             reuse = min(took * self.reuse_factor, self.max_reuse)
