@@ -127,10 +127,10 @@ class Checkpointer:
             if frames > 0 and done > 0:
                 self.checkpoints += 1
             if not busy and frames == done and (self._truncate or self._wal_too_big()):
-                self._truncate = False
-                if frames > 0 or self._wal_size() > 0:
+                if self._wal_size() > 0:
                     busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                     self.truncations += not busy
+                self._truncate = self._truncate and bool(busy)  # busy: try again next time
         except sqlite3.Error as exc:
             if not faults.is_busy(exc):  # busy: another process does it, or a reader
                 self._truncate = self._truncate or faults.is_full(exc)
