@@ -163,7 +163,7 @@ def test_seed_schedules_and_update(server: Server) -> None:
 def test_cancel_with_the_seed_body_and_other_listings(server: Server) -> None:
     with server.client() as client:
         later = client.post(
-            "/api/v1/jobs", json={"task_name": "echo", "scheduled_at": "2099-01-01T00:00:00Z"}
+            "/api/v1/jobs", json={"task_name": "echo", "scheduled_at": "2036-01-01T00:00:00Z"}
         ).json()
         cancelled = client.post(f"/api/v1/jobs/{later['id']}/cancel", json=SEED_CANCEL)
         assert cancelled.json()["metadata"]["cancel_reason"] == "User-initiated cancellation"

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import SECRET
 from uno.jobs.cli import _register_commands, cli
+from uno.jobs.limits import Limits
 from uno.jobs.settings import Settings
 from uno.jobs.tokens import ensure_secret
 
@@ -74,12 +75,11 @@ def serve_options(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str
 ) -> tuple[str, dict[str, Any]]:
     """What ``uno-jobs serve`` hands to uvicorn, without serving."""
-    import uvicorn
-
     from uno.dependencies.service import reset_services
+    from uno.jobs.api import runtime
 
     calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(runtime, "serve_app", lambda system, app, **kw: calls.append((app, kw)))
     monkeypatch.setenv("UNO_JOBS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("UNO_JOBS_JWT_SECRET", SECRET)
     database = f"sqlite:///{tmp_path}/jobs.db"
@@ -99,6 +99,8 @@ def test_serve_logs_no_line_per_request_unless_asked(
     assert "uno-jobs API on http://127.0.0.1:8123" in output
     assert options["access_log"] is False
     assert (options["host"], options["port"], options["log_level"]) == ("127.0.0.1", 8123, "info")
-    assert (options["loop"], options["http"]) == ("auto", "auto")
+    assert options["loop"] == "auto"
+    assert options["http"].__name__ == "BoundedHttpToolsProtocol"
+    assert options["h11_max_incomplete_event_size"] == 8 * Limits().max_header_bytes
     _, options = serve_options(monkeypatch, tmp_path, "--access-log", "--log-level", "DEBUG")
     assert (options["access_log"], options["log_level"]) == (True, "debug")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from helpers_api import SEED_CANCEL, SEED_CREATE_JOB, SEED_RUN_SYNC, wait_for_job
 
+from helpers import eventually
 from uno.jobs import JobSystem
 
 JOBS = "/api/v1/jobs"
+#: Far enough ahead never to come due during a test, within the scheduling limit.
+LATER = (datetime.now(UTC) + timedelta(days=365)).isoformat()
 VIEW_FIELDS = {
     "id", "task_name", "args", "kwargs", "queue_name", "priority", "status", "scheduled_at",
     "created_at", "started_at", "completed_at", "result", "error", "retry_count",
@@ -405,8 +409,8 @@ async def test_stats_count_and_average(client: httpx.AsyncClient, system: JobSys
     done = await create(client, task_name="add", args=[1, 2], priority="high")
     await wait_for_job(client, done["id"])
     await client.post(f"{JOBS}/run-sync", json={"task_name": "fail"})
-    waiting = await create(client, queue_name="later", scheduled_at="2099-01-01T00:00:00Z")
-    cancelled = await create(client, scheduled_at="2099-01-01T00:00:00Z", priority="low")
+    waiting = await create(client, queue_name="later", scheduled_at=LATER)
+    cancelled = await create(client, scheduled_at=LATER, priority="low")
     await client.post(f"{JOBS}/{cancelled['id']}/cancel")
     stats = (await client.get(f"{JOBS}/stats")).json()
     assert stats["total_jobs"] == 4
@@ -420,3 +424,26 @@ async def test_stats_count_and_average(client: httpx.AsyncClient, system: JobSys
     assert waiting["status"] == "pending"
     job = await system.get(done["id"])
     assert job.started_at is not None
+
+
+@pytest.mark.parametrize("worker_enabled", [True])
+async def test_retry_delays_are_bounded_and_the_longest_one_settles(
+    client: httpx.AsyncClient, system: JobSystem
+) -> None:
+    """A retry delay past the limit is refused; the limit itself leaves the job retrying."""
+    longest = system.settings.limits.max_retry_delay
+    for too_long in (1e12, longest + 1):
+        body = {"task_name": "fail", "max_retries": 1, "retry_delay": too_long}
+        refused = await client.post(JOBS, json=body)
+        assert refused.status_code == 400, refused.text
+        assert "retry_delay" in refused.json()["detail"]
+    job = await create(client, task_name="fail", max_retries=1, retry_delay=longest)
+
+    async def retrying() -> dict[str, Any] | None:
+        view = (await client.get(f"{JOBS}/{job['id']}")).json()
+        return view if view["status"] == "retrying" else None
+
+    view = await eventually(retrying)
+    due = datetime.fromisoformat(view["scheduled_at"]) - datetime.fromisoformat(view["created_at"])
+    assert timedelta(seconds=longest - 60) < due <= timedelta(seconds=longest + 60)
+    assert (await client.get(JOBS, params={"status": "retrying"})).json()["total"] == 1

@@ -9,6 +9,10 @@ import pytest
 from helpers_api import SEED_CRON_SCHEDULE, SEED_INTERVAL_SCHEDULE, SEED_UPDATE_SCHEDULE
 
 SCHEDULES = "/api/v1/schedules"
+#: Args nested one level deeper than the default limit (64) allows.
+DEEP: Any = []
+for _ in range(64):
+    DEEP = [DEEP]
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +57,11 @@ async def test_create_the_seed_interval_schedule(client: httpx.AsyncClient) -> N
         ({"priority": "urgent"}, 422),
         ({"name": ""}, 422),
         ({"max_retries": -1}, 422),
+        ({"max_retries": 10_001}, 400),
+        ({"retry_delay": 1e12}, 400),
+        ({"timeout": 1e12}, 400),
+        ({"tags": ["\x00"]}, 400),
+        ({"args": [DEEP]}, 400),
     ],
 )
 async def test_invalid_schedules_are_refused_with_a_detail(
@@ -64,6 +73,19 @@ async def test_invalid_schedules_are_refused_with_a_detail(
     assert detail
     if status == 400:
         assert detail.startswith("Failed to create schedule: ")
+
+
+async def test_views_report_the_retries_its_jobs_get(client: httpx.AsyncClient) -> None:
+    """Unset in the schedule: the task's defaults (generate_report: 2 retries, 120 s)."""
+    body = {k: v for k, v in SEED_CRON_SCHEDULE.items() if k not in ("max_retries", "retry_delay")}
+    schedule = await create(client, body)
+    assert (schedule["max_retries"], schedule["retry_delay"]) == (2, 120)
+    fetched = (await client.get(f"{SCHEDULES}/{schedule['id']}")).json()
+    assert (fetched["max_retries"], fetched["retry_delay"]) == (2, 120)
+    listed = (await client.get(SCHEDULES)).json()["items"]
+    assert [(s["max_retries"], s["retry_delay"]) for s in listed] == [(2, 120)]
+    own = await create(client, {**body, "max_retries": 0, "retry_delay": 1.5})
+    assert (own["max_retries"], own["retry_delay"]) == (0, 1.5)
 
 
 async def test_zero_interval_is_refused(client: httpx.AsyncClient) -> None:

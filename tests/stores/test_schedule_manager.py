@@ -12,6 +12,7 @@ from helpers import EPOCH, StoreFactory, eventually, make_job
 from uno.jobs.clock import ManualClock
 from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
 from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.limits import Limits
 from uno.jobs.scheduler import Maintenance, Scheduler
 from uno.jobs.schedules import Interval, ScheduleStatus
 from uno.jobs.settings import Settings
@@ -424,3 +425,58 @@ async def test_create_accepts_none_for_empty_collections(system: JobSystem) -> N
         tags=None,  # type: ignore[arg-type]
     )
     assert (created.args, created.tags, created.kwargs, created.metadata) == ([], [], {}, {})
+
+
+# -- the shared limits ----------------------------------------------------------------
+
+NUL, SURROGATE = "a\x00b", "a\ud800b"
+DEEP: Any = 1
+for _ in range(Limits().max_json_depth + 1):
+    DEEP = [DEEP]
+
+#: Values a schedule's jobs could not get, so the schedule may not have them either.
+OVER_THE_LIMITS: list[dict[str, Any]] = [
+    {"retry_delay": 1e12},
+    {"retry_delay": Limits().max_retry_delay + 1},
+    {"timeout": Limits().max_timeout + 1},
+    {"max_retries": Limits().max_retries + 1},
+    {"args": [DEEP]},
+    {"kwargs": {"k": DEEP}},
+    {"metadata": {"k": "x" * (Limits().max_payload_bytes + 1)}},
+    {"args": [NUL]},
+    {"kwargs": {SURROGATE: 1}},
+    {"metadata": {"k": SURROGATE}},
+    {"tags": [NUL]},
+    {"tags": [SURROGATE]},
+    {"tags": [str(n) for n in range(Limits().max_tags + 1)]},
+    {"queue_name": NUL},
+    {"queue_name": SURROGATE},
+    {"name": NUL},
+    {"name": "n" * 256},
+    {"timezone": "UTC\x00"},
+    {"version": SURROGATE},
+    {"cron_expression": "0 8 * * *\x00"},
+]
+
+
+@pytest.mark.parametrize("change", OVER_THE_LIMITS)
+async def test_create_and_update_obey_the_job_limits(
+    system: JobSystem, change: dict[str, Any]
+) -> None:
+    rule = {} if "cron_expression" in change else {"interval": {"hours": 1}}
+    fields = {"name": "s", **rule, **change}
+    with pytest.raises(ValidationError):
+        await system.schedules.create(task_name="check_status", **fields)
+    assert await system.schedules.list() == ([], 0)
+    schedule = await system.schedules.create("s", "check_status", interval={"hours": 1})
+    with pytest.raises(ValidationError):
+        await system.schedules.update(schedule.id, **change)
+    assert await system.schedules.get(schedule.id) == schedule
+
+
+async def test_an_id_no_schedule_can_have_is_not_found(system: JobSystem) -> None:
+    for schedule_id in (NUL, SURROGATE):
+        with pytest.raises(ScheduleNotFound):
+            await system.schedules.get(schedule_id)
+        with pytest.raises(ScheduleNotFound):
+            await system.schedules.delete(schedule_id)

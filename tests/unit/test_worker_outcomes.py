@@ -19,6 +19,7 @@ from uno.jobs import JobSystem, ManualClock, Retry, Settings, Status
 from uno.jobs.errors import StoreUnavailable
 from uno.jobs.jobs import Job, JobError
 from uno.jobs.limits import Limits
+from uno.jobs.retry import RetryPolicy
 from uno.jobs.store.base import Completion, Failure, Store
 from uno.jobs.worker import Worker
 from uno.jobs.worker.completer import OutcomesPending, write_outcomes
@@ -121,12 +122,14 @@ async def test_retry_delays_out_of_range_are_capped_or_fail_the_attempt(
 async def test_a_backoff_past_any_float_waits_the_longest_delay_allowed(
     system: JobSystem, clock: ManualClock
 ) -> None:
+    """The backoff's own cap (``RetryPolicy.max_delay``), which is within the limit."""
     late = make_job(task_name="fail_with_backoff", retry_count=5000, max_retries=10_000)
     (after,) = await run_all(system, [late])
     assert assert_settled(after, Status.RETRYING).type == "ValueError"
     assert after.retry_count == 5001
     assert after.scheduled_at is not None
-    assert (after.scheduled_at - clock.now()).total_seconds() == LIMITS.max_retry_delay
+    longest = min(RetryPolicy().max_delay, LIMITS.max_retry_delay)
+    assert (after.scheduled_at - clock.now()).total_seconds() == longest
 
 
 async def test_results_past_the_limits_fail_the_attempt(system: JobSystem) -> None:

@@ -64,6 +64,29 @@ class WaitTimeout(JobsError, TimeoutError):
         super().__init__(f"Job {job_id} did not finish within {waited:g} seconds")
 
 
+class WaitAbandoned(JobsError):
+    """A wait ended before its job finished: its caller left or the process is stopping.
+
+    Only the wait ends: the job itself stays stored and runs, or goes on running.
+    """
+
+    def __init__(self, job_id: str, reason: str):
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"Stopped waiting for job {job_id}: {reason}; the job itself goes on")
+
+
+class QueuePaused(JobsError):
+    """Refused to wait for a job on a paused queue: no worker would run it until resumed."""
+
+    def __init__(self, queue_name: str):
+        self.queue_name = queue_name
+        super().__init__(
+            f"Queue {queue_name!r} is paused: its jobs wait until it is resumed, "
+            "so a job run there now could not finish"
+        )
+
+
 class StoreUnavailable(JobsError):
     """The database cannot be reached right now."""
 

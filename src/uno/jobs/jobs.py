@@ -6,16 +6,18 @@ its single source of truth in code.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from uno.jobs.errors import IllegalTransition, ValidationError
+from uno.jobs.limits import DEFAULT_LIMITS, Limits, check_json, check_name
 
 
 class Priority(StrEnum):
@@ -181,41 +183,85 @@ class Job:
         return replace(self, **changes)
 
 
-def _plain_json(value: Any) -> bool:
-    """True for values made only of JSON's own types; cheap enough to run per job."""
+def validate_json(value: Any, what: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse values that would not survive the trip through the database as JSON.
+
+    ``check_json`` with the depth and size of ``limits``, after a fast path for
+    the common case: a few levels of lists and objects holding ASCII strings and
+    numbers, which can break no limit but the size, counted on the way.
+    """
+    depth = min(_PLAIN_DEPTH, limits.max_json_depth)
+    if _plain_budget(value, depth, limits.max_payload_bytes // 6) < 0:
+        check_json(value, what, limits.max_json_depth, limits.max_payload_bytes)
+
+
+#: How deep the fast path of ``validate_json`` looks before leaving a value to ``check_json``.
+_PLAIN_DEPTH = 4
+_BIG = 2**63
+
+
+def _plain_budget(value: Any, depth: int, budget: int) -> int:
+    """``budget`` less the characters of ``value`` if it is plain, else -1.
+
+    Plain: lists and objects at most ``depth`` levels deep of ASCII strings
+    without NUL (no lone surrogate, one byte a character, six when escaped:
+    hence a budget of a sixth of the byte limit), 64-bit integers, finite
+    floats, booleans and None. -1 sends the value to the full check; it never
+    refuses it. The recursion is bounded by ``depth``.
+    """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if kind is list or kind is tuple:
-        return all(_plain_json(item) for item in value)
     if kind is dict:
-        return all(type(k) is str and _plain_json(v) for k, v in value.items())
-    return False
+        for key in value:
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                return -1
+            budget -= len(key) + 3
+        items: Iterable[Any] = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return -1
+    if depth <= 0:
+        return -1
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() or "\x00" in item:
+                return -1
+            budget -= len(item) + 3
+        elif kind is bool or item is None or (kind is int and -_BIG <= item < _BIG):
+            budget -= 21
+        elif kind is float and math.isfinite(item):
+            budget -= 25
+        else:
+            budget = _plain_budget(item, depth - 1, budget)
+        if budget < 0:
+            return -1
+    return budget
 
 
-def validate_json(value: Any, what: str) -> None:
-    """Refuse values that would not survive the trip through the database as JSON."""
-    if _plain_json(value):
-        return
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
+def is_plain_name(value: Any, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """True for the common name: non-empty ASCII without NUL, within the length limit.
+
+    A shortcut of ``check_name`` for hot paths; ``False`` means "check fully".
+    """
+    return (
+        type(value) is str
+        and 0 < len(value) <= limits.max_name_chars
+        and value.isascii()
+        and "\x00" not in value
+    )
 
 
-def validate_timeout(timeout: float | None, what: str = "timeout") -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise ValidationError(f"{what} must be a number of seconds, got {timeout!r}")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ValidationError(f"{what} must be a positive number of seconds, got {timeout!r}")
-
-
-def validate_non_negative(value: float, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValidationError(f"{what} must be zero or more, got {value!r}")
+def check_tags(tags: Any, limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """A job's or schedule's tags as a list: at most ``max_tags`` names."""
+    kind = type(tags)
+    if (kind is not list and kind is not tuple) and (
+        isinstance(tags, str | bytes) or not isinstance(tags, Sequence | AbstractSet)
+    ):
+        raise ValidationError(f"tags must be a list of strings, got {kind.__name__}")
+    if len(tags) > limits.max_tags:
+        raise ValidationError(f"A job or schedule may have at most {limits.max_tags} tags")
+    for tag in tags:
+        if not is_plain_name(tag, limits):
+            check_name(tag, "a tag", limits)
+    return list(tags)

@@ -74,6 +74,9 @@ class Limits:
     default_queue_page: int = 100
     #: Queues that get their own label in ``/metrics``; the rest are summed as ``other``.
     max_metric_queues: int = 50
+    #: Task names not registered in the process that get their own label in ``/metrics``
+    #: (registered tasks always do); the rest are summed as ``other``.
+    max_metric_tasks: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:

@@ -19,26 +19,36 @@ from uno.jobs.errors import (
     JobFailed,
     JobNotFound,
     QueueNotFound,
+    QueuePaused,
+    TaskNotFound,
     ValidationError,
-    WaitTimeout,
 )
 from uno.jobs.events import EventHub, EventKind, JobEvent
 from uno.jobs.group_commit import MAX_GROUPED, GroupCommit
 from uno.jobs.job_batch import JobBatch
 from uno.jobs.jobs import (
-    FINISHED,
     Job,
     Priority,
     Status,
+    check_tags,
+    is_plain_name,
     new_job_id,
     validate_json,
-    validate_non_negative,
-    validate_timeout,
+)
+from uno.jobs.limits import (
+    Limits,
+    check_count,
+    check_job_id,
+    check_name,
+    check_seconds,
+    check_text,
+    text_fault,
 )
 from uno.jobs.private_files import prepare_sqlite_file
 from uno.jobs.settings import Settings
 from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
+from uno.jobs.waiting import JobWaiters
 
 if TYPE_CHECKING:
     from uno.jobs.blocking import BlockingJobSystem
@@ -68,6 +78,27 @@ class JobRequest:
     job_id: str | None = None
 
 
+def _scheduled_at(value: Any, now: datetime, limits: Limits) -> datetime:
+    """``value`` in UTC, refused when it is not a datetime or lies too far ahead."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"scheduled_at must be a datetime, got {value!r}")
+    try:
+        scheduled_at = as_utc(value)
+    except OverflowError:
+        raise ValidationError("scheduled_at is out of range once converted to UTC") from None
+    if (scheduled_at - now).total_seconds() > limits.max_schedule_ahead:
+        raise ValidationError(
+            f"scheduled_at may be at most {limits.max_schedule_ahead:g} seconds ahead"
+        )
+    return scheduled_at
+
+
+def _known_id(job_id: str) -> None:
+    """``JobNotFound`` for an id no job can have (the stores could not even look it up)."""
+    if not isinstance(job_id, str) or text_fault(job_id):
+        raise JobNotFound(f"Job not found: {job_id!r}")
+
+
 class JobSystem:
     """Tasks, jobs, queues and schedules over one store.
 
@@ -91,8 +122,7 @@ class JobSystem:
         self._store = store
         self._opened = False
         self._open_lock = asyncio.Lock()
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._unsubscribe_waiters: Callable[[], None] | None = None
+        self._waiters = JobWaiters(lambda: self.store, self.events)
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
         self._group_commit = GroupCommit(self._insert_jobs)
@@ -114,6 +144,7 @@ class JobSystem:
         async with self._open_lock:
             if not self._opened:
                 await self.store.open()
+                self._waiters.resume()
                 self._opened = True
         return self
 
@@ -222,49 +253,59 @@ class JobSystem:
     def build_job(self, request: JobRequest, now: datetime | None = None) -> Job:
         """Validate a request and fill its defaults from the task; write nothing.
 
-        This runs once per enqueued job, so the common case (plain JSON values,
-        task defaults) takes the short paths.
+        Every value obeys ``settings.limits`` (``uno.jobs.limits``), so whatever
+        is built can be stored, listed and settled on every store. This runs
+        once per enqueued job, so the common case (plain JSON values, task
+        defaults, ASCII names) takes the short paths.
         """
-        task = self.registry.get(request.task_name, request.version)
+        limits = self.settings.limits
+        try:
+            task = self.registry.get(request.task_name, request.version)
+        except TaskNotFound:
+            # A registered name is valid; the others are checked before the
+            # error repeats them.
+            check_name(request.task_name, "task_name", limits)
+            if request.version is not None:
+                check_name(request.version, "version", limits)
+            raise
         now = now or self.clock.now()
+        kind = type(request.args)
+        if kind is not list and kind is not tuple and isinstance(request.args, str | bytes | dict):
+            raise ValidationError(f"args must be a list, got {kind.__name__}")
         args = list(request.args)
         kwargs = dict(request.kwargs) if request.kwargs else {}
         metadata = dict(request.metadata) if request.metadata else {}
-        validate_json(args, "args")
+        validate_json(args, "args", limits)
         if kwargs:
-            validate_json(kwargs, "kwargs")
+            validate_json(kwargs, "kwargs", limits)
         if metadata:
-            validate_json(metadata, "metadata")
+            validate_json(metadata, "metadata", limits)
         scheduled_at = now
         if request.scheduled_at is not None:
             if request.delay is not None:
                 raise ValidationError("Give scheduled_at or delay, not both")
-            scheduled_at = as_utc(request.scheduled_at)
+            scheduled_at = _scheduled_at(request.scheduled_at, now, limits)
         elif request.delay is not None:
-            validate_non_negative(request.delay, "delay")
-            scheduled_at = now + timedelta(seconds=request.delay)
+            delay = check_seconds(request.delay, "delay", limits.max_schedule_ahead)
+            scheduled_at = now + timedelta(seconds=delay)
         timeout = task.timeout
         if request.timeout is not None:
-            validate_timeout(request.timeout)
-            timeout = request.timeout
+            timeout = check_seconds(request.timeout, "timeout", limits.max_timeout, positive=True)
         max_retries = task.max_retries
         if request.max_retries is not None:
-            max_retries = request.max_retries
-            validate_non_negative(max_retries, "max_retries")
-            if not isinstance(max_retries, int):
-                raise ValidationError(f"max_retries must be a whole number, got {max_retries!r}")
+            max_retries = check_count(request.max_retries, "max_retries", limits.max_retries)
         retry_delay = task.retry_delay
         if request.retry_delay is not None:
-            validate_non_negative(request.retry_delay, "retry_delay")
-            retry_delay = float(request.retry_delay)
-        tags = list(request.tags) if request.tags else []
-        if tags and not all(isinstance(t, str) for t in tags):
-            raise ValidationError("tags must be strings")
+            retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
+        tags = check_tags(request.tags, limits) if request.tags else []
+        queue_name = request.queue_name or task.queue
+        if queue_name is not task.queue and not is_plain_name(queue_name, limits):
+            check_name(queue_name, "queue_name", limits)
         job_id = request.job_id
         if job_id is None:
             job_id = new_job_id()
-        elif not job_id or not isinstance(job_id, str) or len(job_id) > 255:
-            raise ValidationError("job_id must be a non-empty string of at most 255 characters")
+        else:
+            check_job_id(job_id, limits)
         priority = request.priority
         if type(priority) is not Priority:
             priority = Priority.parse(priority)
@@ -273,7 +314,7 @@ class JobSystem:
             task_name=task.name,
             args=args,
             kwargs=kwargs,
-            queue_name=request.queue_name or task.queue,
+            queue_name=queue_name,
             priority=priority,
             status=Status.PENDING,
             scheduled_at=scheduled_at,
@@ -391,6 +432,7 @@ class JobSystem:
             raise ValidationError(f"Bad enqueue option: {exc}") from None
 
     async def get(self, job_id: str) -> Job:
+        _known_id(job_id)
         await self.open()
         job = await self.store.get_job(job_id)
         if job is None:
@@ -398,12 +440,19 @@ class JobSystem:
         return job
 
     async def cancel(self, job_id: str, reason: str | None = None) -> Job:
-        """Cancel a job that has not started; ``IllegalTransition`` otherwise."""
+        """Cancel a job that has not started; ``IllegalTransition`` otherwise.
+
+        The ``reason`` is kept on the job, so it obeys the free-text rules.
+        """
+        if reason is not None:
+            check_text(reason, "reason", self.settings.limits.max_text_chars, allow_empty=True)
+        _known_id(job_id)
         await self.open()
         return await self.store.cancel_job(job_id, reason, self.clock.now())
 
     async def retry(self, job_id: str) -> Job:
         """Send a failed, timed-out or cancelled job back to pending."""
+        _known_id(job_id)
         await self.open()
         return await self.store.retry_job(job_id, self.clock.now())
 
@@ -419,53 +468,37 @@ class JobSystem:
         return await self.store.job_stats()
 
     # -- waiting for results --------------------------------------------------
-    async def wait(self, job_id: str, timeout: float | None = None) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        *,
+        abandon: asyncio.Future[Any] | None = None,
+    ) -> Job:
         """Wait until the job is finished (completed, failed, cancelled, timeout).
 
         Wakes at once when the job runs in this process; otherwise polls the
-        store with a growing interval. Raises ``WaitTimeout``.
+        store, one query for all waiters. Raises ``WaitTimeout`` after
+        ``timeout`` seconds (``DEFAULT_WAIT`` when ``None``), and ``WaitAbandoned``
+        as soon as ``abandon`` is done or ``stop_waiting`` is called; the job
+        itself is left as it is either way.
         """
         await self.open()
         limit = DEFAULT_WAIT if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        future: asyncio.Future[None] = loop.create_future()
-        self._waiters.setdefault(job_id, []).append(future)
-        if self._unsubscribe_waiters is None:
-            # Subscribed only while someone waits, so a worker with no waiter
-            # and no other subscriber builds no events at all.
-            self._unsubscribe_waiters = self.events.subscribe(self._on_event)
-        poll = 0.005
-        try:
-            while True:
-                job = await self.store.get_job(job_id)
-                if job is None:
-                    raise JobNotFound(f"Job not found: {job_id}")
-                if job.status in FINISHED:
-                    return job
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise WaitTimeout(job_id, limit)
-                done, _ = await asyncio.wait({future}, timeout=min(poll, remaining))
-                if done:
-                    future = loop.create_future()
-                    self._waiters.setdefault(job_id, []).append(future)
-                poll = min(poll * 2, 0.25)
-        finally:
-            waiters = self._waiters.get(job_id, [])
-            if future in waiters:
-                waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(job_id, None)
-            if not self._waiters and self._unsubscribe_waiters is not None:
-                self._unsubscribe_waiters()
-                self._unsubscribe_waiters = None
+        return await self._waiters.wait(job_id, limit, abandon)
 
-    def _on_event(self, event: JobEvent) -> None:
-        if event.kind in (EventKind.SUCCEEDED, EventKind.FAILED):
-            for future in self._waiters.pop(event.job_id, []):
-                if not future.done():
-                    future.set_result(None)
+    @property
+    def waiting(self) -> int:
+        """Waits in progress (``wait``, ``run`` and run-sync requests)."""
+        return self._waiters.count
+
+    def stop_waiting(self) -> None:
+        """End every wait now with ``WaitAbandoned``, and refuse new ones until reopened.
+
+        A server calls it when told to stop, so that no wait holds its shutdown.
+        Safe to call from a signal handler or another thread.
+        """
+        self._waiters.stop()
 
     async def run(
         self,
@@ -474,20 +507,37 @@ class JobSystem:
         kwargs: dict[str, Any] | None = None,
         *,
         wait_timeout: float | None = None,
+        abandon: asyncio.Future[Any] | None = None,
         **options: Any,
     ) -> Any:
         """Enqueue a job, wait for it and return its result.
 
-        Raises ``JobFailed`` when it ends failed, timed out or cancelled, and
-        ``WaitTimeout`` when it is not finished within ``wait_timeout`` (by
-        default the job's timeout, else ``DEFAULT_WAIT``).
+        Raises ``QueuePaused`` before enqueueing anything when the job's queue is
+        paused, ``JobFailed`` when it ends failed, timed out or cancelled, and
+        ``WaitTimeout`` when it is not finished within ``wait_timeout`` (when
+        left out: the job's timeout, else ``DEFAULT_WAIT``, at most
+        ``Limits.max_run_sync_wait``). ``abandon`` ends the wait as in ``wait``.
         """
+        await self.open()
+        queue = options.get("queue_name") or self._queue_of(task, options.get("version"))
+        if queue is not None and queue in await self.store.paused_queues():
+            raise QueuePaused(queue)
         job = await self.enqueue(task, args, kwargs, **options)
-        limit = wait_timeout if wait_timeout is not None else (job.timeout or DEFAULT_WAIT)
-        done = await self.wait(job.id, limit)
+        if wait_timeout is None:
+            wait_timeout = min(job.timeout or DEFAULT_WAIT, self.settings.limits.max_run_sync_wait)
+        done = await self.wait(job.id, wait_timeout, abandon=abandon)
         if done.status != Status.COMPLETED:
             raise JobFailed(done.id, done.status.value, done.error)
         return done.result
+
+    def _queue_of(self, task: str | Task, version: str | None) -> str | None:
+        """The queue a job of ``task`` goes to by default; ``None`` if not registered."""
+        if isinstance(task, Task):
+            return task.queue
+        try:
+            return self.registry.get(task, version).queue
+        except TaskNotFound:
+            return None  # enqueue refuses it with the reason
 
     # -- queues ---------------------------------------------------------------
     async def list_queues(self) -> list[QueueInfo]:
@@ -496,6 +546,14 @@ class JobSystem:
         stored = {q.name: q for q in await self.store.list_queues()}
         names = set(stored) | self.registry.queues() | {DEFAULT_QUEUE}
         return [stored.get(n) or QueueInfo(name=n, size=0, is_paused=False) for n in sorted(names)]
+
+    async def queue_page(self, limit: int, offset: int = 0) -> tuple[list[QueueInfo], int]:
+        """``limit`` queues from ``offset`` in name order, and how many there are."""
+        limits = self.settings.limits
+        check_count(limit, "limit", limits.max_page_size)
+        check_count(offset, "offset", limits.max_offset)
+        queues = await self.list_queues()
+        return queues[offset : offset + limit], len(queues)
 
     async def _known_queue(self, name: str) -> None:
         if name in self.registry.queues() or name == DEFAULT_QUEUE:

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from uno.jobs.errors import TaskNotFound, ValidationError
-from uno.jobs.jobs import validate_non_negative, validate_timeout
+from uno.jobs.limits import DEFAULT_LIMITS, Limits, check_count, check_name, check_seconds
 from uno.jobs.retry import RetryPolicy
 
 Executor = Literal["thread", "process"]
 DEFAULT_VERSION = "1.0"
 DEFAULT_QUEUE = "default"
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_DELAY = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +33,8 @@ class Task:
     description: str | None = None
     queue: str = DEFAULT_QUEUE
     timeout: float | None = None
-    max_retries: int = 3
-    retry_delay: float = 60.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_delay: float = DEFAULT_RETRY_DELAY
     backoff: bool = False
     jitter: float = 0.0
     executor: Executor = "thread"
@@ -109,15 +111,25 @@ class TaskRegistry:
         return {t.queue for t in self.all_versions()}
 
 
-def _validate_task(task: Task) -> None:
-    if not task.name or not isinstance(task.name, str):
+def _validate_task(task: Task, limits: Limits = DEFAULT_LIMITS) -> None:
+    """A task's own settings obey the default limits, as a job's would.
+
+    Its jobs inherit them, so a task that asks for more than a job may (a retry
+    delay of years, a timeout past any date) is refused when it is defined.
+    """
+    if not isinstance(task.name, str) or not task.name:
         raise ValidationError("A task needs a non-empty name")
+    check_name(task.name, "task name", limits)
+    what = f"task {task.name}"
     if not task.version:
         raise ValidationError(f"Task {task.name} needs a non-empty version")
+    check_name(task.version, f"version of {what}", limits)
     if not task.queue:
         raise ValidationError(f"Task {task.name} needs a non-empty queue")
-    validate_timeout(task.timeout, f"timeout of task {task.name}")
-    validate_non_negative(task.max_retries, f"max_retries of task {task.name}")
-    validate_non_negative(task.retry_delay, f"retry_delay of task {task.name}")
+    check_name(task.queue, f"queue of {what}", limits)
+    if task.timeout is not None:
+        check_seconds(task.timeout, f"timeout of {what}", limits.max_timeout, positive=True)
+    check_count(task.max_retries, f"max_retries of {what}", limits.max_retries)
+    check_seconds(task.retry_delay, f"retry_delay of {what}", limits.max_retry_delay)
     if task.executor not in ("thread", "process"):
         raise ValidationError(f"executor of task {task.name} must be 'thread' or 'process'")

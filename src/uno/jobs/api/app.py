@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from uno.jobs.api.dtos import ErrorDto
 from uno.jobs.api.endpoints import register_jobs_endpoints
@@ -155,7 +155,7 @@ def _add_metrics(app: FastAPI, system: JobSystem) -> None:
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         """Job counts and durations of this process, for Prometheus to scrape."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_dashboard(app: FastAPI) -> None:

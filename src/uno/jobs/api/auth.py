@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ __all__ = [
     "secret_path",
     "verifier_for",
 ]
+
+#: Where ``uno.jobs.api.admission`` leaves the caller it admitted before the body
+#: was read, so that the route's own check does not verify the token again.
+PRINCIPAL_KEY = "uno.jobs.principal"
 
 #: Documents the scheme in OpenAPI; missing or non-Bearer headers reach our own 401.
 bearer_scheme = HTTPBearer(
@@ -102,29 +107,52 @@ class TokenVerifier:
             if settings.jwt_jwks_url
             else None
         )
+        self.max_token_bytes = settings.limits.max_token_bytes
         self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified_bytes = 0
 
-    #: How many verified tokens are remembered (each until its ``exp``).
+    #: How many verified tokens are remembered (each until its ``exp``)...
     cache_size = 1024
+    #: ...and how many characters of token they may hold together: a token's claims
+    #: are decoded from its text, so this bounds the memory of the whole cache.
+    cache_chars = 2 * 1024 * 1024
 
     async def verify(self, token: str) -> Principal:
         """The caller behind a valid token; raises a 401 (503 when keys are unreachable).
 
-        A token verified once is remembered until it expires: clients send the
-        same token with every request, and checking its signature again would
-        cost a fifth of a small request's time.
+        A token longer than ``Limits.max_token_bytes`` is refused before it is
+        decoded. A token verified once is remembered until it expires: clients
+        send the same token with every request, and checking its signature again
+        would cost a fifth of a small request's time.
         """
         cached = self._verified.get(token)
         if cached is not None:
             principal, expires = cached
             if time.time() < expires:
                 return principal
-            del self._verified[token]
+            self._forget(token)
+        if len(token) > self.max_token_bytes:
+            raise unauthorized(f"Invalid token: longer than {self.max_token_bytes} bytes")
         principal = await self._verify(token)
-        if len(self._verified) >= self.cache_size:
-            self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = (principal, float(principal.claims["exp"]))
+        self._remember(token, principal)
         return principal
+
+    def _remember(self, token: str, principal: Principal) -> None:
+        """Keep ``token``, dropping the oldest ones past either bound of the cache."""
+        expires = _expiry(principal.claims)
+        if token in self._verified:
+            return  # verified twice at once: the first one is kept
+        while self._verified and (
+            len(self._verified) >= self.cache_size
+            or self._verified_bytes + len(token) > self.cache_chars
+        ):
+            self._forget(next(iter(self._verified)))
+        self._verified[token] = (principal, expires)
+        self._verified_bytes += len(token)
+
+    def _forget(self, token: str) -> None:
+        if self._verified.pop(token, None) is not None:
+            self._verified_bytes -= len(token)
 
     async def _verify(self, token: str) -> Principal:
         try:
@@ -148,6 +176,8 @@ class TokenVerifier:
             raise unauthorized("Token has expired") from None
         except jwt.PyJWTError as exc:
             raise unauthorized(f"Invalid token: {exc}") from None
+        except (OverflowError, ValueError, TypeError):
+            raise unauthorized("Invalid token: a claim is out of range") from None
         return Principal(claims.get("sub"), _scopes(claims), claims)
 
     async def _key_for(self, algorithm: str, token: str) -> Any:
@@ -166,6 +196,28 @@ class TokenVerifier:
         if self.public_key is not None:
             return self.public_key
         raise unauthorized(f"Invalid token: no public key configured for {algorithm}")
+
+
+def _expiry(claims: dict[str, Any]) -> float:
+    """The ``exp`` claim as a timestamp; a 401 when a date claim is not a finite number.
+
+    PyJWT accepts any integer (or integer text) in ``exp``, ``iat`` and ``nbf``,
+    however large; one that no float can hold would otherwise fail later, as a
+    server error.
+    """
+    dates = {}
+    for name in ("exp", "iat", "nbf"):
+        if name not in claims:
+            continue
+        try:
+            dates[name] = float(claims[name])
+        except (OverflowError, ValueError, TypeError):
+            dates[name] = math.inf
+        if not math.isfinite(dates[name]):
+            raise unauthorized(f"Invalid token: the {name} claim is out of range")
+    if "exp" not in dates:
+        raise unauthorized("Invalid token: the exp claim is missing")
+    return dates["exp"]
 
 
 def _scopes(claims: dict[str, Any]) -> frozenset[str]:
@@ -195,9 +247,13 @@ def scope_dependency(scope: str, provider: SystemProvider) -> Callable[..., Awai
     system_dep = Depends(provider)
 
     async def require_scope(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
         system: JobSystem = system_dep,
     ) -> Principal:
+        admitted: Principal | None = request.scope.get(PRINCIPAL_KEY)
+        if admitted is not None and admitted.allows(scope):
+            return admitted
         return await admit(system, scope, credentials)
 
     return require_scope
@@ -217,4 +273,9 @@ async def admit(
 
 async def admit_request(request: Request, system: JobSystem, scope: str) -> Principal:
     """``admit`` for a request read without FastAPI's dependencies (lean handlers)."""
-    return await admit(system, scope, await bearer_scheme(request))
+    admitted: Principal | None = request.scope.get(PRINCIPAL_KEY)
+    if admitted is not None and admitted.allows(scope):
+        return admitted
+    principal = await admit(system, scope, await bearer_scheme(request))
+    request.scope[PRINCIPAL_KEY] = principal
+    return principal

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.params import Depends as DependsParam
 
+from uno.jobs.api.admission import without_opening
 from uno.jobs.api.auth import SystemProvider
 from uno.jobs.api.routes import jobs, queues, schedules, tasks
 from uno.jobs.api.routes.guards import RouteContext
@@ -23,16 +24,17 @@ def system_provider(system: JobSystem | None = None) -> SystemProvider:
     FastAPI app without a lifespan still works: the store opens on first request.
     """
 
-    async def get_job_system() -> JobSystem:
+    def unopened() -> JobSystem:
         if system is not None:
-            target = system
-        else:
-            from uno.dependencies.service import get_job_system as registered
+            return system
+        from uno.dependencies.service import get_job_system as registered
 
-            target = registered()
-        return await target.open()
+        return registered()
 
-    return get_job_system
+    async def get_job_system() -> JobSystem:
+        return await unopened().open()
+
+    return without_opening(get_job_system, unopened)
 
 
 def register_jobs_endpoints(
@@ -45,6 +47,9 @@ def register_jobs_endpoints(
     manage_lifespan: bool = True,
 ) -> dict[str, APIRouter]:
     """Add the jobs, schedules, queues and tasks routers under ``path_prefix``.
+
+    Every route checks the token and the body size from the request's headers
+    before its body is read (``uno.jobs.api.admission``), here as in ``create_app``.
 
     ``system`` defaults to the one ``configure_services`` registered. On a
     FastAPI app (and with ``manage_lifespan``) the app's lifespan also opens

@@ -1,7 +1,10 @@
 """The embedded runtime of an API process: the store open, a worker and a scheduler.
 
 Both loops run as tasks in the server's own event loop, so run-sync wakes as
-soon as its job finishes, with no second process to start.
+soon as its job finishes, with no second process to start. ``serve_app`` runs
+the server so that a stop signal first ends every run-sync wait: the server
+waits for open requests before its lifespan ends, and a waiting run-sync would
+otherwise hold the shutdown (and the worker and scheduler) for its whole wait.
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
+from types import FrameType
 from typing import Any
+
+import uvicorn
 
 from uno.jobs.system import JobSystem
 
@@ -49,6 +56,7 @@ async def embedded_runtime(
     try:
         yield system
     finally:
+        system.stop_waiting()
         grace = system.settings.shutdown_grace
         if the_scheduler is not None:
             the_scheduler.request_stop()
@@ -60,3 +68,23 @@ async def embedded_runtime(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         await system.close()
+
+
+class JobsServer(uvicorn.Server):
+    """A uvicorn server that ends the system's waits as soon as it is told to stop."""
+
+    def __init__(self, config: uvicorn.Config, system: JobSystem) -> None:
+        super().__init__(config)
+        self.system = system
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.system.stop_waiting()
+        super().handle_exit(sig, frame)
+
+
+def serve_app(system: JobSystem, app: Any, **config: Any) -> None:
+    """``uvicorn.run(app, **config)`` with a ``JobsServer``."""
+    server = JobsServer(uvicorn.Config(app, **config), system)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits

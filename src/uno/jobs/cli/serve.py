@@ -17,6 +17,7 @@ import typer
 
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.limits import DEFAULT_LIMITS, Limits
 from uno.jobs.private_files import prepare_sqlite_file, write_private_file
 from uno.jobs.settings import Settings
 from uno.jobs.store import create_store
@@ -46,10 +47,9 @@ def serve(
     ),
 ) -> None:
     """Serve the Jobs REST API, the dashboard and the embedded worker and scheduler."""
-    import uvicorn
-
     from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
+    from uno.jobs.api.runtime import serve_app
 
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
@@ -68,7 +68,8 @@ def serve(
     typer.echo(f"Database: {settings.shown_database_url}")
     if not has_configured_key(settings):
         show_admin_token(settings, f"http://{shown_host}:{port}/dashboard")
-    uvicorn.run(server, host=host, port=port, **server_options(log_level, access_log))
+    options = server_options(log_level, access_log, settings.limits)
+    serve_app(system, server, host=host, port=port, **options)
 
 
 async def check_store(system: JobSystem) -> None:
@@ -106,12 +107,19 @@ def show_admin_token(settings: Settings, dashboard_url: str) -> None:
     typer.echo(f"Dashboard: {dashboard_url} (paste the token from that file)")
 
 
-def server_options(log_level: str, access_log: bool) -> dict[str, Any]:
-    """uvicorn's settings: uvloop and httptools when installed (``auto``), and no access
-    log unless asked, since formatting a line per request costs as much as routing it."""
+def server_options(
+    log_level: str, access_log: bool, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
+    """uvicorn's settings: uvloop when installed, httptools with bounded request heads
+    (h11 with the same bound without it; see ``uno.jobs.api.http_server``), and no
+    access log unless asked, since formatting a line per request costs as much as
+    routing it."""
+    from uno.jobs.api.http_server import bounded_protocol, head_bytes
+
     return {
         "loop": "auto",
-        "http": "auto",
+        "http": bounded_protocol(limits) or "h11",
+        "h11_max_incomplete_event_size": head_bytes(limits),
         "log_level": log_level.lower(),
         "access_log": access_log,
     }

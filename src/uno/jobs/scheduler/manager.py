@@ -10,8 +10,9 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from uno.jobs.errors import ScheduleNotFound, ValidationError
-from uno.jobs.jobs import Priority, validate_json, validate_non_negative, validate_timeout
+from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
+from uno.jobs.jobs import Priority, check_tags
+from uno.jobs.limits import check_count, check_json, check_name, check_seconds, text_fault
 from uno.jobs.scheduler.occurrences import (
     load_zone,
     next_occurrence,
@@ -20,6 +21,7 @@ from uno.jobs.scheduler.occurrences import (
 )
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
 from uno.jobs.store import ScheduleFilter
+from uno.jobs.tasks import Task
 
 if TYPE_CHECKING:
     from uno.jobs.system import JobSystem
@@ -60,6 +62,7 @@ class ScheduleManager:
 
     # -- reads ------------------------------------------------------------------
     async def get(self, schedule_id: str) -> Schedule:
+        _known_id(schedule_id)
         await self.system.open()
         schedule = await self.system.store.get_schedule(schedule_id)
         if schedule is None:
@@ -170,6 +173,7 @@ class ScheduleManager:
         return await self._write(updated, moves_next_run)
 
     async def delete(self, schedule_id: str) -> None:
+        _known_id(schedule_id)
         await self.system.open()
         if not await self.system.store.delete_schedule(schedule_id):
             raise ScheduleNotFound(f"Schedule not found: {schedule_id}")
@@ -199,13 +203,20 @@ class ScheduleManager:
 
     # -- validation ---------------------------------------------------------------
     def _validated(self, schedule: Schedule) -> Schedule:
-        """Check every field and return the schedule in canonical form."""
+        """Check every field against the limits and return the schedule in canonical form.
+
+        A schedule's values become its jobs' values, so they obey the same
+        limits as ``JobSystem.enqueue``: refused here rather than at each firing.
+        """
+        limits = self.system.settings.limits
         if not isinstance(schedule.name, str) or not schedule.name.strip():
             raise ValidationError("name must be a non-empty string")
+        name = check_name(schedule.name.strip(), "name", limits)
         if not isinstance(schedule.task_name, str) or not schedule.task_name:
             raise ValidationError("task_name must be a non-empty string")
-        if schedule.version is not None and not isinstance(schedule.version, str):
-            raise ValidationError(f"version must be a string, got {schedule.version!r}")
+        check_name(schedule.task_name, "task_name", limits)
+        if schedule.version is not None:
+            check_name(schedule.version, "version", limits)
         self.system.registry.get(schedule.task_name, schedule.version)
         has_cron = schedule.cron_expression is not None
         has_interval = schedule.interval is not None
@@ -214,51 +225,63 @@ class ScheduleManager:
                 "Give exactly one of cron_expression and interval"
                 + (", not both" if has_cron else " (neither was given)")
             )
+        if has_cron:
+            check_name(schedule.cron_expression, "cron_expression", limits)
+        check_name(schedule.timezone, "timezone", limits)
         load_zone(schedule.timezone)
         cron = normalize_cron(schedule.cron_expression) if has_cron else None  # type: ignore[arg-type]
         interval = parse_interval(schedule.interval) if has_interval else None  # type: ignore[arg-type]
         raw_args = schedule.args if schedule.args is not None else []
         if isinstance(raw_args, str | bytes | dict) or not isinstance(raw_args, Sequence):
-            raise ValidationError(f"args must be a list, got {raw_args!r}")
+            raise ValidationError(f"args must be a list, got {type(raw_args).__name__}")
         args = list(raw_args)
         for value, what, kind in (
             (schedule.kwargs, "kwargs", dict),
             (schedule.metadata, "metadata", dict),
         ):
             if not isinstance(value, kind):
-                raise ValidationError(f"{what} must be an object, got {value!r}")
-        validate_json(args, "args")
-        validate_json(schedule.kwargs, "kwargs")
-        validate_json(schedule.metadata, "metadata")
-        tags = schedule.tags if schedule.tags is not None else []
-        if isinstance(tags, str) or not isinstance(tags, Sequence):
-            raise ValidationError(f"tags must be a list of strings, got {tags!r}")
-        if not all(isinstance(t, str) for t in tags):
-            raise ValidationError("tags must be a list of strings")
-        if schedule.queue_name is not None and (
-            not isinstance(schedule.queue_name, str) or not schedule.queue_name
-        ):
-            raise ValidationError("queue_name must be a non-empty string")
+                raise ValidationError(f"{what} must be an object, got {type(value).__name__}")
+        depth, size = limits.max_json_depth, limits.max_payload_bytes
+        check_json(args, "args", depth, size)
+        check_json(schedule.kwargs, "kwargs", depth, size)
+        check_json(schedule.metadata, "metadata", depth, size)
+        tags = check_tags(schedule.tags if schedule.tags is not None else [], limits)
+        if schedule.queue_name is not None:
+            check_name(schedule.queue_name, "queue_name", limits)
         if schedule.max_retries is not None:
-            validate_non_negative(schedule.max_retries, "max_retries")
-            if not isinstance(schedule.max_retries, int):
-                raise ValidationError(
-                    f"max_retries must be a whole number, got {schedule.max_retries!r}"
-                )
-        if schedule.retry_delay is not None:
-            validate_non_negative(schedule.retry_delay, "retry_delay")
-        validate_timeout(schedule.timeout)
+            check_count(schedule.max_retries, "max_retries", limits.max_retries)
+        retry_delay = schedule.retry_delay
+        if retry_delay is not None:
+            retry_delay = check_seconds(retry_delay, "retry_delay", limits.max_retry_delay)
+        timeout = schedule.timeout
+        if timeout is not None:
+            timeout = check_seconds(timeout, "timeout", limits.max_timeout, positive=True)
         return schedule.evolve(
-            name=schedule.name.strip(),
+            name=name,
             cron_expression=cron,
             interval=interval,
             timezone=schedule.timezone.strip(),
             args=args,
             kwargs=dict(schedule.kwargs),
             metadata=dict(schedule.metadata),
-            tags=list(tags),
+            tags=tags,
             priority=Priority.parse(schedule.priority),
+            retry_delay=retry_delay,
+            timeout=timeout,
         )
+
+    def task_of(self, schedule: Schedule) -> Task | None:
+        """The task whose defaults the schedule's jobs get (``None`` if none is registered)."""
+        try:
+            return self.system.registry.get(schedule.task_name, schedule.version)
+        except TaskNotFound:
+            return None
+
+
+def _known_id(schedule_id: str) -> None:
+    """``ScheduleNotFound`` for an id no schedule can have (no store could look it up)."""
+    if not isinstance(schedule_id, str) or text_fault(schedule_id):
+        raise ScheduleNotFound(f"Schedule not found: {schedule_id!r}")
 
 
 def _parse_status(value: ScheduleStatus | str) -> ScheduleStatus:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
+from uno.jobs.errors import ValidationError
 from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.limits import text_fault
 from uno.jobs.schedules import Schedule, ScheduleStatus
 
 #: Fields a job list may be ordered by.
@@ -59,6 +61,18 @@ class JobFilter:
     order_by: str = "created_at"
     order_dir: str = "desc"
 
+    def __post_init__(self) -> None:
+        """Refuse strings no stored job can hold: they could not even be looked up."""
+        for value, what in (
+            (self.queue_name, "queue_name"),
+            (self.worker_id, "worker_id"),
+            (self.task_name, "task_name"),
+        ):
+            if value is not None:
+                _check_filter_text(value, what)
+        for tag in self.tags:
+            _check_filter_text(tag, "a tag")
+
 
 @dataclass(frozen=True, slots=True)
 class ScheduleFilter:
@@ -66,6 +80,22 @@ class ScheduleFilter:
     tags: tuple[str, ...] = ()
     limit: int = 100
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        for tag in self.tags:
+            _check_filter_text(tag, "a tag")
+
+
+def _check_filter_text(value: Any, what: str) -> None:
+    """A filter value must be text a store can compare: a string without NUL or lone surrogates.
+
+    Its length is not bounded here: a long one simply matches nothing.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} filter must be a string, got {type(value).__name__}")
+    fault = text_fault(value)
+    if fault:
+        raise ValidationError(f"{what} filter {fault}")
 
 
 @dataclass(slots=True)

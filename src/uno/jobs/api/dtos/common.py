@@ -15,8 +15,6 @@ from uno.jobs.clock import as_utc
 MAX_PAGE_SIZE = 1000
 #: Far past any real list; keeps the number within the databases' integers.
 MAX_OFFSET = 1_000_000_000
-#: Retries beyond this are a typo rather than a policy.
-MAX_RETRIES = 10_000
 
 
 class PriorityEnum(StrEnum):

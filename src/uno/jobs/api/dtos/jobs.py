@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from uno.jobs.api.dtos.common import (
     MAX_OFFSET,
     MAX_PAGE_SIZE,
-    MAX_RETRIES,
     PageDto,
     PriorityEnum,
     Seconds,
@@ -89,14 +88,22 @@ class CreateJobDto(JobBaseDto):
     scheduled_at: UtcDateTime | None = Field(
         default=None, description="When to execute the job (None for immediate); naive is UTC"
     )
+    # The upper bounds of these numbers are the server's limits (``uno.jobs.limits``),
+    # which can be configured: the domain checks them, answering 400.
     max_retries: int | None = Field(
-        default=None, ge=0, le=MAX_RETRIES, description="Maximum retry attempts"
+        default=None, ge=0, description="Maximum retry attempts (at most the server's limit)"
     )
     retry_delay: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="Delay between retries in seconds"
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Delay between retries in seconds (at most the server's limit)",
     )
     timeout: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Timeout in seconds"
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Timeout in seconds (at most the server's limit)",
     )
     tags: list[Tag] = Field(default_factory=list, description="Tags for categorization")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata")
@@ -167,7 +174,9 @@ class CancelJobDto(BaseModel):
         json_schema_extra={"example": {"reason": "User-initiated cancellation"}}
     )
 
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(
+        default=None, description="Free text, at most the server's limit (4096 characters)"
+    )
 
 
 class JobViewDto(BaseModel):

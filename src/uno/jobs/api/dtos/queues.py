@@ -20,9 +20,15 @@ class QueueDto(BaseModel):
 
 
 class QueueListDto(BaseModel):
+    """One page of queues by name; ``total`` counts every queue."""
+
     items: list[QueueDto]
     total: int
 
     @classmethod
     def from_domain(cls, queues: list[QueueInfo]) -> QueueListDto:
-        return cls(items=[QueueDto.from_domain(q) for q in queues], total=len(queues))
+        return cls.from_page(queues, len(queues))
+
+    @classmethod
+    def from_page(cls, queues: list[QueueInfo], total: int) -> QueueListDto:
+        return cls(items=[QueueDto.from_domain(q) for q in queues], total=total)

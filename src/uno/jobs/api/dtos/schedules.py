@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from uno.jobs.api.dtos.common import (
-    MAX_RETRIES,
     PageDto,
     PriorityEnum,
     Seconds,
@@ -17,6 +17,7 @@ from uno.jobs.api.dtos.common import (
     page_fields,
 )
 from uno.jobs.schedules import Interval, Schedule
+from uno.jobs.tasks import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY, Task
 
 _DAYS_MAX = 36_500  # a hundred years: anything longer is a typo, not a schedule
 
@@ -98,7 +99,7 @@ class CreateScheduleDto(BaseModel):
     priority: PriorityEnum = PriorityEnum.normal
     tags: list[Tag] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    max_retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
+    max_retries: int | None = Field(default=None, ge=0)
     retry_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     version: str | None = Field(default=None, min_length=1, max_length=255)
@@ -161,7 +162,7 @@ class UpdateScheduleDto(BaseModel):
     priority: PriorityEnum | None = None
     tags: list[Tag] | None = None
     metadata: dict[str, Any] | None = None
-    max_retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
+    max_retries: int | None = Field(default=None, ge=0)
     retry_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     version: str | None = Field(default=None, min_length=1, max_length=255)
@@ -200,8 +201,8 @@ class ScheduleViewDto(BaseModel):
     priority: PriorityEnum
     tags: list[str]
     metadata: dict[str, Any]
-    max_retries: int | None
-    retry_delay: Seconds | None
+    max_retries: int = Field(description="The schedule's own, else its task's default")
+    retry_delay: Seconds = Field(description="The schedule's own, else its task's default")
     timeout: Seconds | None
     last_run_at: UtcDateTime | None
     next_run_at: UtcDateTime | None
@@ -210,7 +211,16 @@ class ScheduleViewDto(BaseModel):
     version: str | None
 
     @classmethod
-    def from_domain(cls, schedule: Schedule) -> ScheduleViewDto:
+    def from_domain(cls, schedule: Schedule, task: Task | None = None) -> ScheduleViewDto:
+        """The view of ``schedule``; ``task`` gives the defaults its jobs get.
+
+        Without the task (no longer registered) the defaults of any task are shown.
+        """
+        max_retries, retry_delay = schedule.max_retries, schedule.retry_delay
+        if max_retries is None:
+            max_retries = task.max_retries if task else DEFAULT_MAX_RETRIES
+        if retry_delay is None:
+            retry_delay = task.retry_delay if task else DEFAULT_RETRY_DELAY
         return cls(
             id=schedule.id,
             name=schedule.name,
@@ -225,8 +235,8 @@ class ScheduleViewDto(BaseModel):
             priority=PriorityEnum(schedule.priority.value),
             tags=schedule.tags,
             metadata=schedule.metadata,
-            max_retries=schedule.max_retries,
-            retry_delay=schedule.retry_delay,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
             timeout=schedule.timeout,
             last_run_at=schedule.last_run_at,
             next_run_at=schedule.next_run_at,
@@ -243,9 +253,14 @@ class ScheduleListDto(PageDto):
 
     @classmethod
     def from_page(
-        cls, schedules: list[Schedule], total: int, limit: int, offset: int
+        cls,
+        schedules: list[Schedule],
+        total: int,
+        limit: int,
+        offset: int,
+        task_of: Callable[[Schedule], Task | None] = lambda _: None,
     ) -> ScheduleListDto:
         return cls(
-            items=[ScheduleViewDto.from_domain(s) for s in schedules],
+            items=[ScheduleViewDto.from_domain(s, task_of(s)) for s in schedules],
             **page_fields(total, limit, offset),
         )

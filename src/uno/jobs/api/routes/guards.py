@@ -1,5 +1,6 @@
-"""What every router needs: the JobSystem dependency, per-scope auth guards and,
-where the app allows it, lean handlers."""
+"""What every router needs: the JobSystem dependency, per-scope admission (the
+token and the body size, checked before the body is read) and, where the app
+allows it, lean handlers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from uno.jobs.api.auth import SystemProvider, admit_request, scope_dependency
+from uno.jobs.api.admission import Admission
+from uno.jobs.api.auth import SystemProvider, admit_request
 from uno.jobs.api.dtos import ErrorDto
 from uno.jobs.api.lean import Endpoint, LeanHandler, serve_lean
 from uno.jobs.system import JobSystem
@@ -26,10 +28,10 @@ class RouteContext:
     lean: bool = False
 
     def require(self, scope: str) -> list[Any]:
-        """Route dependencies that admit only tokens carrying ``scope``."""
-        if not self.include_auth:
-            return []
-        return [Depends(scope_dependency(scope, self.provider))]
+        """Route dependencies admitting only requests whose token carries ``scope``
+        (when auth is on) and whose body is within the limit."""
+        admission = Admission(self.provider, scope if self.include_auth else None)
+        return [Depends(admission.dependency())]
 
     def lean_handler(self, handler: LeanHandler) -> Callable[[Endpoint], Endpoint]:
         """Serve an endpoint's happy path through ``handler`` when ``lean`` allows it."""
@@ -43,8 +45,10 @@ class RouteContext:
         return system
 
     def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
-        """OpenAPI error bodies of a route: its own statuses plus the auth ones."""
-        codes = set(statuses) | {400} | ({401, 403} if self.include_auth else set())
+        """OpenAPI error bodies of a route: its own statuses, those of admission and
+        the store's."""
+        admission = {400, 413} | ({401, 403} if self.include_auth else set())
+        codes = set(statuses) | admission | {503}
         return {
             code: {"model": ErrorDto, "description": _DESCRIPTIONS.get(code, "Error")}
             for code in sorted(codes)
@@ -57,7 +61,8 @@ _DESCRIPTIONS = {
     403: "The token lacks the required scope",
     404: "Not found",
     409: "Conflict with the job's current state, or a duplicate id",
+    413: "The request body is larger than the limit",
     500: "The task raised",
-    503: "Store or signing keys unreachable",
+    503: "The store failed, or signing keys are unreachable",
     504: "The job did not finish within its timeout",
 }

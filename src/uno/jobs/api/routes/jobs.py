@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.types import Receive
 
 from uno.jobs.api.auth import SCOPE_READ, SCOPE_WRITE
 from uno.jobs.api.dtos import (
@@ -138,17 +140,28 @@ def build_router(ctx: RouteContext) -> APIRouter:
         dependencies=write,
         responses={
             200: {"description": "The task's return value, as it returned it"},
-            **ctx.responses(400, 500, 504),
+            **ctx.responses(400, 409, 500, 503, 504),
         },
         summary="Run Job Synchronously",
     )
-    async def run_job_sync(body: RunSyncJobDto, system: JobSystem = system_dep) -> Any:
+    async def run_job_sync(
+        request: Request, body: RunSyncJobDto, system: JobSystem = system_dep
+    ) -> Any:
         """Enqueue a real job, wait for it and answer with its result.
 
-        500 when the task raised, 504 (naming the job) when it did not finish
-        within its timeout.
+        500 when the task raised; 504 (naming the job) when it did not finish
+        within its timeout or ``max_run_sync_wait``, whichever is shorter; 409 at
+        once, with nothing enqueued, when its queue is paused; 503 when the
+        server stops meanwhile. The wait ends when the client disconnects; the
+        job goes on either way.
         """
-        return await system.run(body.task_name, body.args, body.kwargs, **body.to_options())
+        client_gone = asyncio.ensure_future(_disconnected(request.receive))
+        try:
+            return await system.run(
+                body.task_name, body.args, body.kwargs, abandon=client_gone, **body.to_options()
+            )
+        finally:
+            client_gone.cancel()
 
     @router.post(
         "/{job_id}/cancel",
@@ -180,3 +193,22 @@ def build_router(ctx: RouteContext) -> APIRouter:
         return JobViewDto.from_domain(await system.retry(job_id))
 
     return router
+
+
+#: Pause between two reads of a request channel that does not block once the body is read.
+_RECEIVE_PAUSE = 0.5
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone.
+
+    The request body is read, so the ASGI channel's next message is
+    ``http.disconnect``: servers block on it until the client goes or the response
+    is complete. A wrapper that answers at once with more (empty) body is read
+    again after a pause rather than in a busy loop.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        await asyncio.sleep(_RECEIVE_PAUSE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from uno.jobs.api.auth import SCOPE_ADMIN, SCOPE_READ
 from uno.jobs.api.dtos import QueueListDto
@@ -24,9 +26,21 @@ def build_router(ctx: RouteContext) -> APIRouter:
         responses=ctx.responses(),
         summary="List Queues",
     )
-    async def list_queues(system: JobSystem = system_dep) -> QueueListDto:
-        """Every queue a task, a job or a pause names, with its waiting jobs."""
-        return QueueListDto.from_domain(await system.list_queues())
+    async def list_queues(
+        limit: Annotated[
+            int | None,
+            Query(ge=1, description="Queues to return (default_queue_page when left out)"),
+        ] = None,
+        offset: Annotated[int, Query(ge=0, description="Queues to skip")] = 0,
+        system: JobSystem = system_dep,
+    ) -> QueueListDto:
+        """Queues a task, a job or a pause names, with their waiting jobs, by name.
+
+        ``total`` counts them all; ``limit`` is at most ``max_page_size``.
+        """
+        page = system.settings.limits.default_queue_page if limit is None else limit
+        queues, total = await system.queue_page(page, offset)
+        return QueueListDto.from_page(queues, total)
 
     @router.post(
         "/{queue_name}/pause",

@@ -49,7 +49,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
             limit=limit,
             offset=offset,
         )
-        return ScheduleListDto.from_page(items, total, limit, offset)
+        return ScheduleListDto.from_page(items, total, limit, offset, system.schedules.task_of)
 
     @router.get(
         "/{schedule_id}",
@@ -60,7 +60,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Get Schedule",
     )
     async def get_schedule(schedule_id: str, system: JobSystem = system_dep) -> ScheduleViewDto:
-        return ScheduleViewDto.from_domain(await system.schedules.get(schedule_id))
+        schedule = await system.schedules.get(schedule_id)
+        return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.post(
         "",
@@ -76,7 +77,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> ScheduleViewDto:
         """A recurring job from a cron expression or an interval (exactly one)."""
         schedule = await system.schedules.create(body.name, body.task_name, **body.to_options())
-        return ScheduleViewDto.from_domain(schedule)
+        return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.put(
         "/{schedule_id}",
@@ -91,7 +92,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> ScheduleViewDto:
         """Change the fields given; the others keep their value."""
         schedule = await system.schedules.update(schedule_id, **body.to_changes())
-        return ScheduleViewDto.from_domain(schedule)
+        return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.delete(
         "/{schedule_id}",
@@ -115,7 +116,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Pause Schedule",
     )
     async def pause_schedule(schedule_id: str, system: JobSystem = system_dep) -> ScheduleViewDto:
-        return ScheduleViewDto.from_domain(await system.schedules.pause(schedule_id))
+        schedule = await system.schedules.pause(schedule_id)
+        return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.post(
         "/{schedule_id}/resume",
@@ -126,6 +128,7 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="Resume Schedule",
     )
     async def resume_schedule(schedule_id: str, system: JobSystem = system_dep) -> ScheduleViewDto:
-        return ScheduleViewDto.from_domain(await system.schedules.resume(schedule_id))
+        schedule = await system.schedules.resume(schedule_id)
+        return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     return router
