@@ -192,6 +192,32 @@ async def test_wait_time_counts_from_the_due_time(store: Store, clock: ManualClo
     assert (await store.job_stats()).avg_wait_time == pytest.approx(3.0)
 
 
+async def test_wait_time_of_a_job_awaiting_its_retry_is_that_of_the_attempt_that_ran(
+    store: Store, clock: ManualClock
+) -> None:
+    """A retrying job's scheduled_at is its next attempt, after its last start:
+    its wait is still that of the attempt that ran, never negative."""
+    held = make_job(created_at=EPOCH, max_retries=3)
+    await store.insert_jobs([held])
+    await store.fetch_jobs("w", None, 1, clock.advance(5))  # reserved, due for 5 s
+    started = clock.advance(2)  # started 7 s after it became due
+    await store.start_jobs([held.id], "w", started)
+    failed = clock.advance(1)
+    error = JobError("Boom", "boom")
+    retry_at = failed + timedelta(seconds=60)
+    await store.fail_jobs("w", [Failure(held.id, error, failed, retry_at=retry_at)])
+    assert (await store.get_job(held.id)).status == Status.RETRYING  # type: ignore[union-attr]
+    assert (await store.job_stats()).avg_wait_time == pytest.approx(7.0)
+
+    # The retry starts 3 s after it became due: that attempt's wait replaces it.
+    clock.set(retry_at + timedelta(seconds=3))
+    await store.fetch_jobs("w", None, 1, clock.now(), running=1)
+    assert (await store.job_stats()).avg_wait_time == pytest.approx(3.0)
+    later = clock.now() + timedelta(hours=1)
+    await store.fail_jobs("w", [Failure(held.id, error, clock.now(), retry_at=later)])
+    assert (await store.job_stats()).avg_wait_time == pytest.approx(3.0)
+
+
 async def test_queues_are_listed_with_waiting_sizes(store: Store, clock: ManualClock) -> None:
     await seed(store, clock)
     await store.pause_queue("q2")

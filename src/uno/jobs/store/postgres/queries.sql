@@ -76,6 +76,8 @@ WITH due AS (
 UPDATE jobs AS j SET
     status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
     started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
+    attempt_due_at = CASE WHEN ranked.claim_rank <= %(running)s
+        THEN greatest(j.created_at, j.scheduled_at) ELSE j.attempt_due_at END,
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
@@ -106,6 +108,8 @@ WITH due AS (
 UPDATE jobs AS j SET
     status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
     started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
+    attempt_due_at = CASE WHEN ranked.claim_rank <= %(running)s
+        THEN greatest(j.created_at, j.scheduled_at) ELSE j.attempt_due_at END,
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
@@ -117,7 +121,8 @@ RETURNING
     jsonb_build_array(j.args, j.kwargs, to_jsonb(j.tags), j.metadata, j.result, j.error)::text;
 
 -- name: start_jobs
-UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL
+UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL,
+    attempt_due_at = greatest(created_at, scheduled_at)
 WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = 'reserved';
 
 -- name: complete_jobs
@@ -203,30 +208,22 @@ SELECT count(*) FROM jobs WHERE {where};
 -- name: list_jobs
 SELECT * FROM jobs WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s;
 
--- name: job_totals
+-- name: job_groups
+-- One pass for Get Job Statistics (a hash aggregate): count and timing sums per
+-- (status, queue, priority). The wait is that of the attempt that ran, from when
+-- it became due to when it started; jobs started before attempt_due_at existed
+-- fall back to the current due time, capped at started_at (a job now waiting
+-- for its retry is due after it). Intervals are summed, then turned into seconds.
 SELECT
-    count(*) AS total,
-    count(*) FILTER (WHERE status IN ('pending', 'retrying')) AS pending,
-    count(*) FILTER (WHERE status IN ('reserved', 'running')) AS running,
-    count(*) FILTER (WHERE status = 'completed') AS completed,
-    count(*) FILTER (WHERE status IN ('failed', 'timeout')) AS failed,
-    count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-    avg(extract(epoch FROM started_at - greatest(created_at, scheduled_at)))
-        FILTER (WHERE started_at IS NOT NULL)::float8 AS avg_wait,
-    avg(extract(epoch FROM completed_at - started_at))
-        FILTER (WHERE started_at IS NOT NULL AND completed_at IS NOT NULL)::float8 AS avg_run
-FROM jobs;
-
--- name: jobs_by_queue
-SELECT queue_name, count(*) AS total,
-       count(*) FILTER (WHERE status IN ('pending', 'retrying')) AS pending
-FROM jobs GROUP BY queue_name;
-
--- name: jobs_by_priority
-SELECT priority, count(*) FROM jobs GROUP BY priority;
-
--- name: jobs_by_status
-SELECT status, count(*) FROM jobs GROUP BY status;
+    status, queue_name, priority, count(*) AS jobs,
+    coalesce(extract(epoch FROM sum(started_at - coalesce(
+        attempt_due_at, least(started_at, greatest(created_at, scheduled_at))
+    ))), 0)::float8 AS waited,
+    count(started_at) AS started,
+    coalesce(extract(epoch FROM sum(completed_at - started_at)), 0)::float8 AS ran,
+    count(completed_at - started_at) AS finished
+FROM jobs
+GROUP BY status, queue_name, priority;
 
 -- name: register_worker
 INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)

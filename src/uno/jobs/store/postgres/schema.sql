@@ -31,7 +31,9 @@ CREATE TABLE jobs (
     tags text[] NOT NULL DEFAULT '{}',
     metadata jsonb NOT NULL DEFAULT '{}',
     worker_id text,
-    timeout double precision
+    timeout double precision,
+    -- When the attempt that last started became due (wait time of that attempt).
+    attempt_due_at timestamptz
 );
 
 -- The fetch path: waiting jobs in the order they are handed out.

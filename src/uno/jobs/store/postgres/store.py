@@ -47,6 +47,7 @@ from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
+from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class PostgresStore:
         self._listener: Listener | None = None
         quoted = sql.Identifier(schema).as_string(None)
         self._q = {name: text.replace("{schema}", quoted) for name, text in _QUERIES.items()}
+        self._stats = SharedStats(self._count_jobs)
 
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> None:
@@ -578,32 +580,16 @@ class PostgresStore:
         return await self._with_conn(work, idempotent=True)
 
     async def job_stats(self) -> JobStats:
+        return await self._stats.get()
+
+    async def _count_jobs(self) -> JobStats:
         async def work(conn: Conn) -> JobStats:
-            async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                await cur.execute(self._q["job_totals"])
-                totals = await cur.fetchone() or {}
-                await cur.execute(self._q["jobs_by_queue"])
-                by_queue = {
-                    r["queue_name"]: {"total_jobs": r["total"], "pending_jobs": r["pending"]}
-                    for r in await cur.fetchall()
-                }
-                await cur.execute(self._q["jobs_by_priority"])
-                by_rank = {r["priority"]: r["count"] for r in await cur.fetchall()}
-                await cur.execute(self._q["jobs_by_status"])
-                by_status = {r["status"]: r["count"] for r in await cur.fetchall()}
-            return JobStats(
-                total_jobs=totals.get("total", 0),
-                pending_jobs=totals.get("pending", 0),
-                running_jobs=totals.get("running", 0),
-                completed_jobs=totals.get("completed", 0),
-                failed_jobs=totals.get("failed", 0),
-                cancelled_jobs=totals.get("cancelled", 0),
-                avg_wait_time=totals.get("avg_wait"),
-                avg_run_time=totals.get("avg_run"),
-                by_queue=dict(sorted(by_queue.items())),
-                by_priority={p.value: by_rank.get(p.rank, 0) for p in Priority},
-                by_status={s.value: by_status.get(s.value, 0) for s in Status},
+            async with conn.cursor() as cur:
+                await cur.execute(self._q["job_groups"])
+                rows = await cur.fetchall()
+            return stats_from_groups(
+                JobGroup(status, queue, Priority.from_rank(rank), *sums)
+                for status, queue, rank, *sums in rows
             )
 
         return await self._with_conn(work, idempotent=True)

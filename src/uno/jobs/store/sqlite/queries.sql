@@ -33,10 +33,15 @@ INSERT INTO jobs (
 -- One statement claims the batch: inside BEGIN IMMEDIATE no other writer runs,
 -- so no job is claimed twice. The first :running jobs in claim order start at
 -- once (running, started_at); the rest are reserved. Ranks are computed over the
--- limited batch only, so a long backlog costs nothing more.
+-- limited batch only, so a long backlog costs nothing more. A job that starts
+-- records when its attempt became due (attempt_due_at), for its wait time.
 UPDATE jobs
 SET status = CASE WHEN picked.claim_rank <= :running THEN 'running' ELSE 'reserved' END,
     started_at = CASE WHEN picked.claim_rank <= :running THEN :now ELSE started_at END,
+    attempt_due_at = CASE
+        WHEN picked.claim_rank <= :running THEN max(created_at, scheduled_at)
+        ELSE attempt_due_at
+    END,
     completed_at = CASE WHEN picked.claim_rank <= :running THEN NULL ELSE completed_at END,
     worker_id = :worker_id
 FROM (
@@ -62,7 +67,8 @@ PRAGMA data_version
 -- Batches travel as one JSON array, so a batch costs one statement and one bound
 -- parameter whatever its size (cheaper than executemany's per-row binding).
 UPDATE jobs
-SET status = 'running', started_at = :now, completed_at = NULL
+SET status = 'running', started_at = :now, completed_at = NULL,
+    attempt_due_at = max(created_at, scheduled_at)
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status = 'reserved'
 
@@ -179,14 +185,20 @@ NOT EXISTS (
     WHERE wanted.value NOT IN (SELECT value FROM json_each(jobs.tags))
 )
 
--- name: job_counts
-SELECT status, queue_name, priority, count(*) FROM jobs GROUP BY status, queue_name, priority
-
--- name: job_averages
+-- name: job_groups
+-- One pass for Get Job Statistics: count and timing sums per (status, queue,
+-- priority). The wait is that of the attempt that ran, from when it became due
+-- to when it started; jobs started before attempt_due_at existed fall back to
+-- the current due time, capped at started_at (a job now waiting for its retry
+-- is due after it).
 SELECT
-    avg(started_at - max(created_at, scheduled_at)),
-    avg(completed_at - started_at)
+    status, queue_name, priority, count(*),
+    total(started_at - coalesce(attempt_due_at, min(started_at, max(created_at, scheduled_at)))),
+    count(started_at),
+    total(completed_at - started_at),
+    count(completed_at - started_at)
 FROM jobs
+GROUP BY status, queue_name, priority
 
 -- name: register_worker
 INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)

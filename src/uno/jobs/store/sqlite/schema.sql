@@ -6,6 +6,7 @@ CREATE TABLE schema_migrations (
     applied_at REAL NOT NULL
 );
 
+-- attempt_due_at: when the attempt that last started became due (its wait time).
 CREATE TABLE jobs (
     seq          INTEGER PRIMARY KEY,
     id           TEXT    NOT NULL UNIQUE,
@@ -30,7 +31,8 @@ CREATE TABLE jobs (
     metadata     TEXT    NOT NULL DEFAULT '{}',
     worker_id    TEXT,
     timeout      REAL,
-    version      TEXT
+    version      TEXT,
+    attempt_due_at REAL
 );
 
 -- The fetch path: waiting jobs in claim order.

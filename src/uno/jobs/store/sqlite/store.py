@@ -1,16 +1,24 @@
 """SQLiteStore: the embedded default store, one file in WAL mode.
 
-One connection, owned by one dedicated thread; every async method runs its body
+One writing connection, owned by one dedicated thread; every write runs its body
 there. Writes take ``BEGIN IMMEDIATE`` so several processes on one machine can
 share the file: SQLite lets one writer in at a time, which makes each fetch (one
 ``UPDATE ... RETURNING``) claim its jobs alone.
+
+Reads (job lists, stats, single jobs, queues, schedules) run on a small pool of
+reading connections of their own. In WAL mode readers and the writer never
+wait for each other, so a slow list or a dashboard polling stats cannot hold up
+an enqueue or a worker's claim. Each read starts a fresh transaction, so it sees
+every write this process has committed before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,12 +47,19 @@ from uno.jobs.store.base import (
     ScheduleFilter,
 )
 from uno.jobs.store.sqlfile import load_queries
-from uno.jobs.store.sqlite import codec
+from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
-from uno.jobs.store.sqlite.codec import STATUS_BY_VALUE, row_to_job, row_to_schedule, ts
+from uno.jobs.store.sqlite.codec import (
+    PRIORITY_BY_RANK,
+    STATUS_BY_VALUE,
+    row_to_job,
+    row_to_schedule,
+    ts,
+)
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
+from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
 
 T = TypeVar("T")
 
@@ -91,13 +106,33 @@ class SQLiteStore:
     #: file's change counter, in case a wake-up was lost.
     fallback_poll_interval = 1.0
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0, poll_interval: float = 0.05):
+    #: Reading connections (and threads): one slow list leaves another to serve.
+    readers = 2
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        poll_interval: float = 0.05,
+        max_size: int | None = None,
+    ):
+        """``max_size``: bytes the database file may grow to (None: as the disk allows);
+        a write past it raises ``StorageFull`` as a full disk does."""
         self.url = url
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
+        self.max_size = max_size
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        # Reads: their own threads, one connection each (None: a memory database,
+        # which only the writing connection can see, so reads run there).
+        self._read_executor: ThreadPoolExecutor | None = None
+        self._read_local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._read_lock = threading.Lock()
+        self._stats = SharedStats(self._count_jobs)
         # Wake-ups: writes of this process bump _wakes and set _wake; the rest
         # of the machine is seen through PRAGMA data_version.
         self._wake: asyncio.Event | None = None
@@ -113,35 +148,70 @@ class SQLiteStore:
 
     # -- plumbing -------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the writing connection's thread."""
         if self._executor is None:
             raise StoreUnavailable(f"{self.url} is not open: call await store.open() first")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise StoreUnavailable(f"{self.url}: {exc}") from exc
-            raise
+        except sqlite3.DatabaseError as exc:
+            if (fault := self._fault(exc)) is None:
+                raise
+            raise fault from exc
+
+    async def _run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on a reading connection, beside the writes."""
+        if self._read_executor is None:
+            return await self._run(self._on_writer, fn, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._read_executor, self._on_reader, fn, *args)
+        except sqlite3.DatabaseError as exc:
+            if (fault := self._fault(exc)) is None:
+                raise
+            raise fault from exc
+
+    def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._conn is not None
+        return fn(self._conn, *args)
+
+    def _on_reader(self, fn: Callable[..., T], *args: Any) -> T:
+        conn: sqlite3.Connection | None = getattr(self._read_local, "conn", None)
+        if conn is None:
+            conn = self._open_connection(check_same_thread=False)
+            conn.execute("PRAGMA query_only = 1")
+            with self._read_lock:
+                self._read_conns.append(conn)
+            self._read_local.conn = conn
+        return fn(conn, *args)
+
+    def _fault(self, exc: sqlite3.Error) -> Exception | None:
+        """The domain error for a SQLite fault; None for an error of the SQL itself."""
+        if faults.is_full(exc) and self._checkpointer is not None:
+            self._checkpointer.nudge()  # the WAL may be holding the room writes need
+        return faults.translate(exc, self.path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A short write transaction, taken up front so it never has to upgrade."""
+        """A short write transaction, taken up front so it never has to upgrade.
+
+        A failed COMMIT (a full disk) may leave the transaction open: it is rolled
+        back, or every later write would fail to begin."""
         conn = self._conn
         assert conn is not None
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
+    @staticmethod
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         """A read transaction, so several selects see one snapshot."""
-        conn = self._conn
-        assert conn is not None
         conn.execute("BEGIN")
         try:
             yield conn
@@ -162,17 +232,36 @@ class SQLiteStore:
             self._wake = None
 
     # -- lifecycle ------------------------------------------------------------
+    def _open_connection(self, *, check_same_thread: bool = True) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            cached_statements=256,
+            check_same_thread=check_same_thread,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return conn
+
     def _connect(self) -> None:
         if self.path != ":memory:" and not self.path.startswith("file:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, cached_statements=256
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn = self._open_connection()
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if self._checkpointer is not None:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
+            # Checkpoints are the background thread's job. A commit checkpoints
+            # only when a long burst of writes (which never leaves the thread a
+            # moment with the WAL all copied and unused) has grown the WAL past
+            # its limit; the next write then starts the WAL over, cut back to
+            # the limit.
+            limit = self._checkpointer.wal_size_limit
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {limit // page_size}")
+            conn.execute(f"PRAGMA journal_size_limit = {limit}")
+        if self.max_size is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(1, math.floor(self.max_size / page_size))}")
         conn.execute("PRAGMA foreign_keys = ON")
         self._conn = conn
 
@@ -185,6 +274,10 @@ class SQLiteStore:
             await self.migrate()
             if self._checkpointer is not None:
                 self._checkpointer.start()
+            if self._channel is not None:  # a file other connections can open
+                self._read_executor = ThreadPoolExecutor(
+                    max_workers=self.readers, thread_name_prefix="uno-jobs-sqlite-read"
+                )
         except BaseException:
             await self.close()
             raise
@@ -193,8 +286,15 @@ class SQLiteStore:
         executor = self._executor
         if executor is None:
             return
+        read_executor, self._read_executor = self._read_executor, None
 
-        def close_connection() -> None:
+        def close_connections() -> None:
+            if read_executor is not None:
+                read_executor.shutdown(wait=True)
+            with self._read_lock:
+                for conn in self._read_conns:
+                    conn.close()
+                self._read_conns.clear()
             if self._checkpointer is not None:
                 self._checkpointer.stop()
             if self._conn is not None:
@@ -204,7 +304,7 @@ class SQLiteStore:
         if self._channel is not None:
             self._channel.close()
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, close_connection)
+            await asyncio.get_running_loop().run_in_executor(executor, close_connections)
         finally:
             self._executor = None
             executor.shutdown(wait=False)
@@ -415,21 +515,23 @@ class SQLiteStore:
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
-        return await self._run(self._get_job, job_id)
+        return await self._run_read(self._get_job, job_id)
 
-    def _get_job(self, job_id: str) -> Job | None:
-        assert self._conn is not None
-        row = self._conn.execute(Q["get_job"], (job_id,)).fetchone()
+    @staticmethod
+    def _get_job(conn: sqlite3.Connection, job_id: str) -> Job | None:
+        row = conn.execute(Q["get_job"], (job_id,)).fetchone()
         return None if row is None else row_to_job(row)
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         if not job_ids:
             return []
-        return await self._run(self._select_jobs, Q["get_jobs"], (json.dumps(list(job_ids)),))
+        return await self._run_read(self._select_jobs, Q["get_jobs"], (json.dumps(list(job_ids)),))
 
-    def _select_jobs(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Job]:
-        assert self._conn is not None
-        return [row_to_job(row) for row in self._conn.execute(sql, params).fetchall()]
+    @staticmethod
+    def _select_jobs(
+        conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+    ) -> list[Job]:
+        return [row_to_job(row) for row in conn.execute(sql, params).fetchall()]
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         f = job_filter
@@ -456,42 +558,36 @@ class SQLiteStore:
         order = f"{f.order_by} {direction}{nulls}, seq {direction}"
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
-        return await self._run(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
+        return await self._run_read(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
 
     def _list_jobs(
-        self, page_sql: str, count_sql: str, params: dict[str, Any], limit: int, offset: int
+        self,
+        conn: sqlite3.Connection,
+        page_sql: str,
+        count_sql: str,
+        params: dict[str, Any],
+        limit: int,
+        offset: int,
     ) -> tuple[list[Job], int]:
-        with self._read() as conn:
+        with self._read(conn):
             total = conn.execute(count_sql, params).fetchone()[0]
             rows = conn.execute(page_sql, {**params, "limit": limit, "offset": offset})
             jobs = [row_to_job(row) for row in rows.fetchall()]
         return jobs, total
 
     async def job_stats(self) -> JobStats:
-        return await self._run(self._job_stats)
+        return await self._stats.get()
 
-    def _job_stats(self) -> JobStats:
-        with self._read() as conn:
-            counts = conn.execute(Q["job_counts"]).fetchall()
-            avg_wait, avg_run = conn.execute(Q["job_averages"]).fetchone()
-        stats = JobStats(avg_wait_time=avg_wait, avg_run_time=avg_run)
-        stats.by_status = {s.value: 0 for s in Status}
-        stats.by_priority = {p.value: 0 for p in codec.PRIORITY_BY_RANK}
-        for status, queue, rank, n in counts:
-            stats.total_jobs += n
-            stats.by_status[status] += n
-            stats.by_priority[codec.PRIORITY_BY_RANK[rank].value] += n
-            queue_stats = stats.by_queue.setdefault(queue, {"total_jobs": 0, "pending_jobs": 0})
-            queue_stats["total_jobs"] += n
-            if status in ("pending", "retrying"):
-                queue_stats["pending_jobs"] += n
-        by = stats.by_status
-        stats.pending_jobs = by["pending"] + by["retrying"]
-        stats.running_jobs = by["reserved"] + by["running"]
-        stats.completed_jobs = by["completed"]
-        stats.failed_jobs = by["failed"] + by["timeout"]
-        stats.cancelled_jobs = by["cancelled"]
-        return stats
+    async def _count_jobs(self) -> JobStats:
+        return await self._run_read(self._job_stats)
+
+    @staticmethod
+    def _job_stats(conn: sqlite3.Connection) -> JobStats:
+        rows = conn.execute(Q["job_groups"]).fetchall()
+        return stats_from_groups(
+            JobGroup(status, queue, PRIORITY_BY_RANK[rank], *sums)
+            for status, queue, rank, *sums in rows
+        )
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
@@ -537,15 +633,17 @@ class SQLiteStore:
         return await self._run(self._execute, Q["clear_queue"], (name,))
 
     async def list_queues(self) -> list[QueueInfo]:
-        rows = await self._run(self._select, Q["list_queues"], ())
+        rows = await self._run_read(self._select, Q["list_queues"], ())
         return [QueueInfo(name, size, bool(paused)) for name, size, paused in rows]
 
     async def paused_queues(self) -> set[str]:
-        return {row[0] for row in await self._run(self._select, Q["paused_queues"], ())}
+        return {row[0] for row in await self._run_read(self._select, Q["paused_queues"], ())}
 
-    def _select(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
-        assert self._conn is not None
-        return self._conn.execute(sql, params).fetchall()
+    @staticmethod
+    def _select(
+        conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+    ) -> list[Any]:
+        return conn.execute(sql, params).fetchall()
 
     # -- schedules ------------------------------------------------------------
     async def insert_schedule(self, schedule: Schedule) -> None:
@@ -555,7 +653,7 @@ class SQLiteStore:
             raise ValidationError(f"Cannot store schedule {schedule.id}: {exc}") from None
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
-        rows = await self._run(self._select, Q["get_schedule"], (schedule_id,))
+        rows = await self._run_read(self._select, Q["get_schedule"], (schedule_id,))
         return row_to_schedule(rows[0]) if rows else None
 
     async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
@@ -566,12 +664,12 @@ class SQLiteStore:
             "status": None if f.status is None else str(f.status),
             "tags": json.dumps(list(f.tags)) if f.tags else None,
         }
-        return await self._run(self._list_schedules, params, f.limit, f.offset)
+        return await self._run_read(self._list_schedules, params, f.limit, f.offset)
 
     def _list_schedules(
-        self, params: dict[str, Any], limit: int, offset: int
+        self, conn: sqlite3.Connection, params: dict[str, Any], limit: int, offset: int
     ) -> tuple[list[Schedule], int]:
-        with self._read() as conn:
+        with self._read(conn):
             total = conn.execute(Q["count_schedules"], params).fetchone()[0]
             page = {**params, "limit": limit, "offset": offset}
             rows = conn.execute(Q["list_schedules"], page).fetchall()
@@ -588,7 +686,7 @@ class SQLiteStore:
         return bool(await self._run(self._execute, Q["delete_schedule"], (schedule_id,)))
 
     async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
-        rows = await self._run(self._select, Q["due_schedules"], (ts(now), limit))
+        rows = await self._run_read(self._select, Q["due_schedules"], (ts(now), limit))
         return [row_to_schedule(row) for row in rows]
 
     async def fire_schedule(
@@ -618,9 +716,3 @@ class SQLiteStore:
         except sqlite3.IntegrityError as exc:
             raise self._duplicate([job[0]], exc) from None
         return True
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    """The lock is held by another connection (SQLITE_BUSY / SQLITE_LOCKED)."""
-    message = str(exc)
-    return "locked" in message or "busy" in message
