@@ -292,8 +292,10 @@ class JobStatsDto(BaseModel):
 
     ``pending_jobs`` counts waiting jobs (pending, retrying), ``running_jobs`` held
     ones (reserved, running), ``failed_jobs`` failed and timed-out ones.
-    ``avg_wait_time`` is the mean of started_at - max(created_at, scheduled_at) and
-    ``avg_run_time`` the mean of completed_at - started_at, in seconds.
+    ``avg_wait_time`` is the mean, over started jobs, of started_at minus the moment
+    that attempt became due (never negative: a job waiting for its retry is measured
+    on the attempt that ran), and ``avg_run_time`` the mean of completed_at -
+    started_at, in seconds.
     """
 
     total_jobs: int
