@@ -19,6 +19,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -246,7 +247,31 @@ class SQLiteStore:
     def _connect(self) -> None:
         if self.path != ":memory:" and not self.path.startswith("file:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # While another process turns a new file to WAL, SQLite answers some reads of
+        # its header "locked" at once, without calling the busy handler: retry those
+        # within the busy timeout, as the handler would have.
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                self._conn = self._configured_connection()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    def _configured_connection(self) -> sqlite3.Connection:
         conn = self._open_connection()
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if self._checkpointer is not None:
@@ -263,7 +288,6 @@ class SQLiteStore:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {max(1, math.floor(self.max_size / page_size))}")
         conn.execute("PRAGMA foreign_keys = ON")
-        self._conn = conn
 
     async def open(self) -> None:
         if self._executor is not None:
