@@ -29,9 +29,10 @@ from uno.jobs.limits import (
     check_text,
     clip_text,
 )
+from uno.jobs.queries import JobFilter, ScheduleFilter
 from uno.jobs.retry import RetryPolicy
 from uno.jobs.settings import Settings
-from uno.jobs.store.base import JobFilter, ScheduleFilter, Store
+from uno.jobs.store.base import Store
 from uno.jobs.system import JobRequest, JobSystem
 from uno.jobs.tasks import Task, TaskRegistry
 from uno.jobs.worker import Worker

@@ -45,8 +45,10 @@ from uno.jobs.limits import (
     text_fault,
 )
 from uno.jobs.private_files import prepare_sqlite_file
+from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 from uno.jobs.settings import Settings
-from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
+from uno.jobs.store import Store, create_store
+from uno.jobs.store.stats import SharedStats
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
 from uno.jobs.waiting import JobWaiters
 
@@ -126,6 +128,7 @@ class JobSystem:
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
         self._group_commit = GroupCommit(self._insert_jobs)
+        self._stats = SharedStats(self._count_jobs)
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -464,8 +467,12 @@ class JobSystem:
         return await self.store.list_jobs(job_filter or JobFilter(**filters))
 
     async def stats(self) -> JobStats:
+        """Get Job Statistics; callers at the same time share one count (``SharedStats``)."""
         await self.open()
-        return await self.store.job_stats()
+        return await self._stats.get()
+
+    async def _count_jobs(self) -> JobStats:
+        return JobStats.from_groups(await self.store.job_groups())
 
     # -- waiting for results --------------------------------------------------
     async def wait(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
 from uno.jobs.jobs import Priority, check_tags
 from uno.jobs.limits import check_count, check_json, check_name, check_seconds, text_fault
+from uno.jobs.queries import ScheduleFilter
 from uno.jobs.scheduler.occurrences import (
     load_zone,
     next_occurrence,
@@ -20,7 +21,6 @@ from uno.jobs.scheduler.occurrences import (
     parse_interval,
 )
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
-from uno.jobs.store import ScheduleFilter
 from uno.jobs.tasks import Task
 
 if TYPE_CHECKING:

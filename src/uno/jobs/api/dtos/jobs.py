@@ -18,8 +18,7 @@ from uno.jobs.api.dtos.common import (
     page_fields,
 )
 from uno.jobs.jobs import Job, JobError, Priority, Status
-from uno.jobs.store import JobFilter, JobStats
-from uno.jobs.store.base import JobOrderField
+from uno.jobs.queries import JobFilter, JobOrderField, JobStats
 
 OrderDir = Literal["asc", "desc"]
 
@@ -295,7 +294,7 @@ class JobStatsDto(BaseModel):
     ``avg_wait_time`` is the mean, over started jobs, of started_at minus the moment
     that attempt became due (never negative: a job waiting for its retry is measured
     on the attempt that ran), and ``avg_run_time`` the mean of completed_at -
-    started_at, in seconds.
+    started_at over finished jobs, in seconds.
     """
 
     total_jobs: int
