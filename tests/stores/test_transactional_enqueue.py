@@ -133,6 +133,7 @@ async def test_enqueue_on_a_blocking_connection_needs_no_event_loop(recorder: Re
 
     system = recorder.system
     url = system.store.url
+    too_long = "q" * (system.settings.limits.max_name_chars + 1)
 
     def application_code() -> list[str]:
         """Plain synchronous code in a thread without an event loop."""
@@ -143,6 +144,8 @@ async def test_enqueue_on_a_blocking_connection_needs_no_event_loop(recorder: Re
                 system.enqueue_on(conn, "note", ["dropped"])
             with conn.transaction():
                 one = system.enqueue_on(conn, "note", ["kept"])
+                with pytest.raises(ValidationError, match="queue_name"):
+                    system.enqueue_on(conn, "note", ["bad"], queue_name=too_long)
                 many = system.enqueue_many_on(conn, [JobRequest("note", ["also"])])
         return [one.id, many[0].id]
 
