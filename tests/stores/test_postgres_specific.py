@@ -279,21 +279,6 @@ async def test_blocking_bound_store_follows_the_callers_transaction(
     assert await store.get_jobs([j.id for j in dropped]) == []
 
 
-async def test_transactional_enqueue_wakes_workers_on_commit(make_store: StoreMaker) -> None:
-    store = await make_store()
-    assert await store.listening()
-    await store.wait_for_jobs(0)  # consume the wake-up that LISTEN starts with
-    async with await psycopg.AsyncConnection.connect(URL) as conn:
-        await store.bound_to(conn).insert_jobs([job()])
-        waiter = asyncio.create_task(store.wait_for_jobs(10))
-        await asyncio.sleep(0.1)  # a NOTIFY before commit would have woken it by now
-        assert not waiter.done()
-        await conn.commit()
-        started = time.monotonic()
-        await waiter
-    assert time.monotonic() - started < 1.0
-
-
 # -- wake-ups and reconnection ---------------------------------------------------------
 
 
