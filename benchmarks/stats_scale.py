@@ -123,7 +123,7 @@ async def main() -> None:
     try:
         await fill(store, args.jobs)
         first = await timed(system.stats())
-        print(f"job_stats at {args.jobs:,} jobs, one computation: {first * 1000:.0f} ms")
+        print(f"stats at {args.jobs:,} jobs, one computation: {first * 1000:.0f} ms")
         alone = [await enqueue_one(store) for _ in range(100)]
         until = time.perf_counter() + args.seconds
         stats: list[float] = []
