@@ -14,14 +14,18 @@ from importlib.resources import files
 
 import pytest
 
+from helpers import EPOCH
 from uno.jobs.jobs import (
     CANCELLABLE,
+    FAILURE_ENDS,
     FINISHED,
     HELD,
     RETRYABLE,
     WAITING,
+    JobError,
     Status,
 )
+from uno.jobs.store.base import Failure
 from uno.jobs.store.postgres.store import _QUERIES as POSTGRES_QUERIES
 from uno.jobs.store.sqlfile import read_sql, render_queries
 from uno.jobs.store.sqlite.store import Q as SQLITE_QUERIES
@@ -89,3 +93,13 @@ def test_render_fills_slots_and_refuses_unknown_or_unused_ones() -> None:
         render_queries(text, {"waiting": "('a')"})
     with pytest.raises(ValueError, match=r"never used.*held"):
         render_queries(text, {"waiting": "('a')", "held": "('b')"}, optional={"running": "'r'"})
+
+
+def test_a_failure_ends_only_in_a_failure_status() -> None:
+    error = JobError("E", "x")
+    for status in FAILURE_ENDS:
+        assert Failure("j", error, EPOCH, status).status is status
+    assert Failure("j", error, EPOCH, Status.RETRYING, retry_at=EPOCH).retry_at == EPOCH
+    for status in set(Status) - FAILURE_ENDS:
+        with pytest.raises(ValueError, match="failed attempt ends"):
+            Failure("j", error, EPOCH, status)

@@ -130,7 +130,8 @@ WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{res
 
 -- name: complete_jobs
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
--- encoded in one call, where three arrays cost a dumper call per element.
+-- encoded in one call, where three arrays cost a dumper call per element. The
+-- error of an earlier attempt goes: a completed job has none.
 UPDATE jobs AS j
 SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
 FROM (
@@ -138,7 +139,7 @@ FROM (
            (e->>2)::timestamptz AS completed_at
     FROM jsonb_array_elements(%(batch)s::jsonb) AS e
 ) AS c
-WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN {{held}}
+WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
 RETURNING j.id;
 
 -- name: fail_jobs
@@ -154,7 +155,7 @@ WITH failed AS (
         %(ids)s::text[], %(errors)s::text[], %(finished_at)s::timestamptz[],
         %(statuses)s::text[], %(retry_at)s::timestamptz[]
     ) AS f (id, error, finished_at, status, retry_at)
-    WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status IN {{held}}
+    WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
     RETURNING j.id, f.retry_at
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
@@ -175,6 +176,7 @@ SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c
 UPDATE jobs SET
     status = {{cancelled}},
     completed_at = %(now)s,
+    worker_id = NULL,
     metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
                     ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
 WHERE id = %(id)s AND status IN {{cancellable}}
@@ -266,7 +268,8 @@ WITH stale AS (
             + CASE WHEN j.status = {{running}} AND j.retry_count < j.max_retries THEN 1 ELSE 0 END,
         error = CASE WHEN j.status = {{running}} THEN jsonb_build_object(
             'type', 'WorkerLost',
-            'message', 'worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating',
+            'message', 'Worker ' || coalesce(j.worker_id, '(none)')
+                || ' stopped sending heartbeats while running the job',
             'traceback', NULL) ELSE j.error END,
         started_at = CASE WHEN j.status = {{reserved}} THEN NULL ELSE j.started_at END,
         completed_at = CASE

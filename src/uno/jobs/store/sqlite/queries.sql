@@ -76,9 +76,11 @@ WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status = {{reserved}}
 
 -- name: complete_jobs
--- :completions is [[id, result as JSON text or null, completed_at], ...].
+-- :completions is [[id, result as JSON text or null, completed_at], ...]. The
+-- error of an earlier attempt goes: a completed job has none.
 UPDATE jobs
-SET status = {{completed}}, result = done.result, completed_at = done.completed_at
+SET status = {{completed}}, result = done.result, completed_at = done.completed_at,
+    error = NULL
 FROM (
     SELECT
         json_extract(value, '$[0]') AS id,
@@ -90,12 +92,12 @@ WHERE jobs.id = done.id AND jobs.worker_id = :worker_id AND jobs.status = {{runn
 
 -- name: fail_jobs
 -- :failures is [[id, status, error as JSON text, finished_at, retry_at or null], ...].
--- With a retry_at the job waits again (retry_count + 1, no worker); otherwise it
--- ends with the given status and keeps the worker that ran it.
+-- With a retry_at the job waits again (retry_count + 1, no worker, no completed_at);
+-- otherwise it ends with the given status and keeps the worker that ran it.
 UPDATE jobs
 SET status = failed.status,
     error = failed.error,
-    completed_at = failed.finished_at,
+    completed_at = CASE WHEN failed.retry_at IS NULL THEN failed.finished_at END,
     scheduled_at = coalesce(failed.retry_at, jobs.scheduled_at),
     retry_count = jobs.retry_count + (failed.retry_at IS NOT NULL),
     worker_id = CASE WHEN failed.retry_at IS NULL THEN jobs.worker_id END
@@ -110,7 +112,7 @@ FROM (
 ) AS failed
 WHERE jobs.id = failed.id
   AND jobs.worker_id = :worker_id
-  AND jobs.status IN {{held}}
+  AND jobs.status = {{running}}
 
 -- name: release_jobs
 UPDATE jobs
@@ -229,19 +231,21 @@ DELETE FROM workers WHERE heartbeat_at < ?
 
 -- name: rescue_reserved
 -- The IN term repeats the partial index's condition so the planner uses jobs_held.
+-- A reserved job is handed back as release_jobs does: no worker, no start time.
 UPDATE jobs
-SET status = {{pending}}, worker_id = NULL
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE status IN {{held}} AND status = {{reserved}}
   AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
 RETURNING id, status
 
 -- name: rescue_running
 -- A lost running job counts as a failed attempt (SET sees the old row). It keeps
--- its scheduled_at, and so its place in the queue: it was due long ago.
+-- its scheduled_at, and so its place in the queue: it was due long ago. Only a job
+-- that ends here gets a completed_at.
 UPDATE jobs
 SET status = CASE WHEN retry_count < max_retries THEN {{retrying}} ELSE {{failed}} END,
     retry_count = retry_count + (retry_count < max_retries),
-    completed_at = :now,
+    completed_at = CASE WHEN retry_count < max_retries THEN NULL ELSE :now END,
     worker_id = CASE WHEN retry_count < max_retries THEN NULL ELSE worker_id END,
     error = json_object(
         'type', 'WorkerLost',
