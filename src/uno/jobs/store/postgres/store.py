@@ -40,6 +40,7 @@ from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostg
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
+from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ DEFAULT_SCHEMA = "uno_jobs"
 #: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
 COPY_THRESHOLD = 64
 
-_QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql")
+_QUERIES = load_queries(
+    "uno.jobs.store.postgres", "queries.sql", STATUS_SET_SLOTS, optional=STATUS_SLOTS
+)
 
 
 async def _drop_if_broken(conn: Conn) -> None:

@@ -52,13 +52,14 @@ from uno.jobs.store.sqlite.codec import (
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
+from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 T = TypeVar("T")
 
 
 def _load() -> dict[str, str]:
-    """The named queries with the shared column lists filled in."""
-    raw = load_queries(PACKAGE, "queries.sql")
+    """The named queries with the statuses and the shared column lists filled in."""
+    raw = load_queries(PACKAGE, "queries.sql", STATUS_SET_SLOTS, optional=STATUS_SLOTS)
     job_columns, schedule_columns = raw["job_columns"], raw["schedule_columns"]
     return {
         name: sql.replace("{job_columns}", job_columns).replace(
