@@ -211,13 +211,13 @@ WHERE maintenance_leases.holder = excluded.holder OR maintenance_leases.expires_
 DELETE FROM maintenance_leases WHERE name = 'prune' AND holder = %(runner)s;
 
 -- name: prune_jobs_batch
--- One bounded round of prune_jobs, oldest first along the created_at index; rows
--- another transaction holds (a retry under way) are left for a later round.
+-- One bounded round of prune_jobs: the first rows found, in no order (ordering
+-- them would make the planner sort every old row each round); rows another
+-- transaction holds (a retry under way) are left for a later round.
 DELETE FROM jobs WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM jobs
     WHERE created_at < %(before)s
       AND status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < %(before)s
-    ORDER BY created_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ));
@@ -230,7 +230,6 @@ DELETE FROM schedule_occurrences WHERE ctid = ANY(ARRAY(
       AND occurrence < coalesce(
           (SELECT last_run_at FROM schedules WHERE schedules.id = done.schedule_id), %(before)s
       )
-    ORDER BY occurrence
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ));
