@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from psycopg import sql  # noqa: E402
 
 from uno.jobs.errors import DuplicateJob  # noqa: E402
 from uno.jobs.jobs import Job, Status  # noqa: E402
-from uno.jobs.store.base import Completion  # noqa: E402
+from uno.jobs.store.base import Completion, Pruned, PruneRequest  # noqa: E402
 from uno.jobs.store.postgres import PostgresStore  # noqa: E402
 from uno.jobs.store.postgres.migrations import available_migrations, schema_snapshot  # noqa: E402
 from uno.jobs.store.postgres.store import COPY_THRESHOLD  # noqa: E402
@@ -359,3 +359,28 @@ async def test_store_recovers_after_its_connections_are_terminated(
         return time.monotonic() - started < 0.4
 
     await eventually(woken_by_insert)
+
+
+# -- maintenance ------------------------------------------------------------------
+
+
+async def test_a_prune_round_skips_at_once_while_another_round_runs(
+    make_store: StoreMaker, schema: str
+) -> None:
+    """Rounds are kept apart by a transaction-level advisory try-lock: a second
+    runner does nothing and does not wait for the first one's round to end."""
+    store = await make_store()
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+    await store.insert_jobs([job(status=Status.COMPLETED, created_at=old, completed_at=old)])
+    request = PruneRequest(
+        runner="b", before=NOW, limit=10, now=NOW, lease_until=NOW + timedelta(minutes=1)
+    )
+    async with await psycopg.AsyncConnection.connect(URL) as other_round:
+        await other_round.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"uno_jobs:prune:{schema}",)
+        )
+        started = time.monotonic()
+        assert await asyncio.wait_for(store.prune(request), timeout=5) is None
+        assert time.monotonic() - started < 2
+        await other_round.rollback()
+    assert await store.prune(request) == Pruned(jobs=1, occurrences=0)

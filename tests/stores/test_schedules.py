@@ -13,7 +13,7 @@ from uno.jobs.errors import ScheduleNotFound
 from uno.jobs.jobs import Priority
 from uno.jobs.queries import JobFilter, ScheduleFilter
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
-from uno.jobs.store.base import Store
+from uno.jobs.store.base import SCHEDULE_FIELDS, Store
 
 
 def make_schedule(**kw: object) -> Schedule:
@@ -61,10 +61,11 @@ async def test_schedule_crud_round_trips_every_field(store: Store) -> None:
         max_retries=None,
         updated_at=EPOCH + timedelta(minutes=1),
     )
-    await store.update_schedule(changed)
-    assert await store.get_schedule(cron.id) == changed
+    stored = await store.update_schedule_fields(changed, SCHEDULE_FIELDS)
+    assert stored == changed.evolve(revision=1)
+    assert await store.get_schedule(cron.id) == stored
     with pytest.raises(ScheduleNotFound):
-        await store.update_schedule(make_schedule(id="missing"))
+        await store.update_schedule_fields(make_schedule(id="missing"), {"name"})
 
     assert await store.delete_schedule(cron.id) is True
     assert await store.delete_schedule(cron.id) is False
@@ -179,3 +180,89 @@ async def test_concurrent_schedulers_fire_an_occurrence_once(
     assert sorted(results) == [False] * 8 + [True]
     _, total = await stores[0].list_jobs(JobFilter())
     assert total == 1
+
+
+# -- narrow writes: each writer changes only its own fields ------------------------
+
+
+async def test_update_schedule_fields_writes_only_the_fields_named(store: Store) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    occurrence = EPOCH + timedelta(hours=3)
+    following = occurrence + timedelta(days=1)
+    assert await store.fire_schedule(schedule.id, occurrence, make_job(), following)
+
+    # Built from the schedule as read before the firing: its old times are not written.
+    change = schedule.evolve(name="renamed", args=[9], queue_name="other", timeout=5.0)
+    stored = await store.update_schedule_fields(change, {"name", "args"})
+    assert stored is not None
+    assert (stored.name, stored.args, stored.revision) == ("renamed", [9], 1)
+    assert (stored.queue_name, stored.timeout) == (None, None)
+    assert (stored.last_run_at, stored.next_run_at) == (occurrence, following)
+    assert await store.get_schedule(schedule.id) == stored
+
+    # A change validated against revision 0 finds revision 1: nothing is written.
+    assert await store.update_schedule_fields(change.evolve(name="late"), {"name"}) is None
+    assert await store.get_schedule(schedule.id) == stored
+    with pytest.raises(ValueError, match="last_run_at"):
+        await store.update_schedule_fields(stored, {"last_run_at"})
+
+
+async def test_set_schedule_status_pauses_and_resumes(store: Store) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    later = EPOCH + timedelta(minutes=1)
+    paused = await store.set_schedule_status(schedule.id, ScheduleStatus.PAUSED, None, later)
+    assert paused == schedule.evolve(
+        status=ScheduleStatus.PAUSED, next_run_at=None, updated_at=later, revision=1
+    )
+    resume_at = EPOCH + timedelta(days=1, hours=3)
+    stale = await store.set_schedule_status(
+        schedule.id, ScheduleStatus.ACTIVE, resume_at, later, revision=0
+    )
+    assert stale is None
+    assert await store.get_schedule(schedule.id) == paused
+    resumed = await store.set_schedule_status(
+        schedule.id, ScheduleStatus.ACTIVE, resume_at, later, revision=1
+    )
+    assert resumed == paused.evolve(status=ScheduleStatus.ACTIVE, next_run_at=resume_at, revision=2)
+    with pytest.raises(ScheduleNotFound):
+        await store.set_schedule_status("missing", ScheduleStatus.PAUSED, None, later)
+
+
+async def test_advance_schedule_moves_only_a_stale_next_run_at(store: Store) -> None:
+    occurrence = EPOCH + timedelta(hours=3)
+    following = occurrence + timedelta(days=1)
+    # last_run_at after the occurrence (as a scheduler with a later clock leaves it).
+    schedule = make_schedule(next_run_at=occurrence, last_run_at=occurrence + timedelta(hours=1))
+    await store.insert_schedule(schedule)
+    # Not at the revision read: a change landed in between, and wins.
+    assert not await store.advance_schedule(schedule.id, occurrence, following, revision=7)
+    assert await store.get_schedule(schedule.id) == schedule
+
+    earlier = occurrence - timedelta(days=1)
+    assert await store.advance_schedule(schedule.id, occurrence, following, revision=0)
+    advanced = await store.get_schedule(schedule.id)
+    assert advanced == schedule.evolve(next_run_at=following)  # last_run_at kept
+    # next_run_at is no longer stale for that occurrence.
+    assert not await store.advance_schedule(schedule.id, occurrence, occurrence)
+    assert not await store.advance_schedule(schedule.id, earlier, occurrence)
+    assert await store.get_schedule(schedule.id) == advanced
+
+    paused = await store.set_schedule_status(schedule.id, ScheduleStatus.PAUSED, None, EPOCH)
+    assert paused is not None
+    assert not await store.advance_schedule(schedule.id, following, None)
+    assert not await store.advance_schedule("missing", following, None)
+
+
+async def test_fire_schedule_of_a_changed_revision_writes_nothing(store: Store) -> None:
+    schedule = make_schedule()
+    await store.insert_schedule(schedule)
+    changed = await store.update_schedule_fields(schedule.evolve(args=[1]), {"args"})
+    assert changed is not None and changed.revision == 1
+    occurrence = EPOCH + timedelta(hours=3)
+    built_from_old = make_job()
+    assert not await store.fire_schedule(schedule.id, occurrence, built_from_old, None, revision=0)
+    assert await store.get_job(built_from_old.id) is None
+    assert await store.get_schedule(schedule.id) == changed
+    assert await store.fire_schedule(schedule.id, occurrence, make_job(), None, revision=1)

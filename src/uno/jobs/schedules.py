@@ -83,6 +83,9 @@ class Schedule:
     next_run_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: Bumped by the store at every change of the definition or status (never by
+    #: a firing), so a scheduler writes only for the schedule it read.
+    revision: int = 0
 
     def evolve(self, **changes: Any) -> Schedule:
         return replace(self, **changes)

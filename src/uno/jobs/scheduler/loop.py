@@ -3,7 +3,9 @@
 Any number of schedulers may run against one store. None of them holds a lock:
 each occurrence is recorded under a unique ``(schedule_id, occurrence)`` key in
 the same transaction that inserts its job (``Store.fire_schedule``), so when two
-schedulers race for one occurrence the second writes nothing.
+schedulers race for one occurrence the second writes nothing. A scheduler writes
+only ``next_run_at`` and ``last_run_at``, and only for the revision of the
+schedule it read, so a change made through the API meanwhile is never undone.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job
 from uno.jobs.scheduler.maintenance import Maintenance
 from uno.jobs.scheduler.occurrences import latest_occurrence, next_occurrence
-from uno.jobs.schedules import Schedule, ScheduleStatus
+from uno.jobs.schedules import Schedule
 from uno.jobs.system import JobRequest, JobSystem
 
 log = logging.getLogger("uno.jobs.scheduler")
@@ -30,6 +32,9 @@ BATCH = 100
 FAILURE_BACKOFF = timedelta(seconds=60)
 #: The shortest pause between ticks, so that clock skew can never spin the loop.
 MIN_SLEEP = 0.01
+
+#: A run of maintenance going on beside the ticks.
+Pruning = asyncio.Task[int | None]
 
 
 class Scheduler:
@@ -88,7 +93,9 @@ class Scheduler:
         following = next_occurrence(schedule, max(occurrence, now))
         job = self.build_job(schedule, occurrence, now)
         store = self.system.store
-        if await store.fire_schedule(schedule.id, occurrence, job, following):
+        if await store.fire_schedule(
+            schedule.id, occurrence, job, following, revision=schedule.revision
+        ):
             log.info(
                 "Schedule %s (%s) fired for %s: job %s",
                 schedule.id,
@@ -101,23 +108,12 @@ class Scheduler:
                     JobEvent(EventKind.ENQUEUED, job.id, job.task_name, job.queue_name, job.status)
                 )
             return 1
-        # Another scheduler fired this occurrence first (or the schedule was
-        # paused or deleted meanwhile). Make sure next_run_at moved on, so the
-        # schedule is not due again for an occurrence that is done.
-        current = await store.get_schedule(schedule.id)
-        if (
-            current is not None
-            and current.status is ScheduleStatus.ACTIVE
-            and current.next_run_at is not None
-            and current.next_run_at <= occurrence
-        ):
-            last = current.last_run_at
-            await store.update_schedule(
-                current.evolve(
-                    next_run_at=following,
-                    last_run_at=occurrence if last is None or last < occurrence else last,
-                )
-            )
+        # Another scheduler fired this occurrence first, or the schedule was
+        # changed, paused or deleted meanwhile. In the first case make sure
+        # next_run_at moved on, so the schedule is not due again for an occurrence
+        # that is done; the store writes only if the schedule is still the one read
+        # (a change in between wins, and the next tick reads it).
+        await store.advance_schedule(schedule.id, occurrence, following, revision=schedule.revision)
         return 0
 
     def build_job(self, schedule: Schedule, occurrence: datetime, now: datetime) -> Job:
@@ -153,17 +149,35 @@ class Scheduler:
         """
         self._stop.clear()
         log.info("Scheduler started (tick interval %gs)", self.tick_interval)
-        while not self._stop.is_set():
-            try:
-                await self.tick()
-                await self.maintenance.run_if_due(self.system.clock.now())
-                delay = await self._delay()
-            except Exception:
-                log.exception("Scheduler tick failed; trying again in %gs", self.tick_interval)
-                delay = self.tick_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        pruning: Pruning | None = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.tick()
+                    pruning = self._maintain(pruning)
+                    delay = await self._delay()
+                except Exception:
+                    log.exception("Scheduler tick failed; trying again in %gs", self.tick_interval)
+                    delay = self.tick_interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        finally:
+            if pruning is not None:  # it ends after the round under way
+                await asyncio.gather(pruning, return_exceptions=True)
         log.info("Scheduler stopped")
+
+    def _maintain(self, pruning: Pruning | None) -> Pruning | None:
+        """Start maintenance when due, beside the ticks: its rounds over a large
+        backlog may take minutes, and schedules keep firing meanwhile."""
+        if pruning is not None:
+            if not pruning.done():
+                return pruning
+            if not pruning.cancelled() and (error := pruning.exception()) is not None:
+                log.error("Maintenance failed; trying again when due", exc_info=error)
+        now = self.system.clock.now()
+        if not self.maintenance.due(now):
+            return None
+        return asyncio.create_task(self.maintenance.run_if_due(now, self._stop.is_set))
 
     async def _delay(self) -> float:
         """Seconds until the earliest next_run_at, but at most ``tick_interval``."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
+from uno.jobs.errors import ScheduleNotFound, StoreUnavailable, TaskNotFound, ValidationError
 from uno.jobs.jobs import Priority
 from uno.jobs.limits import text_fault
 from uno.jobs.queries import ScheduleFilter
@@ -31,6 +31,9 @@ _NOT_NULL = frozenset(
     {"name", "task_name", "timezone", "args", "kwargs", "priority", "tags", "metadata", "status"}
 )
 _RULE_FIELDS = frozenset({"cron_expression", "interval", "timezone"})
+#: How many times a change is read, validated and written again when another
+#: change of the same schedule lands between its read and its write.
+CHANGE_ATTEMPTS = 20
 
 
 class ScheduleManager:
@@ -117,6 +120,11 @@ class ScheduleManager:
         Giving ``cron_expression`` switches the schedule to cron (clearing its
         interval) and the other way round. A new rule or time zone recomputes
         ``next_run_at`` from now; ``status`` may pause or resume.
+
+        Only the fields given are written (with ``updated_at``, and ``status`` and
+        ``next_run_at`` when they move), and only over the revision they were
+        validated against: a scheduler firing meanwhile keeps its ``last_run_at``
+        and ``next_run_at``, and a concurrent change makes this one start over.
         """
         unknown = set(changes) - UPDATABLE
         if unknown:
@@ -130,30 +138,37 @@ class ScheduleManager:
             changes.update(cron_expression=cron, interval=None)
         elif interval is not None:
             changes.update(cron_expression=None, interval=interval)
-        current = await self.get(schedule_id)
-        now = self.system.clock.now()
-        status = _parse_status(changes.pop("status", current.status))
-        checked = self._validated(replace(ScheduleSpec.of(current), **changes), now)
-        updated = checked.evolve(
-            id=current.id,
-            status=current.status,
-            last_run_at=current.last_run_at,
-            next_run_at=current.next_run_at,
-            created_at=current.created_at,
-        )
-        rule_changed = (
-            updated.cron_expression != current.cron_expression
-            or updated.interval != current.interval
-            or updated.timezone != current.timezone
-        )
-        moves_next_run = True
-        if status is ScheduleStatus.PAUSED:
-            updated.status, updated.next_run_at = status, None
-        elif rule_changed or current.status is not ScheduleStatus.ACTIVE:
-            updated.status, updated.next_run_at = status, next_occurrence(updated, now)
-        else:
-            moves_next_run = False
-        return await self._write(updated, moves_next_run)
+        wanted = changes.pop("status", None)
+        for _ in range(CHANGE_ATTEMPTS):
+            current = await self.get(schedule_id)
+            now = self.system.clock.now()
+            status = _parse_status(wanted if wanted is not None else current.status)
+            checked = self._validated(replace(ScheduleSpec.of(current), **changes), now)
+            updated = checked.evolve(
+                id=current.id,
+                status=current.status,
+                last_run_at=current.last_run_at,
+                next_run_at=current.next_run_at,
+                created_at=current.created_at,
+                updated_at=now,
+                revision=current.revision,
+            )
+            fields = {*changes, "updated_at"}
+            rule_changed = (
+                updated.cron_expression != current.cron_expression
+                or updated.interval != current.interval
+                or updated.timezone != current.timezone
+            )
+            if status is ScheduleStatus.PAUSED:
+                updated.status, updated.next_run_at = status, None
+                fields |= {"status", "next_run_at"}
+            elif rule_changed or current.status is not ScheduleStatus.ACTIVE:
+                updated.status, updated.next_run_at = status, next_occurrence(updated, now)
+                fields |= {"status", "next_run_at"}
+            stored = await self.system.store.update_schedule_fields(updated, fields)
+            if stored is not None:
+                return stored
+        raise _kept_changing(schedule_id)
 
     async def delete(self, schedule_id: str) -> None:
         _known_id(schedule_id)
@@ -163,26 +178,35 @@ class ScheduleManager:
 
     async def pause(self, schedule_id: str) -> Schedule:
         """Stop firing; ``next_run_at`` becomes None. Pausing twice is harmless."""
-        return await self.update(schedule_id, status=ScheduleStatus.PAUSED)
+        _known_id(schedule_id)
+        await self.system.open()
+        now = self.system.clock.now()
+        paused = await self.system.store.set_schedule_status(
+            schedule_id, ScheduleStatus.PAUSED, None, now
+        )
+        assert paused is not None  # no revision asked for, so no conflict possible
+        return paused
 
     async def resume(self, schedule_id: str) -> Schedule:
-        """Fire again from now on: the next occurrence after now, no burst of missed runs."""
-        return await self.update(schedule_id, status=ScheduleStatus.ACTIVE)
+        """Fire again from now on: the next occurrence after now, no burst of missed runs.
 
-    async def _write(self, schedule: Schedule, moves_next_run: bool) -> Schedule:
-        """Overwrite the stored schedule, keeping what a scheduler wrote meanwhile.
-
-        A scheduler may fire between our read and this write; its ``last_run_at``
-        (and ``next_run_at``, unless this change moves it) must survive.
-        """
-        latest = await self.system.store.get_schedule(schedule.id)
-        if latest is None:
-            raise ScheduleNotFound(f"Schedule not found: {schedule.id}")
-        schedule.last_run_at = latest.last_run_at
-        if not moves_next_run:
-            schedule.next_run_at = latest.next_run_at
-        await self.system.store.update_schedule(schedule)
-        return schedule
+        Resuming an active schedule changes nothing (its ``next_run_at`` is the
+        scheduler's to move)."""
+        for _ in range(CHANGE_ATTEMPTS):
+            current = await self.get(schedule_id)
+            if current.status is ScheduleStatus.ACTIVE:
+                return current
+            now = self.system.clock.now()
+            resumed = await self.system.store.set_schedule_status(
+                schedule_id,
+                ScheduleStatus.ACTIVE,
+                next_occurrence(current, now),
+                now,
+                revision=current.revision,
+            )
+            if resumed is not None:
+                return resumed
+        raise _kept_changing(schedule_id)
 
     # -- validation ---------------------------------------------------------------
     def _validated(self, spec: ScheduleSpec, now: datetime) -> Schedule:
@@ -201,6 +225,13 @@ def _known_id(schedule_id: str) -> None:
     """``ScheduleNotFound`` for an id no schedule can have (no store could look it up)."""
     if not isinstance(schedule_id, str) or text_fault(schedule_id):
         raise ScheduleNotFound(f"Schedule not found: {schedule_id!r}")
+
+
+def _kept_changing(schedule_id: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"Schedule {schedule_id} changed {CHANGE_ATTEMPTS} times while this change was "
+        "being written; try again"
+    )
 
 
 def _parse_status(value: ScheduleStatus | str) -> ScheduleStatus:

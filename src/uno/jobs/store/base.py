@@ -16,14 +16,14 @@ where an engine has a connection to share.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Status
 from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
-from uno.jobs.schedules import Schedule
+from uno.jobs.schedules import Schedule, ScheduleStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,52 @@ class Failure:
         if self.retry_at is None and self.status not in FAILURE_ENDS:
             allowed = ", ".join(sorted(FAILURE_ENDS))
             raise ValueError(f"A failed attempt ends in {allowed}, not {self.status!r}")
+
+
+#: Schedule fields ``update_schedule_fields`` may write: the definition, status and
+#: ``next_run_at``. ``last_run_at`` belongs to the scheduler (``fire_schedule``,
+#: ``advance_schedule``); id, ``created_at`` and ``revision`` to the store.
+SCHEDULE_FIELDS = frozenset(
+    {
+        "name",
+        "task_name",
+        "status",
+        "cron_expression",
+        "interval",
+        "timezone",
+        "args",
+        "kwargs",
+        "queue_name",
+        "priority",
+        "tags",
+        "metadata",
+        "max_retries",
+        "retry_delay",
+        "timeout",
+        "version",
+        "next_run_at",
+        "updated_at",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneRequest:
+    """One round of maintenance asked by ``runner`` (any id unique to it) at ``now``."""
+
+    runner: str
+    before: datetime
+    limit: int
+    now: datetime
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one round of maintenance deleted."""
+
+    jobs: int
+    occurrences: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +233,10 @@ class Store(Protocol):
 
     async def prune_jobs(self, finished_before: datetime) -> int:
         """Delete finished jobs (completed, failed, cancelled, timeout) whose
-        ``completed_at`` is older than ``finished_before``; return how many."""
+        ``completed_at`` is older than ``finished_before``; return how many.
+
+        All of them in one statement, however many: the scheduler's maintenance
+        uses the bounded, single-runner ``prune`` instead."""
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None: ...
@@ -259,10 +308,48 @@ class Store(Protocol):
     async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
         """One page of schedules ordered by ``created_at`` then id, and the total."""
 
-    async def update_schedule(self, schedule: Schedule) -> None:
-        """Overwrite every field of the stored schedule with the same id.
+    async def update_schedule_fields(
+        self, schedule: Schedule, fields: Collection[str]
+    ) -> Schedule | None:
+        """Write the named ``fields`` of ``schedule`` (any of ``SCHEDULE_FIELDS``) and
+        nothing else, if the stored schedule is still at ``schedule.revision``.
 
-        Raises ``ScheduleNotFound`` when there is none."""
+        The revision goes up by one. Returns the schedule as stored after the
+        write, or None when its revision moved meanwhile (nothing written: read it
+        again and redo the change). Raises ``ScheduleNotFound`` when there is none.
+        """
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        next_run_at: datetime | None,
+        now: datetime,
+        *,
+        revision: int | None = None,
+    ) -> Schedule | None:
+        """Pause or resume: write ``status``, ``next_run_at`` and ``updated_at = now``.
+
+        Guarded by ``revision`` as ``update_schedule_fields`` is (None: whatever
+        the revision); the revision goes up by one. Returns the schedule as
+        stored, or None when the revision moved. Raises ``ScheduleNotFound``.
+        """
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
+    ) -> bool:
+        """Move a stale ``next_run_at`` past an ``occurrence`` that is done.
+
+        Writes ``next_run_at`` and ``last_run_at`` (never moved back) only, and
+        only while the schedule is active, at ``revision`` (None: any), and its
+        ``next_run_at`` is not after ``occurrence``; so whatever a change wrote
+        meanwhile survives. True when it wrote.
+        """
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         """True when a schedule was deleted."""
@@ -271,12 +358,31 @@ class Store(Protocol):
         """Active schedules with ``next_run_at <= now``, earliest first."""
 
     async def fire_schedule(
-        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        job: Job,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
     ) -> bool:
         """Turn one occurrence of a schedule into ``job``, exactly once.
 
         In one transaction: record ``(schedule_id, occurrence)`` under a unique
-        constraint; if it was recorded before, or the schedule is gone or paused,
+        constraint; if it was recorded before, or the schedule is gone, paused or
+        no longer at ``revision`` (the one ``job`` was built from; None: any),
         write nothing and return False. Otherwise insert the job, set
         ``last_run_at = occurrence`` and ``next_run_at``, and return True.
+        """
+
+    # -- maintenance ----------------------------------------------------------
+    async def prune(self, request: PruneRequest) -> Pruned | None:
+        """One bounded round of maintenance, run by one runner at a time.
+
+        Deletes at most ``request.limit`` finished jobs whose ``completed_at`` is
+        before ``request.before``, and at most as many ``schedule_occurrences``
+        older than it (never a schedule's latest), in one short transaction.
+        The runner holds the maintenance lease until ``request.lease_until``,
+        renewed each round and given up by a round that leaves nothing to do.
+        Returns None, having deleted nothing, while another runner holds it.
         """

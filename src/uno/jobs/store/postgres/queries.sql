@@ -201,6 +201,44 @@ DELETE FROM jobs
 WHERE created_at < %(before)s
   AND status IN {{finished}} AND completed_at < %(before)s;
 
+-- name: try_maintenance_lock
+-- Held until the round's transaction ends; a runner that does not get it skips.
+SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock)s, 0)) AS locked;
+
+-- name: take_maintenance_lease
+-- Taken when free or expired, renewed by its holder: no row changed means
+-- another runner holds it.
+INSERT INTO maintenance_leases (name, holder, expires_at) VALUES ('prune', %(runner)s, %(until)s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE maintenance_leases.holder = excluded.holder OR maintenance_leases.expires_at <= %(now)s;
+
+-- name: release_maintenance_lease
+DELETE FROM maintenance_leases WHERE name = 'prune' AND holder = %(runner)s;
+
+-- name: prune_jobs_batch
+-- One bounded round of prune_jobs: the first rows found, in no order (ordering
+-- them would make the planner sort every old row each round); rows another
+-- transaction holds (a retry under way) are left for a later round.
+DELETE FROM jobs WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM jobs
+    WHERE created_at < %(before)s
+      AND status IN {{finished}} AND completed_at < %(before)s
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+));
+
+-- name: prune_occurrences_batch
+-- Each schedule keeps its latest occurrence (its last_run_at), whatever its age.
+DELETE FROM schedule_occurrences WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM schedule_occurrences AS done
+    WHERE occurrence < %(before)s
+      AND occurrence < coalesce(
+          (SELECT last_run_at FROM schedules WHERE schedules.id = done.schedule_id), %(before)s
+      )
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+));
+
 -- name: get_job
 SELECT * FROM jobs WHERE id = %(id)s;
 
@@ -312,25 +350,38 @@ SELECT name FROM queues WHERE is_paused;
 INSERT INTO schedules (
     id, name, task_name, status, cron_expression, interval, timezone, args, kwargs,
     queue_name, priority, tags, metadata, max_retries, retry_delay, timeout, version,
-    last_run_at, next_run_at, created_at, updated_at
+    last_run_at, next_run_at, created_at, updated_at, revision
 ) VALUES (
     %(id)s, %(name)s, %(task_name)s, %(status)s, %(cron_expression)s, %(interval)s::jsonb,
     %(timezone)s, %(args)s::jsonb, %(kwargs)s::jsonb, %(queue_name)s, %(priority)s,
     %(tags)s::text[], %(metadata)s::jsonb, %(max_retries)s, %(retry_delay)s, %(timeout)s,
-    %(version)s, %(last_run_at)s, %(next_run_at)s, %(created_at)s, %(updated_at)s
+    %(version)s, %(last_run_at)s, %(next_run_at)s, %(created_at)s, %(updated_at)s,
+    %(revision)s
 );
 
--- name: update_schedule
-UPDATE schedules SET
-    name = %(name)s, task_name = %(task_name)s, status = %(status)s,
-    cron_expression = %(cron_expression)s, interval = %(interval)s::jsonb,
-    timezone = %(timezone)s, args = %(args)s::jsonb, kwargs = %(kwargs)s::jsonb,
-    queue_name = %(queue_name)s, priority = %(priority)s, tags = %(tags)s::text[],
-    metadata = %(metadata)s::jsonb, max_retries = %(max_retries)s,
-    retry_delay = %(retry_delay)s, timeout = %(timeout)s, version = %(version)s,
-    last_run_at = %(last_run_at)s, next_run_at = %(next_run_at)s,
-    created_at = %(created_at)s, updated_at = %(updated_at)s
-WHERE id = %(id)s;
+-- name: update_schedule_fields
+-- The schedule_assignments slot sets every field a change may write to its parameter when
+-- the parameter set_<field> is true, else to itself: only the flagged ones change.
+UPDATE schedules SET {{schedule_assignments}}, revision = revision + 1
+WHERE id = %(id)s AND revision = %(revision)s
+RETURNING *;
+
+-- name: set_schedule_status
+UPDATE schedules
+SET status = %(status)s, next_run_at = %(next_run_at)s, updated_at = %(now)s,
+    revision = revision + 1
+WHERE id = %(id)s AND (%(revision)s::int IS NULL OR revision = %(revision)s::int)
+RETURNING *;
+
+-- name: schedule_exists
+SELECT 1 AS found FROM schedules WHERE id = %(id)s;
+
+-- name: advance_schedule
+-- Moves only a stale next_run_at, and never last_run_at back.
+UPDATE schedules
+SET next_run_at = %(next_run_at)s, last_run_at = greatest(last_run_at, %(occurrence)s)
+WHERE id = %(id)s AND status = 'active' AND next_run_at <= %(occurrence)s
+  AND (%(revision)s::int IS NULL OR revision = %(revision)s::int);
 
 -- name: get_schedule
 SELECT * FROM schedules WHERE id = %(id)s;
@@ -353,7 +404,10 @@ LIMIT %(limit)s;
 
 -- name: fire_schedule
 WITH schedule AS (
-    SELECT id FROM schedules WHERE id = %(schedule_id)s AND status = 'active' FOR UPDATE
+    SELECT id FROM schedules
+    WHERE id = %(schedule_id)s AND status = 'active'
+      AND (%(revision)s::int IS NULL OR revision = %(revision)s::int)
+    FOR UPDATE
 ), occurrence AS (
     INSERT INTO schedule_occurrences (schedule_id, occurrence, job_id)
     SELECT id, %(occurrence)s, %(job_id)s FROM schedule

@@ -349,6 +349,7 @@ def schedule_params(schedule: Schedule, now: datetime) -> dict[str, Any]:
         "next_run_at": utc(schedule.next_run_at),
         "created_at": utc(schedule.created_at) or now,
         "updated_at": utc(schedule.updated_at or schedule.created_at) or now,
+        "revision": schedule.revision,
     }
 
 
@@ -375,4 +376,5 @@ def row_to_schedule(row: dict[str, Any]) -> Schedule:
         next_run_at=row["next_run_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        revision=row["revision"],
     )

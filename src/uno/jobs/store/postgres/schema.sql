@@ -98,7 +98,8 @@ CREATE TABLE schedules (
     last_run_at timestamptz,
     next_run_at timestamptz,
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    revision integer NOT NULL DEFAULT 0
 );
 
 CREATE INDEX schedules_due_idx ON schedules (next_run_at) WHERE status = 'active';
@@ -110,4 +111,12 @@ CREATE TABLE schedule_occurrences (
     occurrence timestamptz NOT NULL,
     job_id text NOT NULL,
     PRIMARY KEY (schedule_id, occurrence)
+);
+CREATE INDEX schedule_occurrences_age_idx ON schedule_occurrences (occurrence);
+
+-- The maintenance lease: one runner prunes at a time.
+CREATE TABLE maintenance_leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    expires_at timestamptz NOT NULL
 );

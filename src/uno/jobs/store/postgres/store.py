@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import select
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,9 +32,16 @@ from uno.jobs.errors import (
 )
 from uno.jobs.jobs import Job, Priority, Status
 from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
-from uno.jobs.schedules import Schedule
+from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.settings import PostgresSettings, masked_url
-from uno.jobs.store.base import Completion, Failure, RescuedJob
+from uno.jobs.store.base import (
+    SCHEDULE_FIELDS,
+    Completion,
+    Failure,
+    Pruned,
+    PruneRequest,
+    RescuedJob,
+)
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
@@ -54,9 +61,28 @@ DEFAULT_SCHEMA = "uno_jobs"
 #: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
 COPY_THRESHOLD = 64
 
-_QUERIES = load_queries(
-    "uno.jobs.store.postgres", "queries.sql", STATUS_SET_SLOTS, optional=STATUS_SLOTS
-)
+#: The cast of a schedule field's parameter in a field-level update (text otherwise).
+_SCHEDULE_CASTS = {
+    "interval": "::jsonb",
+    "args": "::jsonb",
+    "kwargs": "::jsonb",
+    "metadata": "::jsonb",
+    "tags": "::text[]",
+}
+
+
+def _load() -> dict[str, str]:
+    """The named queries with the statuses and the schedule fields' assignments filled in."""
+    assignments = ", ".join(
+        f"{name} = CASE WHEN %(set_{name})s THEN %({name})s{_SCHEDULE_CASTS.get(name, '')}"
+        f" ELSE {name} END"
+        for name in sorted(SCHEDULE_FIELDS)
+    )
+    slots = {**STATUS_SET_SLOTS, "schedule_assignments": assignments}
+    return load_queries("uno.jobs.store.postgres", "queries.sql", slots, optional=STATUS_SLOTS)
+
+
+_QUERIES = _load()
 
 
 async def _drop_if_broken(conn: Conn) -> None:
@@ -551,6 +577,40 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=True)
 
+    async def prune(self, request: PruneRequest) -> Pruned | None:
+        """A round in one transaction: a transaction-level advisory try-lock keeps
+        rounds apart without waiting (a runner that misses it skips), and the lease
+        row of ``maintenance_leases`` keeps the rounds of one run to one runner.
+        Free of the statement timeout, as ``prune_jobs``; the batch bounds it."""
+        limit = max(request.limit, 0)
+        params = {
+            "lock": f"uno_jobs:prune:{self.schema}",
+            "runner": request.runner,
+            "now": as_utc(request.now),
+            "until": as_utc(request.lease_until),
+            "before": as_utc(request.before),
+            "limit": limit,
+        }
+
+        async def work(conn: Conn) -> Pruned | None:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                cur = await conn.execute(self._q["try_maintenance_lock"], params)
+                locked = await cur.fetchone()
+                if not (locked and locked[0]):
+                    return None
+                cur = await conn.execute(self._q["take_maintenance_lease"], params)
+                if not cur.rowcount:
+                    return None
+                jobs = (await conn.execute(self._q["prune_jobs_batch"], params)).rowcount
+                cur = await conn.execute(self._q["prune_occurrences_batch"], params)
+                occurrences = cur.rowcount
+                if jobs < limit and occurrences < limit:
+                    await conn.execute(self._q["release_maintenance_lease"], params)
+            return Pruned(jobs=jobs, occurrences=occurrences)
+
+        return await self._with_conn(work, idempotent=True)
+
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
         found = await self._query(self._q["get_job"], {"id": job_id}, idempotent=True)
@@ -672,10 +732,70 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=True)
 
-    async def update_schedule(self, schedule: Schedule) -> None:
-        params = rows.schedule_params(schedule, utcnow())
-        if not await self._rowcount(self._q["update_schedule"], params, idempotent=True):
-            raise ScheduleNotFound(f"Schedule not found: {schedule.id}")
+    async def update_schedule_fields(
+        self, schedule: Schedule, fields: Collection[str]
+    ) -> Schedule | None:
+        unknown = set(fields) - SCHEDULE_FIELDS
+        if unknown:
+            raise ValueError(f"Not writable schedule field(s): {', '.join(sorted(unknown))}")
+        values = rows.schedule_params(schedule, utcnow())
+        params: dict[str, Any] = {name: values[name] for name in SCHEDULE_FIELDS}
+        params.update({f"set_{name}": name in fields for name in SCHEDULE_FIELDS})
+        params.update(id=schedule.id, revision=schedule.revision)
+        return await self._change_schedule(self._q["update_schedule_fields"], params)
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        next_run_at: datetime | None,
+        now: datetime,
+        *,
+        revision: int | None = None,
+    ) -> Schedule | None:
+        params = {
+            "id": schedule_id,
+            "status": ScheduleStatus(status).value,
+            "next_run_at": rows.utc(next_run_at),
+            "now": as_utc(now),
+            "revision": revision,
+        }
+        return await self._change_schedule(self._q["set_schedule_status"], params)
+
+    async def _change_schedule(self, query: str, params: dict[str, Any]) -> Schedule | None:
+        """Apply a guarded change; None when the revision moved, an error when it is gone.
+
+        Safe to repeat after a lost connection: the revision guard makes a repeat
+        of a change that was applied write nothing."""
+
+        async def work(conn: Conn) -> Schedule | None:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query, params)
+                changed = await cur.fetchone()
+                if changed is not None:
+                    return rows.row_to_schedule(changed)
+                await cur.execute(self._q["schedule_exists"], params)
+                if await cur.fetchone() is None:
+                    raise ScheduleNotFound(f"Schedule not found: {params['id']}")
+                return None
+
+        return await self._with_conn(work, idempotent=True)
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
+    ) -> bool:
+        params = {
+            "id": schedule_id,
+            "occurrence": as_utc(occurrence),
+            "next_run_at": rows.utc(next_run_at),
+            "revision": revision,
+        }
+        return await self._rowcount(self._q["advance_schedule"], params, idempotent=True) > 0
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         params = {"id": schedule_id}
@@ -687,13 +807,20 @@ class PostgresStore:
         return [rows.row_to_schedule(r) for r in found]
 
     async def fire_schedule(
-        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        job: Job,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
     ) -> bool:
         params = rows.job_params(job)
         params.update(
             schedule_id=schedule_id,
             occurrence=as_utc(occurrence),
             next_run_at=rows.utc(next_run_at),
+            revision=revision,
             channel=self.channel,
         )
         try:

@@ -160,6 +160,7 @@ def schedule_params(schedule: Schedule) -> tuple[Any, ...]:
         ts(schedule.next_run_at),
         ts(schedule.created_at),
         ts(schedule.updated_at),
+        schedule.revision,
     )
 
 
@@ -186,6 +187,7 @@ def row_to_schedule(row: Sequence[Any]) -> Schedule:
         next_run_at,
         created_at,
         updated_at,
+        revision,
     ) = row
     return Schedule(
         name=name,
@@ -209,4 +211,5 @@ def row_to_schedule(row: Sequence[Any]) -> Schedule:
         next_run_at=dt(next_run_at),
         created_at=dt(created_at),
         updated_at=dt(updated_at),
+        revision=revision,
     )

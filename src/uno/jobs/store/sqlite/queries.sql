@@ -155,6 +155,38 @@ DELETE FROM jobs
 WHERE created_at < :before
   AND status IN {{finished}} AND completed_at < :before
 
+-- name: take_maintenance_lease
+-- Taken when free or expired, renewed by its holder: no row changed means
+-- another runner holds it.
+INSERT INTO maintenance_leases (name, holder, expires_at) VALUES ('prune', :runner, :until)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE maintenance_leases.holder = excluded.holder OR maintenance_leases.expires_at <= :now
+
+-- name: release_maintenance_lease
+DELETE FROM maintenance_leases WHERE name = 'prune' AND holder = :runner
+
+-- name: prune_jobs_batch
+-- One bounded round of prune_jobs, oldest first along the created_at index.
+DELETE FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs
+    WHERE created_at < :before
+      AND status IN {{finished}} AND completed_at < :before
+    ORDER BY created_at
+    LIMIT :limit
+)
+
+-- name: prune_occurrences_batch
+-- Each schedule keeps its latest occurrence (its last_run_at), whatever its age.
+DELETE FROM schedule_occurrences WHERE (schedule_id, occurrence) IN (
+    SELECT schedule_id, occurrence FROM schedule_occurrences AS done
+    WHERE occurrence < :before
+      AND occurrence < coalesce(
+          (SELECT last_run_at FROM schedules WHERE schedules.id = done.schedule_id), :before
+      )
+    ORDER BY occurrence
+    LIMIT :limit
+)
+
 -- name: get_job
 SELECT {job_columns} FROM jobs WHERE id = ?
 
@@ -285,11 +317,11 @@ SELECT name FROM queues WHERE is_paused = 1
 -- name: schedule_columns
 id, name, task_name, status, cron_expression, interval, timezone, args, kwargs,
 queue_name, priority, tags, metadata, max_retries, retry_delay, timeout, version,
-last_run_at, next_run_at, created_at, updated_at
+last_run_at, next_run_at, created_at, updated_at, revision
 
 -- name: insert_schedule
 INSERT INTO schedules ({schedule_columns})
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: get_schedule
 SELECT {schedule_columns} FROM schedules WHERE id = ?
@@ -312,13 +344,29 @@ WHERE (:status IS NULL OR status = :status)
       WHERE wanted.value NOT IN (SELECT value FROM json_each(schedules.tags))
   ))
 
--- name: update_schedule
-UPDATE schedules SET
-    name = ?2, task_name = ?3, status = ?4, cron_expression = ?5, interval = ?6,
-    timezone = ?7, args = ?8, kwargs = ?9, queue_name = ?10, priority = ?11, tags = ?12,
-    metadata = ?13, max_retries = ?14, retry_delay = ?15, timeout = ?16, version = ?17,
-    last_run_at = ?18, next_run_at = ?19, created_at = ?20, updated_at = ?21
-WHERE id = ?1
+-- name: update_schedule_fields
+-- The schedule_assignments slot is "column = CASE WHEN :set_column THEN :column ELSE column
+-- END" for every field a change may write, so only the flagged ones change.
+UPDATE schedules SET {{schedule_assignments}}, revision = revision + 1
+WHERE id = :id AND revision = :revision
+RETURNING {schedule_columns}
+
+-- name: set_schedule_status
+UPDATE schedules
+SET status = :status, next_run_at = :next_run_at, updated_at = :now, revision = revision + 1
+WHERE id = :id AND (:revision IS NULL OR revision = :revision)
+RETURNING {schedule_columns}
+
+-- name: schedule_exists
+SELECT 1 FROM schedules WHERE id = ?
+
+-- name: advance_schedule
+-- Moves only a stale next_run_at, and never last_run_at back.
+UPDATE schedules
+SET next_run_at = :next_run_at,
+    last_run_at = max(coalesce(last_run_at, :occurrence), :occurrence)
+WHERE id = :id AND status = 'active' AND next_run_at <= :occurrence
+  AND (:revision IS NULL OR revision = :revision)
 
 -- name: delete_schedule
 DELETE FROM schedules WHERE id = ?
@@ -330,7 +378,7 @@ ORDER BY next_run_at, id
 LIMIT ?
 
 -- name: schedule_status
-SELECT status FROM schedules WHERE id = ?
+SELECT status, revision FROM schedules WHERE id = ?
 
 -- name: record_occurrence
 INSERT INTO schedule_occurrences (schedule_id, occurrence, job_id) VALUES (?, ?, ?)

@@ -92,7 +92,8 @@ CREATE TABLE schedules (
     last_run_at     REAL,
     next_run_at     REAL,
     created_at      REAL,
-    updated_at      REAL
+    updated_at      REAL,
+    revision        INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';
@@ -106,4 +107,13 @@ CREATE TABLE schedule_occurrences (
     occurrence  REAL NOT NULL,
     job_id      TEXT NOT NULL,
     PRIMARY KEY (schedule_id, occurrence)
+) WITHOUT ROWID;
+
+CREATE INDEX schedule_occurrences_age ON schedule_occurrences (occurrence);
+
+-- The maintenance lease: one runner prunes at a time.
+CREATE TABLE maintenance_leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at REAL NOT NULL
 ) WITHOUT ROWID;

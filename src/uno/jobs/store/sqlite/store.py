@@ -20,7 +20,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,8 +37,15 @@ from uno.jobs.errors import (
 )
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
 from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
-from uno.jobs.schedules import Schedule
-from uno.jobs.store.base import Completion, Failure, RescuedJob
+from uno.jobs.schedules import Schedule, ScheduleStatus
+from uno.jobs.store.base import (
+    SCHEDULE_FIELDS,
+    Completion,
+    Failure,
+    Pruned,
+    PruneRequest,
+    RescuedJob,
+)
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
@@ -59,7 +66,12 @@ T = TypeVar("T")
 
 def _load() -> dict[str, str]:
     """The named queries with the statuses and the shared column lists filled in."""
-    raw = load_queries(PACKAGE, "queries.sql", STATUS_SET_SLOTS, optional=STATUS_SLOTS)
+    assignments = ", ".join(
+        f"{name} = CASE WHEN :set_{name} THEN :{name} ELSE {name} END"
+        for name in sorted(SCHEDULE_FIELDS)
+    )
+    slots = {**STATUS_SET_SLOTS, "schedule_assignments": assignments}
+    raw = load_queries(PACKAGE, "queries.sql", slots, optional=STATUS_SLOTS)
     job_columns, schedule_columns = raw["job_columns"], raw["schedule_columns"]
     return {
         name: sql.replace("{job_columns}", job_columns).replace(
@@ -70,6 +82,8 @@ def _load() -> dict[str, str]:
 
 
 Q = _load()
+#: The schedule_columns fragment as names, in the order ``codec.schedule_params`` encodes.
+_SCHEDULE_COLUMNS = tuple(name.strip() for name in Q["schedule_columns"].split(","))
 _dumps = codec.dumps
 
 #: Appended to an outcome statement (complete_jobs, fail_jobs) to learn which jobs it changed.
@@ -540,6 +554,29 @@ class SQLiteStore:
     async def prune_jobs(self, finished_before: datetime) -> int:
         return await self._run(self._execute, Q["prune_jobs"], {"before": ts(finished_before)})
 
+    async def prune(self, request: PruneRequest) -> Pruned | None:
+        """A round in one ``BEGIN IMMEDIATE`` transaction, behind the lease row of
+        ``maintenance_leases``: the writer lock keeps rounds apart, the lease makes
+        another runner skip rather than follow with rounds of its own."""
+        params = {
+            "runner": request.runner,
+            "now": ts(request.now),
+            "until": ts(request.lease_until),
+            "before": ts(request.before),
+            "limit": max(request.limit, 0),
+        }
+        return await self._run(self._prune, params)
+
+    def _prune(self, params: dict[str, Any]) -> Pruned | None:
+        with self._write() as conn:
+            if not conn.execute(Q["take_maintenance_lease"], params).rowcount:
+                return None
+            jobs = conn.execute(Q["prune_jobs_batch"], params).rowcount
+            occurrences = conn.execute(Q["prune_occurrences_batch"], params).rowcount
+            if jobs < params["limit"] and occurrences < params["limit"]:
+                conn.execute(Q["release_maintenance_lease"], params)
+        return Pruned(jobs=jobs, occurrences=occurrences)
+
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
         return await self._run_read(self._get_job, job_id)
@@ -689,12 +726,61 @@ class SQLiteStore:
             rows = conn.execute(Q["list_schedules"], page).fetchall()
         return [row_to_schedule(row) for row in rows], total
 
-    async def update_schedule(self, schedule: Schedule) -> None:
-        changed = await self._run(
-            self._execute, Q["update_schedule"], codec.schedule_params(schedule)
-        )
-        if not changed:
-            raise ScheduleNotFound(f"Schedule {schedule.id} not found")
+    async def update_schedule_fields(
+        self, schedule: Schedule, fields: Collection[str]
+    ) -> Schedule | None:
+        unknown = set(fields) - SCHEDULE_FIELDS
+        if unknown:
+            raise ValueError(f"Not writable schedule field(s): {', '.join(sorted(unknown))}")
+        values = dict(zip(_SCHEDULE_COLUMNS, codec.schedule_params(schedule), strict=True))
+        params = {name: values[name] for name in SCHEDULE_FIELDS}
+        params.update({f"set_{name}": name in fields for name in SCHEDULE_FIELDS})
+        params.update(id=schedule.id, revision=schedule.revision)
+        return await self._run(self._change_schedule, Q["update_schedule_fields"], params)
+
+    async def set_schedule_status(
+        self,
+        schedule_id: str,
+        status: ScheduleStatus,
+        next_run_at: datetime | None,
+        now: datetime,
+        *,
+        revision: int | None = None,
+    ) -> Schedule | None:
+        params = {
+            "id": schedule_id,
+            "status": ScheduleStatus(status).value,
+            "next_run_at": ts(next_run_at),
+            "now": ts(now),
+            "revision": revision,
+        }
+        return await self._run(self._change_schedule, Q["set_schedule_status"], params)
+
+    def _change_schedule(self, sql: str, params: dict[str, Any]) -> Schedule | None:
+        """Apply a guarded change; None when the revision moved, an error when it is gone."""
+        with self._write() as conn:
+            row = conn.execute(sql, params).fetchone()
+            if row is None and conn.execute(Q["schedule_exists"], (params["id"],)).fetchone():
+                return None
+        if row is None:
+            raise ScheduleNotFound(f"Schedule {params['id']} not found")
+        return row_to_schedule(row)
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
+    ) -> bool:
+        params = {
+            "id": schedule_id,
+            "occurrence": ts(occurrence),
+            "next_run_at": ts(next_run_at),
+            "revision": revision,
+        }
+        return bool(await self._run(self._execute, Q["advance_schedule"], params))
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         return bool(await self._run(self._execute, Q["delete_schedule"], (schedule_id,)))
@@ -704,23 +790,36 @@ class SQLiteStore:
         return [row_to_schedule(row) for row in rows]
 
     async def fire_schedule(
-        self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
+        self,
+        schedule_id: str,
+        occurrence: datetime,
+        job: Job,
+        next_run_at: datetime | None,
+        *,
+        revision: int | None = None,
     ) -> bool:
         params = codec.job_params(job)
         fired = await self._run(
-            self._fire_schedule, schedule_id, ts(occurrence), params, ts(next_run_at)
+            self._fire_schedule, schedule_id, ts(occurrence), params, ts(next_run_at), revision
         )
         if fired:
             self._notify()
         return fired
 
     def _fire_schedule(
-        self, schedule_id: str, occurrence: float, job: tuple[Any, ...], next_run_at: float | None
+        self,
+        schedule_id: str,
+        occurrence: float,
+        job: tuple[Any, ...],
+        next_run_at: float | None,
+        revision: int | None,
     ) -> bool:
         try:
             with self._write() as conn:
-                status = conn.execute(Q["schedule_status"], (schedule_id,)).fetchone()
-                if status is None or status[0] != "active":
+                found = conn.execute(Q["schedule_status"], (schedule_id,)).fetchone()
+                if found is None or found[0] != "active":
+                    return False
+                if revision is not None and found[1] != revision:
                     return False
                 recorded = conn.execute(Q["record_occurrence"], (schedule_id, occurrence, job[0]))
                 if recorded.rowcount == 0:
