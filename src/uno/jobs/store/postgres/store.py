@@ -43,6 +43,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     ScheduleFilter,
 )
+from uno.jobs.store.columns import CLAIM_ORDER
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
@@ -61,7 +62,7 @@ DEFAULT_SCHEMA = "uno_jobs"
 #: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
 COPY_THRESHOLD = 64
 
-_QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql")
+_QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql", rows.QUERY_SLOTS)
 
 
 async def _drop_if_broken(conn: Conn) -> None:
@@ -372,6 +373,18 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=idempotent)
 
+    async def _read_jobs(
+        self, query: str, params: dict[str, Any], *, idempotent: bool
+    ) -> list[Job]:
+        """Run a job read (or a change returning jobs); its rows as Jobs."""
+
+        async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
+            async with conn.cursor(binary=True) as cur:
+                await cur.execute(query, params)
+                return cur.description, await cur.fetchall()
+
+        return _jobs(*await self._with_conn(work, idempotent=idempotent))
+
     async def _rowcount(
         self, query: str, params: dict[str, Any], *, idempotent: bool, bookkeeping: bool = False
     ) -> int:
@@ -471,15 +484,18 @@ class PostgresStore:
         else:
             query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
 
-        async def work(conn: Conn) -> list[tuple[Any, ...]]:
+        async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
             async with conn.cursor(binary=True) as cur:
                 await cur.execute(query, params)
-                return await cur.fetchall()
+                return cur.description, await cur.fetchall()
 
-        found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        if not found:
+            return []
+        reader = rows.job_reader(description)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
-        found.sort(key=lambda r: (r[4], r[6], r[15]))
-        return [rows.fetched_row_to_job(r) for r in found]
+        found.sort(key=reader.key(*CLAIM_ORDER))
+        return list(map(reader.job, found))
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         if job_ids:
@@ -518,16 +534,16 @@ class PostgresStore:
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {"id": job_id, "reason": reason, "now": as_utc(now)}
-        found = await self._query(self._q["cancel_job"], params, idempotent=False)
+        found = await self._read_jobs(self._q["cancel_job"], params, idempotent=False)
         if found:
-            return rows.row_to_job(found[0])
+            return found[0]
         raise self._transition_error(await self.get_job(job_id), job_id, "cancel")
 
     async def retry_job(self, job_id: str, now: datetime) -> Job:
         params = {"id": job_id, "now": as_utc(now), "channel": self.channel}
-        found = await self._query(self._q["retry_job"], params, idempotent=False)
+        found = await self._read_jobs(self._q["retry_job"], params, idempotent=False)
         if found:
-            return rows.row_to_job(found[0])
+            return found[0]
         raise self._transition_error(await self.get_job(job_id), job_id, "retry")
 
     @staticmethod
@@ -552,14 +568,14 @@ class PostgresStore:
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
-        found = await self._query(self._q["get_job"], {"id": job_id}, idempotent=True)
-        return rows.row_to_job(found[0]) if found else None
+        found = await self._read_jobs(self._q["get_job"], {"id": job_id}, idempotent=True)
+        return found[0] if found else None
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         if not job_ids:
             return []
-        found = await self._query(self._q["get_jobs"], {"ids": list(job_ids)}, idempotent=True)
-        return [rows.row_to_job(r) for r in found]
+        params = {"ids": list(job_ids)}
+        return await self._read_jobs(self._q["get_jobs"], params, idempotent=True)
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         _check_page(job_filter.limit, job_filter.offset)
@@ -570,11 +586,11 @@ class PostgresStore:
         count_sql = self._q["count_jobs"].replace("{where}", where)
 
         async def work(conn: Conn) -> tuple[list[Job], int]:
-            async with conn.cursor(row_factory=dict_row, binary=True) as cur:
+            async with conn.cursor(binary=True) as cur:
                 await cur.execute(page_sql, params)
-                page = [rows.row_to_job(r) for r in await cur.fetchall()]
+                page = _jobs(cur.description, await cur.fetchall())
                 await cur.execute(count_sql, params)
-                total = (await cur.fetchone() or {"count": 0})["count"]
+                total = (await cur.fetchone() or (0,))[0]
             return page, total
 
         return await self._with_conn(work, idempotent=True)
@@ -693,7 +709,7 @@ class PostgresStore:
     async def fire_schedule(
         self, schedule_id: str, occurrence: datetime, job: Job, next_run_at: datetime | None
     ) -> bool:
-        params = rows.job_params(job)
+        params = rows.job_row(job)
         params.update(
             schedule_id=schedule_id,
             occurrence=as_utc(occurrence),
@@ -705,6 +721,13 @@ class PostgresStore:
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateJob(f"A job with this id exists already: {job.id}") from exc
         return bool(found and found[0]["fired"])
+
+
+def _jobs(description: Sequence[Any] | None, found: list[tuple[Any, ...]]) -> list[Job]:
+    """The rows of a job read as Jobs, read by the names in the cursor's description."""
+    if not found or description is None:
+        return []
+    return list(map(rows.job_reader(description).job, found))
 
 
 def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
