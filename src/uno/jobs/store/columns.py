@@ -178,9 +178,11 @@ def names(columns: Sequence[JobColumn], prefix: str = "") -> str:
 
 @dataclass(frozen=True, slots=True)
 class OrNone:
-    """A conversion that leaves None as None (tested inline, without a call)."""
+    """A conversion that leaves None as None (tested inline, without a call);
+    ``after`` are further arguments of ``convert``, after the value."""
 
-    convert: Callable[[Any], Any]
+    convert: Callable[..., Any]
+    after: tuple[Any, ...] = ()
 
 
 #: How one value changes on its way into or out of a store: None (as it is), a
@@ -194,7 +196,13 @@ def _converted(expr: str, conversion: Conversion, slot: str, namespace: dict[str
         return expr
     if isinstance(conversion, OrNone):
         namespace[slot] = conversion.convert
-        return f"(None if (v_{slot} := {expr}) is None else {slot}(v_{slot}))"
+        after = ""
+        for i, argument in enumerate(conversion.after):
+            namespace[f"{slot}_{i}"] = argument
+            after += f", {slot}_{i}"
+        if expr.isidentifier():
+            return f"(None if {expr} is None else {slot}({expr}{after}))"
+        return f"(None if (v_{slot} := {expr}) is None else {slot}(v_{slot}{after}))"
     namespace[slot] = conversion
     if callable(conversion):
         return f"{slot}({expr})"
@@ -244,6 +252,11 @@ _JOB_FIELDS = tuple(field.name for field in dataclasses.fields(Job))
 _COLUMN_BY_ATTRIBUTE = {c.attribute: c for c in JOB_COLUMNS if c.attribute is not None}
 
 
+def _targets(prefix: str, count: int) -> str:
+    """``(r0, r1, ..., )``: an unpacking target of ``count`` names."""
+    return "(" + "".join(f"{prefix}{i}, " for i in range(count)) + ")"
+
+
 def compile_reader(
     result_names: Sequence[str], conversions: Mapping[Kind, Conversion]
 ) -> JobReader:
@@ -261,13 +274,17 @@ def compile_reader(
     for i, field in enumerate(_JOB_FIELDS):
         column = _COLUMN_BY_ATTRIBUTE[field]
         if column.name in position:
-            expr = f"row[{position[column.name]}]"
+            expr = f"r{position[column.name]}"
         elif column.name in bundle_index and BUNDLE in position:
-            expr = f"fields[{bundle_index[column.name]}]"
+            expr = f"f{bundle_index[column.name]}"
             uses_bundle = True
         else:
             raise ValueError(f"A job row needs column {column.name!r}; this one has {result_names}")
         args.append(_converted(expr, conversions[column.kind], f"c{i}", namespace))
-    body = f"    fields = loads(row[{position[BUNDLE]}])\n" if uses_bundle else ""
-    source = f"def read_job(row):\n{body}    return Job({', '.join(args)})\n"
+    # Unpacking into locals is cheaper than subscripting the row once a field.
+    lines = [f"    {_targets('r', len(result_names))} = row"]
+    if uses_bundle:
+        lines.append(f"    {_targets('f', len(BUNDLED))} = loads(r{position[BUNDLE]})")
+    lines.append(f"    return Job({', '.join(args)})")
+    source = "def read_job(row):\n" + "\n".join(lines) + "\n"
     return JobReader(position, _define("read_job", source, namespace))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -96,6 +96,11 @@ def utc(when: datetime | None) -> datetime | None:
     return None if when is None else as_utc(when)
 
 
+def _utc(when: datetime) -> datetime:
+    """``as_utc``, with the common case (already in UTC) passed through as it is."""
+    return when if when.tzinfo is UTC else as_utc(when)
+
+
 def _jsonb_list(value: list[Any] | None) -> bytes:
     return b"\x01" + _dumps(value).encode() if value else b"\x01[]"
 
@@ -122,7 +127,7 @@ _PARAMETER: Mapping[Kind, Conversion] = {
     Kind.TEXT: None,
     Kind.INTEGER: None,
     Kind.FLOAT: OrNone(float),
-    Kind.TIME: OrNone(as_utc),
+    Kind.TIME: OrNone(_utc),
     Kind.PRIORITY: PRIORITY_RANK,
     Kind.STATUS: STATUS_VALUE,
     Kind.JSON_LIST: _dumps,
@@ -158,7 +163,7 @@ _DECODE: Mapping[Kind, Conversion] = {
     Kind.JSON_LIST: None,
     Kind.JSON_OBJECT: None,
     Kind.JSON: None,
-    Kind.ERROR: JobError.from_dict,
+    Kind.ERROR: OrNone(JobError.from_dict),
     Kind.TAGS: None,
     Kind.SEQUENCE: None,
 }

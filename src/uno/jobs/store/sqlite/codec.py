@@ -73,10 +73,6 @@ def dumps_error(error: JobError | None) -> str | None:
     return None if error is None else _dumps(error.to_dict())
 
 
-def _from_epoch(seconds: float) -> datetime:
-    return _fromtimestamp(seconds, UTC)
-
-
 def _list_text(value: Sequence[Any] | None) -> str:
     return _dumps(value) if value else "[]"
 
@@ -105,13 +101,13 @@ _DECODE: Mapping[Kind, Conversion] = {
     Kind.TEXT: None,
     Kind.INTEGER: None,
     Kind.FLOAT: None,
-    Kind.TIME: OrNone(_from_epoch),
+    Kind.TIME: OrNone(_fromtimestamp, (UTC,)),
     Kind.PRIORITY: PRIORITY_BY_RANK,
     Kind.STATUS: STATUS_BY_VALUE,
     Kind.JSON_LIST: None,
     Kind.JSON_OBJECT: None,
     Kind.JSON: None,
-    Kind.ERROR: JobError.from_dict,
+    Kind.ERROR: OrNone(JobError.from_dict),
     Kind.TAGS: None,
 }
 
