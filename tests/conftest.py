@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from uno.jobs.store.base import Store
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import EPOCH, StoreFactory, make_job
+from processes import closed_port as refusing_port
+from processes import silent_port as hanging_port
 
 POSTGRES_URL = os.environ.get(
     "UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -118,3 +120,17 @@ def clock() -> ManualClock:
 @pytest.fixture(name="make_job")
 def make_job_fixture() -> Callable[..., Job]:
     return make_job
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections."""
+    with refusing_port() as port:
+        yield port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port whose server never says a word: connections hang."""
+    with hanging_port() as port:
+        yield port

@@ -9,7 +9,6 @@ import pty
 import queue
 import select
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import httpx
 import jwt
 import pytest
 
+from processes import clean_env, free_port, wait_until_ready
+
 pytestmark = pytest.mark.slow
 POSTGRES_URL = os.environ.get(
     "UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -32,46 +33,17 @@ START_TIMEOUT = 30.0
 SECRET = "cli-hardening-secret-of-at-least-32-bytes"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_JOBS_")}
-    env.update(PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
 def uno_jobs(
     *args: str, cwd: Path, timeout: float = 30, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [UNO_JOBS, *args],
-        env=clean_env(**env),
+        env=clean_env(PYTHONUNBUFFERED="1", **env),
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections (bound, never listening)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
 
 
 # -- database failures: one line, the reason kept --------------------------------------
@@ -230,15 +202,7 @@ class Serve:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and self.process.poll() is None, "".join(self.output)
-            time.sleep(0.05)
+        wait_until_ready(self.url, self.process, lambda: "".join(self.output), START_TIMEOUT)
 
     def stop(self) -> str:
         if self.process.poll() is None:

@@ -3,10 +3,8 @@ JSON examples verbatim; then `uno-jobs token`, and a polite stop on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from processes import clean_env, free_port, wait_until_ready
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
@@ -33,12 +33,6 @@ from helpers_api import (
 pytestmark = pytest.mark.slow
 UNO_JOBS = str(Path(sys.executable).parent / "uno-jobs")
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -58,14 +52,12 @@ class Server:
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_JOBS_")}
-    env.update(
+    return clean_env(
         UNO_JOBS_DATA_DIR=str(tmp / "data"),
         UNO_JOBS_DATABASE_URL=f"sqlite:///{tmp / 'jobs.db'}",
         UNO_JOBS_SHUTDOWN_GRACE="5",
         PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         if line.startswith("Admin token"):  # stdout is no terminal: the token is in a file
             token = Path(line.split(" written to ", 1)[1].strip()).read_text().strip()
     url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None, "".join(output)
-        time.sleep(0.05)
+    wait_until_ready(url, process, lambda: "".join(output), max(deadline - time.monotonic(), 1))
     yield Server(process, url, token, env, output)
     if process.poll() is None:
         process.kill()

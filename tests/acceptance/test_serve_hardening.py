@@ -3,7 +3,6 @@ the token checked before the body, and token edge cases answered with 401."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import httpx
 import jwt
 import pytest
 
+from processes import clean_env, free_port, wait_until_ready
+
 pytestmark = pytest.mark.slow
 UNO_JOBS = str(Path(sys.executable).parent / "uno-jobs")
 START_TIMEOUT = 30.0
@@ -25,12 +26,6 @@ SECRET = "a-serve-hardening-secret-of-more-than-32-bytes"
 JOBS = "/api/v1/jobs"
 #: What "quickly" means below: far less than reading megabytes of headers took.
 QUICK = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def token(**claims: Any) -> str:
@@ -62,8 +57,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve-hardening")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_JOBS_")}
-    env.update(
+    env = clean_env(
         UNO_JOBS_DATA_DIR=str(tmp / "data"),
         UNO_JOBS_DATABASE_URL=f"sqlite:///{tmp / 'jobs.db'}",
         UNO_JOBS_JWT_SECRET=SECRET,
@@ -79,16 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
     )
     server = Server(process, port)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, (tmp / "serve.log").read_text()
-        assert time.monotonic() < deadline, (tmp / "serve.log").read_text()
-        time.sleep(0.05)
+    wait_until_ready(server.url, process, (tmp / "serve.log").read_text, START_TIMEOUT)
     yield server
     process.kill()
     process.wait(10)

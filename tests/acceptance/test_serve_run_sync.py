@@ -4,7 +4,6 @@ queue answers 409 at once, and SIGINT stops the server while a run-sync waits.""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from processes import clean_env, free_port, wait_until_ready
 from uno.jobs.settings import Settings
 from uno.jobs.tokens import issue_token
 
@@ -66,12 +66,6 @@ class Server:
         return sock
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -82,8 +76,7 @@ def until(check: Callable[[], bool], timeout: float, what: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve-run-sync")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UNO_JOBS_")}
-    env.update(
+    env = clean_env(
         UNO_JOBS_DATA_DIR=str(tmp / "data"),
         UNO_JOBS_DATABASE_URL=f"sqlite:///{tmp / 'jobs.db'}",
         UNO_JOBS_JWT_SECRET=SECRET,
@@ -109,14 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     token = issue_token(Settings(jwt_secret=SECRET), "tester", ttl=600)
     running = Server(process, port, token, output)
 
-    def ready() -> bool:
-        assert process.poll() is None, "".join(output)
-        try:
-            return httpx.get(f"{running.url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    until(ready, START_TIMEOUT, "serve ready")
+    wait_until_ready(running.url, process, lambda: "".join(output), START_TIMEOUT)
     yield running
     if process.poll() is None:
         process.kill()

@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ import pytest
 from worker_processes import Workers, all_done, count_status, system_on, worker_pool
 
 from helpers import eventually
+from processes import free_port
 from uno.jobs import JobSystem, Status
 from uno.jobs.system import JobRequest
 
@@ -195,12 +195,6 @@ async def test_workers_killed_again_and_again_lose_nothing(
     assert stop(*live) == [0] * slots
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _server_started_at() -> Any:
     with psycopg.connect(URL) as conn:
         row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
@@ -250,7 +244,7 @@ async def test_workers_and_api_ride_out_a_postgres_restart(
     env = {"UNO_JOBS_HEARTBEAT_INTERVAL": "0.5", "UNO_JOBS_RESCUE_AFTER": "15"}
     await enqueue(system, total, seconds=0.02, max_retries=5)
     processes = [workers.start("--concurrency", "8", **env) for _ in range(2)]
-    port = _free_port()
+    port = free_port()
     api_env = {**workers.env(**env), "UNO_JOBS_JWT_SECRET": "restart-test-secret-32-bytes-long"}
     api = _start_api(workers, api_env, port)
     token = _read_token(api_env)

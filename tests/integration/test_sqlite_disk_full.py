@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,12 @@ import httpx
 import jwt
 import pytest
 
+from processes import free_port, wait_until_ready
+
 pytestmark = pytest.mark.slow
 UNO_JOBS = str(Path(sys.executable).parent / "uno-jobs")
 SECRET = "a-test-secret-of-more-than-thirty-two-bytes"
 BODY = {"task_name": "echo", "args": ["x" * 2000]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def token() -> str:
@@ -70,16 +65,7 @@ def test_serve_on_a_full_disk_answers_a_storage_error_and_recovers(tmp_path: Pat
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.05)
+        wait_until_ready(url, server, (tmp_path / "serve.log").read_text)
 
         headers = {"Authorization": f"Bearer {token()}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:

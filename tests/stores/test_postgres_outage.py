@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -40,23 +39,6 @@ URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.
 SECRET = "outage-test-secret-of-at-least-32-bytes"
 #: ``/readyz``'s promise: an answer within this many seconds, whatever the database does.
 READY_WITHIN = 2.0
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections (bound, never listening)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port whose server never says a word: connections hang."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture

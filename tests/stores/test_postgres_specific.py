@@ -245,15 +245,15 @@ async def test_copy_batch_keeps_awkward_characters(make_store: StoreMaker) -> No
 
 
 @pytest.mark.parametrize("count", [1, COPY_THRESHOLD])
-async def test_insert_jobs_on_follows_the_callers_transaction(
+async def test_bound_store_follows_the_callers_transaction(
     make_store: StoreMaker, count: int
 ) -> None:
     store = await make_store()
     kept, dropped = [job() for _ in range(count)], [job() for _ in range(count)]
     async with await psycopg.AsyncConnection.connect(URL) as conn:
-        await store.insert_jobs_on(conn, dropped)
+        await store.bound_to(conn).insert_jobs(dropped)
         await conn.rollback()
-        await store.insert_jobs_on(conn, kept)
+        await store.bound_to(conn).insert_jobs(kept)
         assert await store.get_jobs([j.id for j in kept]) == []  # not yet committed
         await conn.commit()
     assert len(await store.get_jobs([j.id for j in kept])) == count
@@ -261,7 +261,7 @@ async def test_insert_jobs_on_follows_the_callers_transaction(
 
 
 @pytest.mark.parametrize("count", [1, COPY_THRESHOLD])
-async def test_insert_jobs_on_sync_follows_the_callers_transaction(
+async def test_blocking_bound_store_follows_the_callers_transaction(
     make_store: StoreMaker, count: int
 ) -> None:
     store = await make_store()
@@ -270,28 +270,13 @@ async def test_insert_jobs_on_sync_follows_the_callers_transaction(
     def enqueue() -> None:
         with psycopg.connect(URL) as conn:
             with conn.transaction(force_rollback=True):
-                store.insert_jobs_on_sync(conn, dropped)
+                store.bound_to_blocking(conn).insert_jobs(dropped)
             with conn.transaction():
-                store.insert_jobs_on_sync(conn, kept)
+                store.bound_to_blocking(conn).insert_jobs(kept)
 
     await asyncio.to_thread(enqueue)
     assert len(await store.get_jobs([j.id for j in kept])) == count
     assert await store.get_jobs([j.id for j in dropped]) == []
-
-
-async def test_transactional_enqueue_wakes_workers_on_commit(make_store: StoreMaker) -> None:
-    store = await make_store()
-    assert await store.listening()
-    await store.wait_for_jobs(0)  # consume the wake-up that LISTEN starts with
-    async with await psycopg.AsyncConnection.connect(URL) as conn:
-        await store.insert_jobs_on(conn, [job()])
-        waiter = asyncio.create_task(store.wait_for_jobs(10))
-        await asyncio.sleep(0.1)  # a NOTIFY before commit would have woken it by now
-        assert not waiter.done()
-        await conn.commit()
-        started = time.monotonic()
-        await waiter
-    assert time.monotonic() - started < 1.0
 
 
 # -- wake-ups and reconnection ---------------------------------------------------------

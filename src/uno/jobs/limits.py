@@ -17,9 +17,10 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from uno.jobs.envvars import numbers_from_env
 from uno.jobs.errors import ValidationError
 
 ENV_PREFIX = "UNO_JOBS_"
@@ -81,22 +82,10 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:
         """The defaults, with each ``UNO_JOBS_<FIELD>`` present in ``environ`` applied."""
-        changes: dict[str, Any] = {}
-        for spec in fields(cls):
-            raw = environ.get(ENV_PREFIX + spec.name.upper())
-            if raw in (None, ""):
-                continue
-            assert raw is not None
-            kind = int if spec.type in ("int", int) else float
-            try:
-                value = kind(raw)
-            except ValueError:
-                raise ValueError(
-                    f"{ENV_PREFIX}{spec.name.upper()} must be a {kind.__name__}, got {raw!r}"
-                ) from None
+        changes = numbers_from_env(cls, environ, cls.env_name)
+        for name, value in changes.items():
             if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{ENV_PREFIX}{spec.name.upper()} must be positive, got {raw!r}")
-            changes[spec.name] = value
+                raise ValueError(f"{cls.env_name(name)} must be positive, got {value!r}")
         return cls(**changes)
 
     @staticmethod

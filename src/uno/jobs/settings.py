@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from uno.jobs.envvars import numbers_from_env
 from uno.jobs.limits import Limits
 
 ENV_PREFIX = "UNO_JOBS_"
@@ -90,20 +91,7 @@ class PostgresSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PostgresSettings:
         """The defaults, with each ``UNO_JOBS_PG_<FIELD>`` present in ``environ`` applied."""
-        changes: dict[str, Any] = {}
-        for spec in fields(cls):
-            raw = environ.get(cls.env_name(spec.name))
-            if raw in (None, ""):
-                continue
-            assert raw is not None
-            kind = float if spec.type in ("float", float) else int
-            try:
-                changes[spec.name] = kind(raw)
-            except ValueError:
-                raise ValueError(
-                    f"{cls.env_name(spec.name)} must be a {kind.__name__}, got {raw!r}"
-                ) from None
-        return cls(**changes)
+        return cls(**numbers_from_env(cls, environ, cls.env_name))
 
 
 @dataclass(frozen=True, slots=True)

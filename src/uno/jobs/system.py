@@ -356,10 +356,10 @@ class JobSystem:
         commits. No ENQUEUED events are published then, since it may roll back.
         """
         if connection is not None:
-            insert_on = self._transactional("insert_jobs_on")
-            batch = JobBatch(requests, partial(self.build_job, now=self.clock.now()))
-            await insert_on(connection, batch)
-            return batch.built()
+            bound = self.store.bound_to(connection)
+            built = self._built(requests)
+            await bound.insert_jobs(built)
+            return built
         if not self._opened:
             await self.open()
         now = self.clock.now()
@@ -400,21 +400,20 @@ class JobSystem:
 
     def enqueue_many_on(self, connection: Any, requests: Sequence[JobRequest]) -> list[Job]:
         """``enqueue_many`` in the open transaction of a blocking psycopg ``Connection``."""
-        insert_on = self._transactional("insert_jobs_on_sync")
-        now = self.clock.now()
-        jobs = [self.build_job(r, now) for r in requests]
-        insert_on(connection, jobs)
+        bound = self.store.bound_to_blocking(connection)
+        jobs = self._built(requests)
+        bound.insert_jobs(jobs)
         return jobs
 
-    def _transactional(self, verb: str) -> Callable[..., Any]:
-        """The store's insert-on-your-connection verb; a clear error where none exists."""
-        insert_on: Callable[..., Any] | None = getattr(self.store, verb, None)
-        if insert_on is None:
-            raise ValidationError(
-                "Transactional enqueue (connection=...) needs the PostgreSQL store; "
-                f"{type(self.store).__name__} has no connection to share"
-            )
-        return insert_on
+    def _built(self, requests: Sequence[JobRequest]) -> list[Job]:
+        """Every job of a transactional enqueue, built before its first statement.
+
+        A request that fails validation then raises before anything reaches the
+        caller's connection, whose transaction stays usable; a bulk insert fed
+        while it streams (``JobBatch``) would abort that transaction halfway.
+        """
+        now = self.clock.now()
+        return [self.build_job(request, now) for request in requests]
 
     @staticmethod
     def _request(

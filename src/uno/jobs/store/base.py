@@ -8,6 +8,10 @@ so that tests can pin them.
 Hot paths take batches: ``insert_jobs``, ``fetch_jobs``, ``start_jobs``,
 ``complete_jobs`` and ``fail_jobs`` each cost one statement (or one short
 transaction) per call, whatever the number of jobs.
+
+Transactions are a capability of the protocol: ``bound_to(connection)`` gives
+the same verbs inside the caller's own transaction (River's ``UnwrapExecutor``),
+where an engine has a connection to share.
 """
 
 from __future__ import annotations
@@ -162,6 +166,27 @@ class RescuedJob:
     status: Status
 
 
+class BoundStore(Protocol):
+    """A store's verbs inside the open transaction of a connection the caller owns.
+
+    What they write, and the wake-ups they send, exist only if the caller commits:
+    a rollback leaves no row and wakes no worker. The caller owns the connection
+    and its transaction; a bound store never commits, rolls back or retries, so
+    a statement of its that fails leaves the transaction as any failed statement
+    of the caller's would (aborted, on PostgreSQL).
+    """
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        """``Store.insert_jobs`` in the caller's transaction."""
+
+
+class BlockingBoundStore(Protocol):
+    """``BoundStore`` on a blocking connection, for callers with no event loop."""
+
+    def insert_jobs(self, jobs: Sequence[Job]) -> None:
+        """``Store.insert_jobs`` in the caller's transaction."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """Persistence of jobs, queues, schedules and workers."""
@@ -187,6 +212,19 @@ class Store(Protocol):
         PostgreSQL wakes on LISTEN/NOTIFY; SQLite on an in-process event and a
         short poll of its own change counter. Spurious wake-ups are allowed.
         """
+
+    # -- transactions: the caller's connection --------------------------------
+    def bound_to(self, connection: Any) -> BoundStore:
+        """This store's verbs on ``connection``, an async connection of the caller's
+        (a psycopg ``AsyncConnection`` for PostgreSQL) with its transaction open.
+
+        Nothing is sent until a verb is called. Raises ``ValidationError`` when the
+        engine has no connection to share (SQLite: every write goes through the
+        store's own connection) or ``connection`` is not the kind it takes.
+        """
+
+    def bound_to_blocking(self, connection: Any) -> BlockingBoundStore:
+        """``bound_to`` for a blocking connection (a psycopg ``Connection``)."""
 
     # -- jobs: writes ---------------------------------------------------------
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:

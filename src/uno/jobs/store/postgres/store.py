@@ -45,6 +45,7 @@ from uno.jobs.store.base import (
 )
 from uno.jobs.store.columns import CLAIM_ORDER
 from uno.jobs.store.postgres import rows
+from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
@@ -400,22 +401,34 @@ class PostgresStore:
             return
 
         async def work(conn: Conn) -> None:
-            await self.insert_jobs_on(conn, jobs)
+            await self._insert_on(conn, jobs)
 
         await self._with_conn(work, idempotent=False)
 
-    async def insert_jobs_on(self, conn: Conn, jobs: Sequence[Job]) -> None:
-        """Insert ``jobs`` in the caller's open transaction on ``conn``: they exist
-        (and workers are woken) only if that transaction commits.
+    def bound_to(self, connection: Any) -> BoundPostgresStore:
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise ValidationError(
+                f"connection= takes a psycopg AsyncConnection, got {type(connection).__name__}; "
+                "use enqueue_on() for a blocking psycopg Connection"
+            )
+        return BoundPostgresStore(self, connection)
+
+    def bound_to_blocking(self, connection: Any) -> BlockingBoundPostgresStore:
+        if not isinstance(connection, psycopg.Connection):
+            raise ValidationError(
+                "enqueue_on() takes a blocking psycopg Connection, "
+                f"got {type(connection).__name__}; "
+                "pass an AsyncConnection to enqueue(..., connection=...) instead"
+            )
+        return BlockingBoundPostgresStore(self, connection)
+
+    async def _insert_on(self, conn: Conn, jobs: Sequence[Job]) -> None:
+        """Insert ``jobs`` in the open transaction on ``conn`` (the pool's or the
+        caller's): they exist, and workers are woken, only if it commits.
 
         Small batches are one INSERT (one round trip); large ones a binary COPY,
         several times faster per row, followed by the NOTIFY.
         """
-        if not isinstance(conn, psycopg.AsyncConnection):
-            raise ValidationError(
-                f"connection= takes a psycopg AsyncConnection, got {type(conn).__name__}; "
-                "use enqueue_on() for a blocking psycopg Connection"
-            )
         if not jobs:
             return
         try:
@@ -430,13 +443,8 @@ class PostgresStore:
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(exc) from exc
 
-    def insert_jobs_on_sync(self, conn: psycopg.Connection[Any], jobs: Sequence[Job]) -> None:
-        """The blocking twin of ``insert_jobs_on``, for synchronous applications."""
-        if not isinstance(conn, psycopg.Connection):
-            raise ValidationError(
-                f"enqueue_on() takes a blocking psycopg Connection, got {type(conn).__name__}; "
-                "pass an AsyncConnection to enqueue(..., connection=...) instead"
-            )
+    def _insert_on_blocking(self, conn: psycopg.Connection[Any], jobs: Sequence[Job]) -> None:
+        """The blocking twin of ``_insert_on``, for synchronous applications."""
         if not jobs:
             return
         try:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from uno.jobs.errors import (
     DuplicateJob,
@@ -370,6 +370,18 @@ class SQLiteStore:
             else:
                 self._wakes_seen = self._wakes
                 return
+
+    # -- transactions: the caller's connection --------------------------------
+    def bound_to(self, connection: Any) -> NoReturn:
+        """Refused: every write goes through the store's own connection and thread,
+        which no transaction of the caller's can take part in."""
+        raise ValidationError(
+            "Transactional enqueue (connection=...) needs the PostgreSQL store; "
+            f"{type(self).__name__} has no connection to share"
+        )
+
+    def bound_to_blocking(self, connection: Any) -> NoReturn:
+        self.bound_to(connection)
 
     # -- jobs: writes ---------------------------------------------------------
     async def insert_jobs(self, jobs: Sequence[Job]) -> None:
