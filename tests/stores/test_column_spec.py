@@ -27,7 +27,7 @@ def test_render_queries_fills_double_brace_slots_and_keeps_single_braces() -> No
 
 
 def test_render_queries_refuses_an_unknown_or_an_unused_slot() -> None:
-    with pytest.raises(ValueError, match=r"Unknown query slot.*statuses"):
+    with pytest.raises(ValueError, match=r"Unknown slot.*statuses"):
         render_queries("SELECT {{cols}} WHERE status IN ({{statuses}})", {"cols": "a"})
     with pytest.raises(ValueError, match=r"never used.*extra"):
         render_queries("SELECT {{cols}}", {"cols": "a", "extra": "b"})

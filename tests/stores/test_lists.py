@@ -236,7 +236,7 @@ async def test_clear_queue_deletes_only_its_waiting_jobs(store: Store, clock: Ma
     jobs = await seed(store, clock)
     retrying = make_job(queue_name="q1", max_retries=2, priority=Priority.CRITICAL)
     await store.insert_jobs([retrying])
-    (held,) = await store.fetch_jobs("w3", ["q1"], 1, clock.now())
+    (held,) = await store.fetch_jobs("w3", ["q1"], 1, clock.now(), running=1)
     assert held.id == retrying.id
     failure = Failure(held.id, JobError("E", "x"), clock.now(), retry_at=clock.now())
     await store.fail_jobs("w3", [failure])

@@ -7,9 +7,12 @@ import pytest
 from uno.jobs.errors import IllegalTransition
 from uno.jobs.jobs import (
     CANCELLABLE,
+    FAILURE_ENDS,
     FINISHED,
+    HELD,
     RETRYABLE,
     TRANSITIONS,
+    WAITING,
     Status,
     can_transition,
     check_transition,
@@ -53,3 +56,16 @@ def test_finished_jobs_never_run_again_without_a_manual_retry() -> None:
 def test_only_waiting_or_reserved_jobs_start_running() -> None:
     sources = {s for s, targets in TRANSITIONS.items() if Status.RUNNING in targets}
     assert sources == {Status.PENDING, Status.RETRYING, Status.RESERVED}
+
+
+def _sources(target: Status) -> set[Status]:
+    return {status for status, targets in TRANSITIONS.items() if target in targets}
+
+
+def test_the_sets_the_stores_use_are_read_off_the_arrows() -> None:
+    """The stores' SQL tests against these sets; they must say what the graph says."""
+    assert _sources(Status.RESERVED) == WAITING  # fetch claims waiting jobs
+    assert _sources(Status.PENDING) == HELD | RETRYABLE  # hand-back, or a retry by hand
+    assert _sources(Status.CANCELLED) - {Status.RUNNING} == CANCELLABLE  # running: Cancel only
+    assert set(Status) - WAITING - HELD == FINISHED  # no claim, no worker
+    assert (TRANSITIONS[Status.RUNNING] & FINISHED) - {Status.COMPLETED} == FAILURE_ENDS

@@ -1,7 +1,11 @@
 """The Job: one stored call of a task, with its priority and its state machine.
 
 The state machine is drawn in ``docs/state-machine.md``; ``TRANSITIONS`` below is
-its single source of truth in code.
+the same graph in code. The stores' SQL names statuses only through the sets
+below (rendered into it at load time by ``store/statuses.py``), and the shared
+store suite (``tests/stores/test_conformance.py``) runs every store verb and
+fails on any status change that is not an arrow of ``TRANSITIONS``, or on an
+arrow no verb takes.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.
 CANCELLABLE = frozenset({Status.PENDING, Status.RESERVED, Status.RETRYING})
 #: Statuses from which a user may retry by hand.
 RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CANCELLED})
+#: Statuses a failed attempt may end a job in, when no retry follows.
+FAILURE_ENDS = frozenset({Status.FAILED, Status.TIMEOUT, Status.CANCELLED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # pending -> running: a worker claims a job it starts at once in one step.

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Priority, Status
 from uno.jobs.limits import text_fault
 from uno.jobs.schedules import Schedule, ScheduleStatus
 
@@ -149,8 +149,11 @@ class Failure:
     """A failed attempt, reported by the worker holding the job.
 
     With ``retry_at`` set the job becomes ``retrying``, due at that time, with
-    ``retry_count`` one higher; otherwise it ends with ``status`` (failed, timeout
-    or cancelled).
+    ``retry_count`` one higher, no worker and no ``completed_at`` (it has not
+    ended), whatever ``status`` says; otherwise it ends with ``status`` (one of
+    ``FAILURE_ENDS``: failed, timeout or cancelled) at ``finished_at``. Any other
+    ending is refused here, so no failure can move a job along an arrow the state
+    machine lacks.
     """
 
     job_id: str
@@ -158,6 +161,11 @@ class Failure:
     finished_at: datetime
     status: Status = Status.FAILED
     retry_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.retry_at is None and self.status not in FAILURE_ENDS:
+            allowed = ", ".join(sorted(FAILURE_ENDS))
+            raise ValueError(f"A failed attempt ends in {allowed}, not {self.status!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +266,11 @@ class Store(Protocol):
         """reserved -> running with ``started_at = now``, for jobs this worker holds."""
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
-        """running -> completed with result and ``completed_at``; jobs no longer held
-        by ``worker_id`` (rescued meanwhile) are left alone, and their ids returned,
-        so that the worker can say its outcome was dropped."""
+        """running -> completed with result and ``completed_at``, and no ``error``
+        (an earlier attempt's is cleared). Jobs not running or no longer held by
+        ``worker_id`` (rescued meanwhile; a reserved job has not started) are left
+        alone, and their ids returned, so that the worker can say its outcome was
+        dropped."""
 
     async def fail_jobs(self, worker_id: str, failures: Sequence[Failure]) -> list[str]:
         """Record failed attempts (see ``Failure``); ``worker_id`` guards as above, and
@@ -273,7 +283,8 @@ class Store(Protocol):
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         """Cancel a job that has not started (pending, reserved, retrying).
 
-        The reason is kept as ``metadata["cancel_reason"]``; ``completed_at = now``.
+        The reason is kept as ``metadata["cancel_reason"]``; ``completed_at = now``;
+        ``worker_id`` is cleared (nothing holds a cancelled job).
         Raises ``JobNotFound`` or ``IllegalTransition``. Returns the job as stored.
         """
 
@@ -317,10 +328,12 @@ class Store(Protocol):
         """Take back jobs held by workers whose last heartbeat is older than
         ``stale_before`` (or that are not registered at all), and forget those workers.
 
-        A reserved job goes back to pending as it was. A running one counts as a
-        failed attempt (error type ``WorkerLost``): retrying while retries remain,
-        else failed. Either way it keeps its ``scheduled_at``, and so its place in
-        the queue (it is due at once). Safe to run from many workers at once.
+        A reserved job goes back to pending as ``release_jobs`` hands it back (no
+        worker, no ``started_at``). A running one counts as a failed attempt (error
+        type ``WorkerLost``): retrying while retries remain (no worker, no
+        ``completed_at``), else failed (``completed_at = now``). Either way it keeps
+        its ``scheduled_at``, and so its place in the queue (it is due at once).
+        Safe to run from many workers at once.
 
         The caller decides when a silence means death: a worker calls this only
         after its own heartbeats have succeeded throughout the window (see

@@ -4,9 +4,10 @@ A file holds blocks introduced by ``-- name: query_name`` lines; everything up
 to the next such line is that query's text. Keeping SQL in files keeps it in
 one place per database, readable and diffable as SQL.
 
-Parts that are the same description written for every statement (the job
-column lists, generated from ``store/columns.py``) appear in a file as
-``{{slot}}`` and are filled in once, when the store loads its queries.
+What both databases must agree on (the status sets of the state machine, the
+job column lists of ``store/columns.py``) is not typed in the files: they name
+it as ``{{slot}}``s, which ``render_queries`` fills once, when a store loads its
+file, from the domain's definitions.
 """
 
 from __future__ import annotations
@@ -17,36 +18,7 @@ from functools import cache
 from importlib.resources import files
 
 _NAME = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTILINE)
-
-#: A slot: double braces, so single braces (JSON, ``'{}'`` arrays, ``{schema}``) stay literal.
 _SLOT = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def render_queries(text: str, slots: Mapping[str, str]) -> str:
-    """``text`` with every ``{{name}}`` replaced by ``slots[name]``.
-
-    A slot the text names but ``slots`` lacks, or a slot given that the text
-    never names, raises ``ValueError``: either means the file and the code that
-    fills it have drifted apart, which must not pass unnoticed.
-    """
-    used: set[str] = set()
-    unknown: set[str] = set()
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in slots:
-            unknown.add(name)
-            return match.group(0)
-        used.add(name)
-        return slots[name]
-
-    rendered = _SLOT.sub(fill, text)
-    if unknown:
-        raise ValueError(f"Unknown query slot(s): {', '.join(sorted(unknown))}")
-    unused = set(slots) - used
-    if unused:
-        raise ValueError(f"Query slot(s) never used: {', '.join(sorted(unused))}")
-    return rendered
 
 
 def parse_queries(text: str) -> dict[str, str]:
@@ -68,21 +40,49 @@ def parse_queries(text: str) -> dict[str, str]:
     return queries
 
 
+def render_queries(
+    text: str, slots: Mapping[str, str], *, optional: Mapping[str, str] | None = None
+) -> str:
+    """``text`` with every ``{{name}}`` replaced by ``slots[name]`` (or ``optional[name]``).
+
+    A slot the mappings do not fill, or one of ``slots`` the text never names,
+    raises ``ValueError``: either means the file and its store disagree, and a
+    query would run with a hole in it or a definition would be silently ignored.
+    ``optional`` holds a family of slots a file may use in part (one per status).
+    """
+    fills = {**(optional or {}), **slots}
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in fills:
+            raise ValueError(f"Unknown slot {{{{{name}}}}} in a query file")
+        used.add(name)
+        return fills[name]
+
+    rendered = _SLOT.sub(fill, text)
+    unused = sorted(set(slots) - used)
+    if unused:
+        raise ValueError(f"Slots never used by the query file: {', '.join(unused)}")
+    return rendered
+
+
 @cache
-def _read(package: str, filename: str) -> str:
+def read_sql(package: str, filename: str) -> str:
+    """The text of ``filename`` in ``package``, read once per process."""
     return files(package).joinpath(filename).read_text(encoding="utf-8")
 
 
 def load_queries(
-    package: str, filename: str, slots: Mapping[str, str] | None = None
+    package: str,
+    filename: str,
+    slots: Mapping[str, str] | None = None,
+    *,
+    optional: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The named queries of ``filename`` in ``package`` (the file is read once per process).
-
-    With ``slots``, the file is rendered first (``render_queries``); a store
-    loads its queries so once, at import. Without, the text is parsed as it is
-    written, for callers that need only queries without slots.
-    """
-    text = _read(package, filename)
-    if slots is not None:
-        text = render_queries(text, slots)
+    """The named queries of ``filename`` in ``package``, with ``slots`` filled in
+    (see ``render_queries``) when given."""
+    text = read_sql(package, filename)
+    if slots is not None or optional is not None:
+        text = render_queries(text, slots or {}, optional=optional)
     return parse_queries(text)

@@ -2,6 +2,9 @@
 -- except in queries that may run on a caller's own connection ({schema}).
 -- Statements that make work due end with one pg_notify on the store's channel;
 -- PostgreSQL delivers it on commit, once per transaction.
+-- Statuses are named only through double-brace slots, filled once at load time
+-- from the domain by store/statuses.py: a set by its name in jobs.py (waiting is
+-- WAITING), a single status by its value (running).
 -- The job column lists are slots in double braces, generated from the column
 -- spec (store/columns.py) when the queries are loaded: job_columns (an insert's
 -- columns), job_values (a VALUES row), job_arrays and job_from_arrays (unnest
@@ -34,7 +37,7 @@ COPY {schema}.jobs ({{job_columns}}) FROM STDIN (FORMAT BINARY);
 -- the rest are reserved.
 WITH due AS (
     SELECT id, priority, scheduled_at, seq FROM jobs
-    WHERE status IN ('pending', 'retrying')
+    WHERE status IN {{waiting}}
       AND scheduled_at <= %(now)s
       AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
     ORDER BY priority, scheduled_at, seq
@@ -45,7 +48,7 @@ WITH due AS (
     FROM due
 )
 UPDATE jobs AS j SET
-    status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
+    status = CASE WHEN ranked.claim_rank <= %(running)s THEN {{running}} ELSE {{reserved}} END,
     started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
     attempt_due_at = CASE WHEN ranked.claim_rank <= %(running)s
         THEN greatest(j.created_at, j.scheduled_at) ELSE j.attempt_due_at END,
@@ -60,7 +63,7 @@ RETURNING {{claimed_job_fields}};
 -- the rest are reserved.
 WITH due AS (
     SELECT id, priority, scheduled_at, seq FROM jobs
-    WHERE status IN ('pending', 'retrying')
+    WHERE status IN {{waiting}}
       AND scheduled_at <= %(now)s
       AND queue_name = ANY(%(queues)s::text[])
       AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
@@ -72,7 +75,7 @@ WITH due AS (
     FROM due
 )
 UPDATE jobs AS j SET
-    status = CASE WHEN ranked.claim_rank <= %(running)s THEN 'running' ELSE 'reserved' END,
+    status = CASE WHEN ranked.claim_rank <= %(running)s THEN {{running}} ELSE {{reserved}} END,
     started_at = CASE WHEN ranked.claim_rank <= %(running)s THEN %(now)s ELSE j.started_at END,
     attempt_due_at = CASE WHEN ranked.claim_rank <= %(running)s
         THEN greatest(j.created_at, j.scheduled_at) ELSE j.attempt_due_at END,
@@ -82,27 +85,28 @@ FROM ranked WHERE j.id = ranked.id
 RETURNING {{claimed_job_fields}};
 
 -- name: start_jobs
-UPDATE jobs SET status = 'running', started_at = %(now)s, completed_at = NULL,
+UPDATE jobs SET status = {{running}}, started_at = %(now)s, completed_at = NULL,
     attempt_due_at = greatest(created_at, scheduled_at)
-WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = 'reserved';
+WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{reserved}};
 
 -- name: complete_jobs
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
--- encoded in one call, where three arrays cost a dumper call per element.
+-- encoded in one call, where three arrays cost a dumper call per element. The
+-- error of an earlier attempt goes: a completed job has none.
 UPDATE jobs AS j
-SET status = 'completed', result = c.result, completed_at = c.completed_at, error = NULL
+SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
 FROM (
     SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
            (e->>2)::timestamptz AS completed_at
     FROM jsonb_array_elements(%(batch)s::jsonb) AS e
 ) AS c
-WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running')
+WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
 RETURNING j.id;
 
 -- name: fail_jobs
 WITH failed AS (
     UPDATE jobs AS j SET
-        status = CASE WHEN f.retry_at IS NULL THEN f.status ELSE 'retrying' END,
+        status = CASE WHEN f.retry_at IS NULL THEN f.status ELSE {{retrying}} END,
         error = f.error::jsonb,
         completed_at = CASE WHEN f.retry_at IS NULL THEN f.finished_at END,
         scheduled_at = COALESCE(f.retry_at, j.scheduled_at),
@@ -112,7 +116,7 @@ WITH failed AS (
         %(ids)s::text[], %(errors)s::text[], %(finished_at)s::timestamptz[],
         %(statuses)s::text[], %(retry_at)s::timestamptz[]
     ) AS f (id, error, finished_at, status, retry_at)
-    WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status IN ('reserved', 'running')
+    WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
     RETURNING j.id, f.retry_at
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
@@ -122,29 +126,30 @@ SELECT failed.id FROM failed LEFT JOIN notified ON true;
 
 -- name: release_jobs
 WITH released AS (
-    UPDATE jobs SET status = 'pending', worker_id = NULL, started_at = NULL
+    UPDATE jobs SET status = {{pending}}, worker_id = NULL, started_at = NULL
     WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s
-      AND status IN ('reserved', 'running')
+      AND status IN {{held}}
     RETURNING 1
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c WHERE c.n > 0;
 
 -- name: cancel_job
 UPDATE jobs SET
-    status = 'cancelled',
+    status = {{cancelled}},
     completed_at = %(now)s,
+    worker_id = NULL,
     metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
                     ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
-WHERE id = %(id)s AND status IN ('pending', 'reserved', 'retrying')
+WHERE id = %(id)s AND status IN {{cancellable}}
 RETURNING {{job_fields}};
 
 -- name: retry_job
 WITH revived AS (
     UPDATE jobs SET
-        status = 'pending', scheduled_at = %(now)s, retry_count = 0, error = NULL,
+        status = {{pending}}, scheduled_at = %(now)s, retry_count = 0, error = NULL,
         result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL,
         metadata = metadata - 'cancel_reason'
-    WHERE id = %(id)s AND status IN ('failed', 'timeout', 'cancelled')
+    WHERE id = %(id)s AND status IN {{retryable}}
     RETURNING {{job_fields}}
 ), notified AS (
     SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM revived) AS c WHERE c.n > 0
@@ -155,7 +160,7 @@ SELECT revived.* FROM revived LEFT JOIN notified ON true;
 -- A job ends after it was created, so the created_at index bounds the walk.
 DELETE FROM jobs
 WHERE created_at < %(before)s
-  AND status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < %(before)s;
+  AND status IN {{finished}} AND completed_at < %(before)s;
 
 -- name: get_job
 SELECT {{job_fields}} FROM jobs WHERE id = %(id)s;
@@ -210,7 +215,7 @@ WITH stale AS (
     DELETE FROM workers WHERE heartbeat_at < %(stale_before)s RETURNING id
 ), lost AS (
     SELECT j.id FROM jobs AS j
-    WHERE j.status IN ('reserved', 'running')
+    WHERE j.status IN {{held}}
       AND (j.worker_id IS NULL
            OR j.worker_id IN (SELECT id FROM stale)
            OR NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = j.worker_id))
@@ -218,25 +223,26 @@ WITH stale AS (
 ), rescued AS (
     UPDATE jobs AS j SET
         status = CASE
-            WHEN j.status = 'reserved' THEN 'pending'
-            WHEN j.retry_count < j.max_retries THEN 'retrying'
-            ELSE 'failed' END,
+            WHEN j.status = {{reserved}} THEN {{pending}}
+            WHEN j.retry_count < j.max_retries THEN {{retrying}}
+            ELSE {{failed}} END,
         retry_count = j.retry_count
-            + CASE WHEN j.status = 'running' AND j.retry_count < j.max_retries THEN 1 ELSE 0 END,
-        error = CASE WHEN j.status = 'running' THEN jsonb_build_object(
+            + CASE WHEN j.status = {{running}} AND j.retry_count < j.max_retries THEN 1 ELSE 0 END,
+        error = CASE WHEN j.status = {{running}} THEN jsonb_build_object(
             'type', 'WorkerLost',
-            'message', 'worker ' || coalesce(j.worker_id, '?') || ' stopped heartbeating',
+            'message', 'Worker ' || coalesce(j.worker_id, '(none)')
+                || ' stopped sending heartbeats while running the job',
             'traceback', NULL) ELSE j.error END,
-        started_at = CASE WHEN j.status = 'reserved' THEN NULL ELSE j.started_at END,
+        started_at = CASE WHEN j.status = {{reserved}} THEN NULL ELSE j.started_at END,
         completed_at = CASE
-            WHEN j.status = 'running' AND j.retry_count >= j.max_retries THEN %(now)s END,
+            WHEN j.status = {{running}} AND j.retry_count >= j.max_retries THEN %(now)s END,
         worker_id = CASE
-            WHEN j.status = 'running' AND j.retry_count >= j.max_retries THEN j.worker_id END
+            WHEN j.status = {{running}} AND j.retry_count >= j.max_retries THEN j.worker_id END
     FROM lost WHERE j.id = lost.id
     RETURNING j.id, j.status
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
-    FROM (SELECT count(*) AS n FROM rescued WHERE status IN ('pending', 'retrying')) AS c
+    FROM (SELECT count(*) AS n FROM rescued WHERE status IN {{waiting}}) AS c
     WHERE c.n > 0
 )
 SELECT rescued.id, rescued.status FROM rescued LEFT JOIN notified ON true;
@@ -249,14 +255,14 @@ ON CONFLICT (name) DO UPDATE SET is_paused = excluded.is_paused;
 SELECT pg_notify(%(channel)s, '');
 
 -- name: clear_queue
-DELETE FROM jobs WHERE queue_name = %(name)s AND status IN ('pending', 'retrying');
+DELETE FROM jobs WHERE queue_name = %(name)s AND status IN {{waiting}};
 
 -- name: list_queues
 -- Every queue a job has named (or a pause has), with its waiting jobs counted
 -- through jobs_queue_waiting_idx.
 SELECT q.name,
        (SELECT count(*) FROM jobs AS j
-        WHERE j.queue_name = q.name AND j.status IN ('pending', 'retrying')) AS size,
+        WHERE j.queue_name = q.name AND j.status IN {{waiting}}) AS size,
        q.is_paused
 FROM queues AS q
 ORDER BY q.name;

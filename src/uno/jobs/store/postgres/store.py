@@ -50,6 +50,7 @@ from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
+from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ DEFAULT_SCHEMA = "uno_jobs"
 #: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
 COPY_THRESHOLD = 64
 
-_QUERIES = load_queries("uno.jobs.store.postgres", "queries.sql", rows.QUERY_SLOTS)
+_QUERIES = load_queries(
+    "uno.jobs.store.postgres",
+    "queries.sql",
+    {**STATUS_SET_SLOTS, **rows.QUERY_SLOTS},
+    optional=STATUS_SLOTS,
+)
 
 
 async def _drop_if_broken(conn: Conn) -> None:

@@ -4,6 +4,9 @@
 -- the column spec (store/columns.py) when the queries are loaded. The JSON
 -- columns of a read travel as one array so Python parses them with a single
 -- json.loads.
+-- Statuses are named only through double-brace slots, filled once at load time
+-- from the domain by store/statuses.py: a set by its name in jobs.py (waiting is
+-- WAITING), a single status by its value (running).
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -27,7 +30,7 @@ INSERT INTO jobs ({{job_columns}}) VALUES ({{job_values}})
 -- limited batch only, so a long backlog costs nothing more. A job that starts
 -- records when its attempt became due (attempt_due_at), for its wait time.
 UPDATE jobs
-SET status = CASE WHEN picked.claim_rank <= :running THEN 'running' ELSE 'reserved' END,
+SET status = CASE WHEN picked.claim_rank <= :running THEN {{running}} ELSE {{reserved}} END,
     started_at = CASE WHEN picked.claim_rank <= :running THEN :now ELSE started_at END,
     attempt_due_at = CASE
         WHEN picked.claim_rank <= :running THEN max(created_at, scheduled_at)
@@ -40,7 +43,7 @@ FROM (
            row_number() OVER (ORDER BY priority, scheduled_at, seq) AS claim_rank
     FROM (
         SELECT seq, priority, scheduled_at FROM jobs
-        WHERE status IN ('pending', 'retrying')
+        WHERE status IN {{waiting}}
           AND scheduled_at <= :now
           AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused = 1)
           AND (:queues IS NULL OR queue_name IN (SELECT value FROM json_each(:queues)))
@@ -58,15 +61,17 @@ PRAGMA data_version
 -- Batches travel as one JSON array, so a batch costs one statement and one bound
 -- parameter whatever its size (cheaper than executemany's per-row binding).
 UPDATE jobs
-SET status = 'running', started_at = :now, completed_at = NULL,
+SET status = {{running}}, started_at = :now, completed_at = NULL,
     attempt_due_at = max(created_at, scheduled_at)
 WHERE id IN (SELECT value FROM json_each(:ids))
-  AND worker_id = :worker_id AND status = 'reserved'
+  AND worker_id = :worker_id AND status = {{reserved}}
 
 -- name: complete_jobs
--- :completions is [[id, result as JSON text or null, completed_at], ...].
+-- :completions is [[id, result as JSON text or null, completed_at], ...]. The
+-- error of an earlier attempt goes: a completed job has none.
 UPDATE jobs
-SET status = 'completed', result = done.result, completed_at = done.completed_at
+SET status = {{completed}}, result = done.result, completed_at = done.completed_at,
+    error = NULL
 FROM (
     SELECT
         json_extract(value, '$[0]') AS id,
@@ -74,16 +79,16 @@ FROM (
         json_extract(value, '$[2]') AS completed_at
     FROM json_each(:completions)
 ) AS done
-WHERE jobs.id = done.id AND jobs.worker_id = :worker_id AND jobs.status = 'running'
+WHERE jobs.id = done.id AND jobs.worker_id = :worker_id AND jobs.status = {{running}}
 
 -- name: fail_jobs
 -- :failures is [[id, status, error as JSON text, finished_at, retry_at or null], ...].
--- With a retry_at the job waits again (retry_count + 1, no worker); otherwise it
--- ends with the given status and keeps the worker that ran it.
+-- With a retry_at the job waits again (retry_count + 1, no worker, no completed_at);
+-- otherwise it ends with the given status and keeps the worker that ran it.
 UPDATE jobs
 SET status = failed.status,
     error = failed.error,
-    completed_at = failed.finished_at,
+    completed_at = CASE WHEN failed.retry_at IS NULL THEN failed.finished_at END,
     scheduled_at = coalesce(failed.retry_at, jobs.scheduled_at),
     retry_count = jobs.retry_count + (failed.retry_at IS NOT NULL),
     worker_id = CASE WHEN failed.retry_at IS NULL THEN jobs.worker_id END
@@ -98,32 +103,32 @@ FROM (
 ) AS failed
 WHERE jobs.id = failed.id
   AND jobs.worker_id = :worker_id
-  AND jobs.status IN ('reserved', 'running')
+  AND jobs.status = {{running}}
 
 -- name: release_jobs
 UPDATE jobs
-SET status = 'pending', worker_id = NULL, started_at = NULL
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
-  AND worker_id = :worker_id AND status IN ('reserved', 'running')
+  AND worker_id = :worker_id AND status IN {{held}}
 
 -- name: job_status
 SELECT status FROM jobs WHERE id = ?
 
 -- name: cancel_job
 UPDATE jobs
-SET status = 'cancelled',
+SET status = {{cancelled}},
     completed_at = :now,
     worker_id = NULL,
     metadata = CASE
         WHEN :reason IS NULL THEN metadata
         ELSE json_set(metadata, '$.cancel_reason', :reason)
     END
-WHERE id = :id
+WHERE id = :id AND status IN {{cancellable}}
 RETURNING {{job_fields}}
 
 -- name: retry_job
 UPDATE jobs
-SET status = 'pending',
+SET status = {{pending}},
     scheduled_at = :now,
     retry_count = 0,
     error = NULL,
@@ -132,14 +137,14 @@ SET status = 'pending',
     completed_at = NULL,
     worker_id = NULL,
     metadata = json_remove(metadata, '$.cancel_reason')
-WHERE id = :id
+WHERE id = :id AND status IN {{retryable}}
 RETURNING {{job_fields}}
 
 -- name: prune_jobs
 -- A job ends after it was created, so the created_at index bounds the walk.
 DELETE FROM jobs
 WHERE created_at < :before
-  AND status IN ('completed', 'failed', 'cancelled', 'timeout') AND completed_at < :before
+  AND status IN {{finished}} AND completed_at < :before
 
 -- name: get_job
 SELECT {{job_fields}} FROM jobs WHERE id = ?
@@ -217,19 +222,21 @@ DELETE FROM workers WHERE heartbeat_at < ?
 
 -- name: rescue_reserved
 -- The IN term repeats the partial index's condition so the planner uses jobs_held.
+-- A reserved job is handed back as release_jobs does: no worker, no start time.
 UPDATE jobs
-SET status = 'pending', worker_id = NULL
-WHERE status IN ('reserved', 'running') AND status = 'reserved'
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
+WHERE status IN {{held}} AND status = {{reserved}}
   AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
 RETURNING id, status
 
 -- name: rescue_running
 -- A lost running job counts as a failed attempt (SET sees the old row). It keeps
--- its scheduled_at, and so its place in the queue: it was due long ago.
+-- its scheduled_at, and so its place in the queue: it was due long ago. Only a job
+-- that ends here gets a completed_at.
 UPDATE jobs
-SET status = CASE WHEN retry_count < max_retries THEN 'retrying' ELSE 'failed' END,
+SET status = CASE WHEN retry_count < max_retries THEN {{retrying}} ELSE {{failed}} END,
     retry_count = retry_count + (retry_count < max_retries),
-    completed_at = :now,
+    completed_at = CASE WHEN retry_count < max_retries THEN NULL ELSE :now END,
     worker_id = CASE WHEN retry_count < max_retries THEN NULL ELSE worker_id END,
     error = json_object(
         'type', 'WorkerLost',
@@ -237,7 +244,7 @@ SET status = CASE WHEN retry_count < max_retries THEN 'retrying' ELSE 'failed' E
             || ' stopped sending heartbeats while running the job',
         'traceback', NULL
     )
-WHERE status IN ('reserved', 'running') AND status = 'running'
+WHERE status IN {{held}} AND status = {{running}}
   AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
 RETURNING id, status
 
@@ -250,7 +257,7 @@ INSERT INTO queues (name, is_paused) VALUES (?, 0)
 ON CONFLICT (name) DO UPDATE SET is_paused = 0
 
 -- name: clear_queue
-DELETE FROM jobs WHERE queue_name = ? AND status IN ('pending', 'retrying')
+DELETE FROM jobs WHERE queue_name = ? AND status IN {{waiting}}
 
 -- name: list_queues
 -- Every queue a job has named (or a pause has), with its waiting jobs counted
@@ -258,7 +265,7 @@ DELETE FROM jobs WHERE queue_name = ? AND status IN ('pending', 'retrying')
 SELECT
     queues.name,
     (SELECT count(*) FROM jobs
-     WHERE jobs.queue_name = queues.name AND jobs.status IN ('pending', 'retrying')),
+     WHERE jobs.queue_name = queues.name AND jobs.status IN {{waiting}}),
     queues.is_paused
 FROM queues
 ORDER BY queues.name

@@ -56,14 +56,16 @@ from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
 from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
+from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 T = TypeVar("T")
 
 
 def _load() -> dict[str, str]:
-    """The named queries, their job column lists generated from the column spec and
-    the schedule column list filled in."""
-    raw = load_queries(PACKAGE, "queries.sql", codec.QUERY_SLOTS)
+    """The named queries with the statuses, the job column lists (generated from
+    the column spec) and the schedule column list filled in."""
+    slots = {**STATUS_SET_SLOTS, **codec.QUERY_SLOTS}
+    raw = load_queries(PACKAGE, "queries.sql", slots, optional=STATUS_SLOTS)
     schedule_columns = raw["schedule_columns"]
     return {name: sql.replace("{schedule_columns}", schedule_columns) for name, sql in raw.items()}
 
