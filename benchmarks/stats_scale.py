@@ -6,7 +6,7 @@
 Fills the database (once: a database that already holds ``--jobs`` jobs is
 reused) with jobs in a mix of statuses, queues and priorities: 90% finished
 (completed, failed, cancelled), the rest waiting or held, 5 queues, a few
-retried jobs waiting for their next attempt. Then it calls ``store.job_stats()``
+retried jobs waiting for their next attempt. Then it calls ``JobSystem.stats()``
 once (one full computation), and then has ``--pollers`` clients poll it (each
 pausing ``--interval`` between answers: 8 x 0.7 s is about 11 requests a second)
 for ``--seconds`` while enqueueing one job at a time: it prints how many answers
@@ -28,8 +28,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.queries import JobFilter
 from uno.jobs.store import create_store
-from uno.jobs.store.base import JobFilter, Store
+from uno.jobs.store.base import Store
+from uno.jobs.system import JobSystem
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 QUEUES = ("default", "mail", "reports", "images", "billing")
@@ -90,10 +92,12 @@ async def enqueue_one(store: Store) -> float:
     return await timed(store.insert_jobs([make_job(0, random.Random())]))
 
 
-async def poll_stats(store: Store, until: float, interval: float, latencies: list[float]) -> None:
+async def poll_stats(
+    system: JobSystem, until: float, interval: float, latencies: list[float]
+) -> None:
     """One dashboard: ask, wait for the answer, wait ``interval``, ask again."""
     while time.perf_counter() < until:
-        latencies.append(await timed(store.job_stats()))
+        latencies.append(await timed(system.stats()))
         await asyncio.sleep(interval)
 
 
@@ -114,25 +118,25 @@ async def main() -> None:
 
     options = {"schema": args.schema} if args.schema else {}
     store = create_store(args.url, **options)
-    await store.open()
+    system = JobSystem(store=store)
+    await system.open()
     try:
         await fill(store, args.jobs)
-        first = await timed(store.job_stats())
-        print(f"job_stats at {args.jobs:,} jobs, one computation: {first * 1000:.0f} ms")
+        first = await timed(system.stats())
+        print(f"stats at {args.jobs:,} jobs, one computation: {first * 1000:.0f} ms")
         alone = [await enqueue_one(store) for _ in range(100)]
         until = time.perf_counter() + args.seconds
         stats: list[float] = []
-        pollers = [poll_stats(store, until, args.interval, stats) for _ in range(args.pollers)]
+        pollers = [poll_stats(system, until, args.interval, stats) for _ in range(args.pollers)]
         polling = asyncio.gather(*pollers)
         beside: list[float] = []
         while time.perf_counter() < until:
             beside.append(await enqueue_one(store))
         await polling
-        computations = getattr(getattr(store, "_stats", None), "computations", None)
+        computations = system._stats.computations
         print(
             f"{args.pollers} pollers for {args.seconds:g} s: {len(stats)} stats answers "
-            f"(median {ms(stats)}, p95 {ms(stats, 0.95)})"
-            + ("" if computations is None else f", {computations} computations")
+            f"(median {ms(stats)}, p95 {ms(stats, 0.95)})" + f", {computations} computations"
         )
         print(
             f"enqueue alone: median {ms(alone)}, p95 {ms(alone, 0.95)}; "
@@ -140,7 +144,7 @@ async def main() -> None:
             f"max {max(beside) * 1000:.0f} ms ({len(beside)} enqueues)"
         )
     finally:
-        await store.close()
+        await system.close()
 
 
 if __name__ == "__main__":

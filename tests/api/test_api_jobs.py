@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from helpers_api import SEED_CANCEL, SEED_CREATE_JOB, SEED_RUN_SYNC, wait_for_job
 
+from conftest import TokenMaker, make_system
 from helpers import eventually
 from uno.jobs import JobSystem
+from uno.jobs.api import create_app
+from uno.jobs.limits import Limits
 
 JOBS = "/api/v1/jobs"
 #: Far enough ahead never to come due during a test, within the scheduling limit.
@@ -93,25 +97,45 @@ async def test_unknown_version_is_400(client: httpx.AsyncClient) -> None:
     [
         ({}, "task_name"),
         ({"task_name": "echo", "priority": "urgent"}, "priority"),
-        ({"task_name": "echo", "timeout": -1}, "timeout"),
-        ({"task_name": "echo", "timeout": 0}, "timeout"),
-        ({"task_name": "echo", "max_retries": -1}, "max_retries"),
-        ({"task_name": "echo", "retry_delay": -5}, "retry_delay"),
         ({"task_name": "echo", "scheduled_at": "tomorrow"}, "scheduled_at"),
         ({"task_name": "echo", "args": {"a": 1}}, "args"),
         ({"task_name": "echo", "kwargs": [1]}, "kwargs"),
         ({"task_name": "echo", "tags": [1]}, "tags"),
-        ({"task_name": "echo", "job_id": ""}, "job_id"),
-        ({"task_name": "echo", "job_id": "x" * 256}, "job_id"),
+        ({"task_name": "echo", "timeout": "soon"}, "timeout"),
     ],
 )
-async def test_invalid_create_bodies_are_422_naming_the_field(
+async def test_ill_typed_create_bodies_are_422_naming_the_field(
     client: httpx.AsyncClient, body: dict[str, Any], where: str
 ) -> None:
     response = await client.post(JOBS, json=body)
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert any(where in map(str, error["loc"]) for error in detail), detail
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"task_name": ""}, "task_name"),
+        ({"task_name": "echo", "timeout": -1}, "timeout"),
+        ({"task_name": "echo", "timeout": 0}, "timeout"),
+        ({"task_name": "echo", "max_retries": -1}, "max_retries"),
+        ({"task_name": "echo", "retry_delay": -5}, "retry_delay"),
+        ({"task_name": "echo", "queue_name": ""}, "queue_name"),
+        ({"task_name": "echo", "tags": [""]}, "tag"),
+        ({"task_name": "echo", "version": ""}, "version"),
+        ({"task_name": "echo", "job_id": ""}, "job_id"),
+        ({"task_name": "echo", "job_id": "x" * 256}, "job_id"),
+    ],
+)
+async def test_create_bodies_out_of_bounds_are_400_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, Any], where: str
+) -> None:
+    """Bounds are the domain's (``uno.jobs.enqueue``), checked once for every caller."""
+    response = await client.post(JOBS, json=body)
+    assert response.status_code == 400, response.text
+    assert where in response.json()["detail"]
+    assert (await client.get(JOBS)).json()["total"] == 0
 
 
 async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
@@ -125,8 +149,8 @@ async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b'{"task_name": "echo", "timeout": NaN}', 422),
-        (b'{"task_name": "echo", "retry_delay": Infinity}', 422),
+        (b'{"task_name": "echo", "timeout": NaN}', 400),
+        (b'{"task_name": "echo", "retry_delay": Infinity}', 400),
         (b'{"task_name": "echo", "args": [-Infinity]}', 400),
         (b'{"task_name": "echo", "kwargs": {"x": NaN}}', 400),
     ],
@@ -134,8 +158,8 @@ async def test_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
 async def test_non_finite_numbers_are_refused_with_a_detail(
     client: httpx.AsyncClient, raw: bytes, status: int
 ) -> None:
-    """Python's JSON reader accepts NaN and Infinity; JSON does not, nor does the store.
-    Typed fields fail validation (422); free JSON values fail at enqueue (400)."""
+    """Python's JSON reader accepts NaN and Infinity; JSON does not, nor does the store:
+    the domain refuses them at enqueue (400), in typed fields and free JSON values alike."""
     response = await client.post(JOBS, content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert response.json()["detail"]
@@ -447,3 +471,32 @@ async def test_retry_delays_are_bounded_and_the_longest_one_settles(
     due = datetime.fromisoformat(view["scheduled_at"]) - datetime.fromisoformat(view["created_at"])
     assert timedelta(seconds=longest - 60) < due <= timedelta(seconds=longest + 60)
     assert (await client.get(JOBS, params={"status": "retrying"})).json()["total"] == 1
+
+
+async def test_the_api_holds_the_configured_bounds_not_its_own(
+    tmp_path: Path, token: TokenMaker
+) -> None:
+    """The request models check types only, so a bound configured above the default
+    admits what the default would refuse, for jobs and schedules alike."""
+    system = make_system(tmp_path, limits=Limits(max_name_chars=300, max_retries=20_000))
+    app = create_app(system, embedded_worker=False, embedded_scheduler=False)
+    long_name = "q" * 300
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {token()}"},
+        ) as client,
+    ):
+        body = {"task_name": "echo", "queue_name": long_name, "tags": [long_name]}
+        created = await client.post(JOBS, json={**body, "max_retries": 15_000})
+        assert created.status_code == 201, created.text
+        assert created.json()["queue_name"] == long_name
+        schedule = {"name": long_name, "interval": {"minutes": 5}, **body}
+        made = await client.post("/api/v1/schedules", json=schedule)
+        assert made.status_code == 201, made.text
+        assert made.json()["tags"] == [long_name]
+        too_long = await client.post(JOBS, json={**body, "queue_name": long_name + "q"})
+        assert too_long.status_code == 400
+        assert "queue_name is longer than 300 characters" in too_long.json()["detail"]

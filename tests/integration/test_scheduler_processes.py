@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import StoreFactory
-from uno.jobs.store.base import JobFilter
+from uno.jobs.queries import JobFilter
 from uno.jobs.system import JobSystem
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]

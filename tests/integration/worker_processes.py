@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from uno.jobs import JobSystem, Status
-from uno.jobs.store import JobFilter
+from uno.jobs.queries import JobFilter
 
 HERE = Path(__file__).parent
 SRC = HERE.parents[1] / "src"

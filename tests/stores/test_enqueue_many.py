@@ -14,7 +14,7 @@ from uno.jobs import DuplicateJob, JobRequest, JobSystem, ManualClock, Status, V
 from uno.jobs.group_commit import MAX_GROUPED
 from uno.jobs.job_batch import JobBatch
 from uno.jobs.jobs import Job
-from uno.jobs.store import JobFilter
+from uno.jobs.queries import JobFilter
 from uno.jobs.store.base import Store
 
 BIG = MAX_GROUPED * 3

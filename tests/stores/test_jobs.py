@@ -11,7 +11,8 @@ from helpers import EPOCH, StoreFactory, make_job
 from uno.jobs.clock import ManualClock
 from uno.jobs.errors import DuplicateJob, IllegalTransition, JobNotFound
 from uno.jobs.jobs import Job, JobError, Priority, Status
-from uno.jobs.store.base import Completion, Failure, JobFilter, Store
+from uno.jobs.queries import JobFilter
+from uno.jobs.store.base import Completion, Failure, Store
 
 W = "worker-1"
 

@@ -13,10 +13,11 @@ from uno.jobs.clock import ManualClock
 from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
 from uno.jobs.jobs import Job, Priority, Status
 from uno.jobs.limits import Limits
+from uno.jobs.queries import JobFilter
 from uno.jobs.scheduler import Maintenance, Scheduler
 from uno.jobs.schedules import Interval, ScheduleStatus
 from uno.jobs.settings import Settings
-from uno.jobs.store.base import JobFilter, Store
+from uno.jobs.store.base import Store
 from uno.jobs.system import JobSystem
 
 

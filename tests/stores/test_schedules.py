@@ -11,8 +11,9 @@ from helpers import EPOCH, StoreFactory, make_job
 from uno.jobs.clock import ManualClock
 from uno.jobs.errors import ScheduleNotFound
 from uno.jobs.jobs import Priority
+from uno.jobs.queries import JobFilter, ScheduleFilter
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
-from uno.jobs.store.base import JobFilter, ScheduleFilter, Store
+from uno.jobs.store.base import Store
 
 
 def make_schedule(**kw: object) -> Schedule:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from uno.jobs.store.base import JobStats
+from uno.jobs.queries import JobStats
 from uno.jobs.store.stats import SharedStats
 
 

@@ -29,9 +29,10 @@ from uno.jobs.limits import (
     check_text,
     clip_text,
 )
+from uno.jobs.queries import JobFilter, ScheduleFilter
 from uno.jobs.retry import RetryPolicy
 from uno.jobs.settings import Settings
-from uno.jobs.store.base import JobFilter, ScheduleFilter, Store
+from uno.jobs.store.base import Store
 from uno.jobs.system import JobRequest, JobSystem
 from uno.jobs.tasks import Task, TaskRegistry
 from uno.jobs.worker import Worker
@@ -277,6 +278,38 @@ def test_build_job_refuses_what_breaks_the_limits(
 ) -> None:
     with pytest.raises(ValidationError):
         build(system, **fields)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"args": "abc"},
+        {"args": nested(9)},
+        {"kwargs": [1]},
+        {"kwargs": "ab"},
+        {"metadata": [("a", 1)]},
+        {"metadata": {"k": "x" * 2000}},
+        {"queue_name": ""},
+        {"queue_name": "q" * 256},
+        {"priority": "urgent"},
+        {"tags": "abc"},
+        {"tags": ["a", "b", "c", "d"]},
+        {"max_retries": -1},
+        {"retry_delay": -1},
+        {"timeout": 0},
+        {"timeout": DEFAULT_LIMITS.max_timeout + 1},
+        {"version": NUL},
+    ],
+)
+async def test_a_schedule_refuses_its_job_fields_in_the_job_requests_own_words(
+    system: JobSystem, fields: dict[str, Any]
+) -> None:
+    """A schedule's job fields are checked by the job request's ``validated``, not a copy."""
+    with pytest.raises(ValidationError) as refused_job:
+        build(system, **fields)
+    with pytest.raises(ValidationError) as refused_schedule:
+        await system.schedules.create("s", "echo", interval={"minutes": 5}, **fields)
+    assert str(refused_schedule.value) == str(refused_job.value)
 
 
 def test_build_job_accepts_the_limits_themselves(system: JobSystem) -> None:

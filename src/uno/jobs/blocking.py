@@ -12,7 +12,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from uno.jobs.jobs import Job
-from uno.jobs.store import JobFilter, JobStats, QueueInfo
+from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 
 if TYPE_CHECKING:
     from uno.jobs.system import JobRequest, JobSystem

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, overload
 
-from uno.jobs.clock import Clock, SystemClock, as_utc
+from uno.jobs.clock import Clock, SystemClock
+from uno.jobs.enqueue import JobRequest, validated
 from uno.jobs.errors import (
     JobFailed,
     JobNotFound,
@@ -26,27 +26,13 @@ from uno.jobs.errors import (
 from uno.jobs.events import EventHub, EventKind, JobEvent
 from uno.jobs.group_commit import MAX_GROUPED, GroupCommit
 from uno.jobs.job_batch import JobBatch
-from uno.jobs.jobs import (
-    Job,
-    Priority,
-    Status,
-    check_tags,
-    is_plain_name,
-    new_job_id,
-    validate_json,
-)
-from uno.jobs.limits import (
-    Limits,
-    check_count,
-    check_job_id,
-    check_name,
-    check_seconds,
-    check_text,
-    text_fault,
-)
+from uno.jobs.jobs import Job, Status
+from uno.jobs.limits import check_count, check_text, text_fault
 from uno.jobs.private_files import prepare_sqlite_file
+from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 from uno.jobs.settings import Settings
-from uno.jobs.store import JobFilter, JobStats, QueueInfo, Store, create_store
+from uno.jobs.store import Store, create_store
+from uno.jobs.store.stats import SharedStats
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
 from uno.jobs.waiting import JobWaiters
 
@@ -56,41 +42,6 @@ if TYPE_CHECKING:
 
 #: How long enqueue-and-wait waits when neither the caller nor the job says.
 DEFAULT_WAIT = 300.0
-
-
-@dataclass(slots=True)
-class JobRequest:
-    """Everything needed to enqueue one job; unset fields come from the task."""
-
-    task_name: str
-    args: Sequence[Any] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    queue_name: str | None = None
-    priority: Priority | str = Priority.NORMAL
-    scheduled_at: datetime | None = None
-    delay: float | None = None
-    max_retries: int | None = None
-    retry_delay: float | None = None
-    timeout: float | None = None
-    tags: Sequence[str] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-    version: str | None = None
-    job_id: str | None = None
-
-
-def _scheduled_at(value: Any, now: datetime, limits: Limits) -> datetime:
-    """``value`` in UTC, refused when it is not a datetime or lies too far ahead."""
-    if not isinstance(value, datetime):
-        raise ValidationError(f"scheduled_at must be a datetime, got {value!r}")
-    try:
-        scheduled_at = as_utc(value)
-    except OverflowError:
-        raise ValidationError("scheduled_at is out of range once converted to UTC") from None
-    if (scheduled_at - now).total_seconds() > limits.max_schedule_ahead:
-        raise ValidationError(
-            f"scheduled_at may be at most {limits.max_schedule_ahead:g} seconds ahead"
-        )
-    return scheduled_at
 
 
 def _known_id(job_id: str) -> None:
@@ -126,6 +77,7 @@ class JobSystem:
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
         self._group_commit = GroupCommit(self._insert_jobs)
+        self._stats = SharedStats(self._count_jobs)
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -253,79 +205,10 @@ class JobSystem:
     def build_job(self, request: JobRequest, now: datetime | None = None) -> Job:
         """Validate a request and fill its defaults from the task; write nothing.
 
-        Every value obeys ``settings.limits`` (``uno.jobs.limits``), so whatever
-        is built can be stored, listed and settled on every store. This runs
-        once per enqueued job, so the common case (plain JSON values, task
-        defaults, ASCII names) takes the short paths.
+        Every value obeys ``settings.limits`` (see ``uno.jobs.enqueue``), so
+        whatever is built can be stored, listed and settled on every store.
         """
-        limits = self.settings.limits
-        try:
-            task = self.registry.get(request.task_name, request.version)
-        except TaskNotFound:
-            # A registered name is valid; the others are checked before the
-            # error repeats them.
-            check_name(request.task_name, "task_name", limits)
-            if request.version is not None:
-                check_name(request.version, "version", limits)
-            raise
-        now = now or self.clock.now()
-        kind = type(request.args)
-        if kind is not list and kind is not tuple and isinstance(request.args, str | bytes | dict):
-            raise ValidationError(f"args must be a list, got {kind.__name__}")
-        args = list(request.args)
-        kwargs = dict(request.kwargs) if request.kwargs else {}
-        metadata = dict(request.metadata) if request.metadata else {}
-        validate_json(args, "args", limits)
-        if kwargs:
-            validate_json(kwargs, "kwargs", limits)
-        if metadata:
-            validate_json(metadata, "metadata", limits)
-        scheduled_at = now
-        if request.scheduled_at is not None:
-            if request.delay is not None:
-                raise ValidationError("Give scheduled_at or delay, not both")
-            scheduled_at = _scheduled_at(request.scheduled_at, now, limits)
-        elif request.delay is not None:
-            delay = check_seconds(request.delay, "delay", limits.max_schedule_ahead)
-            scheduled_at = now + timedelta(seconds=delay)
-        timeout = task.timeout
-        if request.timeout is not None:
-            timeout = check_seconds(request.timeout, "timeout", limits.max_timeout, positive=True)
-        max_retries = task.max_retries
-        if request.max_retries is not None:
-            max_retries = check_count(request.max_retries, "max_retries", limits.max_retries)
-        retry_delay = task.retry_delay
-        if request.retry_delay is not None:
-            retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
-        tags = check_tags(request.tags, limits) if request.tags else []
-        queue_name = request.queue_name or task.queue
-        if queue_name is not task.queue and not is_plain_name(queue_name, limits):
-            check_name(queue_name, "queue_name", limits)
-        job_id = request.job_id
-        if job_id is None:
-            job_id = new_job_id()
-        else:
-            check_job_id(job_id, limits)
-        priority = request.priority
-        if type(priority) is not Priority:
-            priority = Priority.parse(priority)
-        return Job(
-            id=job_id,
-            task_name=task.name,
-            args=args,
-            kwargs=kwargs,
-            queue_name=queue_name,
-            priority=priority,
-            status=Status.PENDING,
-            scheduled_at=scheduled_at,
-            created_at=now,
-            max_retries=max_retries,
-            retry_delay=float(retry_delay),
-            tags=tags,
-            metadata=metadata,
-            timeout=None if timeout is None else float(timeout),
-            version=task.version,
-        )
+        return validated(request, self.registry, self.settings.limits, now or self.clock.now())
 
     async def enqueue(
         self,
@@ -463,8 +346,12 @@ class JobSystem:
         return await self.store.list_jobs(job_filter or JobFilter(**filters))
 
     async def stats(self) -> JobStats:
+        """Get Job Statistics; callers at the same time share one count (``SharedStats``)."""
         await self.open()
-        return await self.store.job_stats()
+        return await self._stats.get()
+
+    async def _count_jobs(self) -> JobStats:
+        return JobStats.from_groups(await self.store.job_groups())
 
     # -- waiting for results --------------------------------------------------
     async def wait(

@@ -8,45 +8,24 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from uno.jobs.errors import ScheduleNotFound, TaskNotFound, ValidationError
-from uno.jobs.jobs import Priority, check_tags
-from uno.jobs.limits import check_count, check_json, check_name, check_seconds, text_fault
-from uno.jobs.scheduler.occurrences import (
-    load_zone,
-    next_occurrence,
-    normalize_cron,
-    parse_interval,
-)
+from uno.jobs.jobs import Priority
+from uno.jobs.limits import text_fault
+from uno.jobs.queries import ScheduleFilter
+from uno.jobs.scheduler.occurrences import next_occurrence
+from uno.jobs.scheduler.spec import SPEC_FIELDS, ScheduleSpec, validated_schedule
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
-from uno.jobs.store import ScheduleFilter
 from uno.jobs.tasks import Task
 
 if TYPE_CHECKING:
     from uno.jobs.system import JobSystem
 
 #: Fields ``update`` may change.
-UPDATABLE = frozenset(
-    {
-        "name",
-        "task_name",
-        "cron_expression",
-        "interval",
-        "timezone",
-        "args",
-        "kwargs",
-        "queue_name",
-        "priority",
-        "tags",
-        "metadata",
-        "max_retries",
-        "retry_delay",
-        "timeout",
-        "version",
-        "status",
-    }
-)
+UPDATABLE = frozenset({*SPEC_FIELDS, "status"})
 #: Fields where ``None`` in an update means "leave as it is" (they cannot be null).
 _NOT_NULL = frozenset(
     {"name", "task_name", "timezone", "args", "kwargs", "priority", "tags", "metadata", "status"}
@@ -109,27 +88,24 @@ class ScheduleManager:
     ) -> Schedule:
         """Store a new active schedule; its first run is the next occurrence after now."""
         now = self.system.clock.now()
-        schedule = self._validated(
-            Schedule(
-                name=name,
-                task_name=task_name,
-                cron_expression=cron_expression,
-                interval=interval,  # type: ignore[arg-type]  # parsed by _validated
-                timezone=timezone,
-                args=args,  # type: ignore[arg-type]
-                kwargs=kwargs if kwargs is not None else {},
-                queue_name=queue_name,
-                priority=priority,  # type: ignore[arg-type]
-                tags=tags,  # type: ignore[arg-type]
-                metadata=metadata if metadata is not None else {},
-                max_retries=max_retries,
-                retry_delay=retry_delay,
-                timeout=timeout,
-                version=version,
-                created_at=now,
-                updated_at=now,
-            )
+        spec = ScheduleSpec(
+            name=name,
+            task_name=task_name,
+            cron_expression=cron_expression,
+            interval=interval,
+            timezone=timezone,
+            args=args,
+            kwargs=kwargs if kwargs is not None else {},
+            queue_name=queue_name,
+            priority=priority,
+            tags=tags,
+            metadata=metadata if metadata is not None else {},
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            timeout=timeout,
+            version=version,
         )
+        schedule = self._validated(spec, now)
         schedule.next_run_at = next_occurrence(schedule, now)
         await self.system.open()
         await self.system.store.insert_schedule(schedule)
@@ -157,7 +133,14 @@ class ScheduleManager:
         current = await self.get(schedule_id)
         now = self.system.clock.now()
         status = _parse_status(changes.pop("status", current.status))
-        updated = self._validated(current.evolve(**changes, updated_at=now))
+        checked = self._validated(replace(ScheduleSpec.of(current), **changes), now)
+        updated = checked.evolve(
+            id=current.id,
+            status=current.status,
+            last_run_at=current.last_run_at,
+            next_run_at=current.next_run_at,
+            created_at=current.created_at,
+        )
         rule_changed = (
             updated.cron_expression != current.cron_expression
             or updated.interval != current.interval
@@ -202,73 +185,9 @@ class ScheduleManager:
         return schedule
 
     # -- validation ---------------------------------------------------------------
-    def _validated(self, schedule: Schedule) -> Schedule:
-        """Check every field against the limits and return the schedule in canonical form.
-
-        A schedule's values become its jobs' values, so they obey the same
-        limits as ``JobSystem.enqueue``: refused here rather than at each firing.
-        """
-        limits = self.system.settings.limits
-        if not isinstance(schedule.name, str) or not schedule.name.strip():
-            raise ValidationError("name must be a non-empty string")
-        name = check_name(schedule.name.strip(), "name", limits)
-        if not isinstance(schedule.task_name, str) or not schedule.task_name:
-            raise ValidationError("task_name must be a non-empty string")
-        check_name(schedule.task_name, "task_name", limits)
-        if schedule.version is not None:
-            check_name(schedule.version, "version", limits)
-        self.system.registry.get(schedule.task_name, schedule.version)
-        has_cron = schedule.cron_expression is not None
-        has_interval = schedule.interval is not None
-        if has_cron == has_interval:
-            raise ValidationError(
-                "Give exactly one of cron_expression and interval"
-                + (", not both" if has_cron else " (neither was given)")
-            )
-        if has_cron:
-            check_name(schedule.cron_expression, "cron_expression", limits)
-        check_name(schedule.timezone, "timezone", limits)
-        load_zone(schedule.timezone)
-        cron = normalize_cron(schedule.cron_expression) if has_cron else None  # type: ignore[arg-type]
-        interval = parse_interval(schedule.interval) if has_interval else None  # type: ignore[arg-type]
-        raw_args = schedule.args if schedule.args is not None else []
-        if isinstance(raw_args, str | bytes | dict) or not isinstance(raw_args, Sequence):
-            raise ValidationError(f"args must be a list, got {type(raw_args).__name__}")
-        args = list(raw_args)
-        for value, what, kind in (
-            (schedule.kwargs, "kwargs", dict),
-            (schedule.metadata, "metadata", dict),
-        ):
-            if not isinstance(value, kind):
-                raise ValidationError(f"{what} must be an object, got {type(value).__name__}")
-        depth, size = limits.max_json_depth, limits.max_payload_bytes
-        check_json(args, "args", depth, size)
-        check_json(schedule.kwargs, "kwargs", depth, size)
-        check_json(schedule.metadata, "metadata", depth, size)
-        tags = check_tags(schedule.tags if schedule.tags is not None else [], limits)
-        if schedule.queue_name is not None:
-            check_name(schedule.queue_name, "queue_name", limits)
-        if schedule.max_retries is not None:
-            check_count(schedule.max_retries, "max_retries", limits.max_retries)
-        retry_delay = schedule.retry_delay
-        if retry_delay is not None:
-            retry_delay = check_seconds(retry_delay, "retry_delay", limits.max_retry_delay)
-        timeout = schedule.timeout
-        if timeout is not None:
-            timeout = check_seconds(timeout, "timeout", limits.max_timeout, positive=True)
-        return schedule.evolve(
-            name=name,
-            cron_expression=cron,
-            interval=interval,
-            timezone=schedule.timezone.strip(),
-            args=args,
-            kwargs=dict(schedule.kwargs),
-            metadata=dict(schedule.metadata),
-            tags=tags,
-            priority=Priority.parse(schedule.priority),
-            retry_delay=retry_delay,
-            timeout=timeout,
-        )
+    def _validated(self, spec: ScheduleSpec, now: datetime) -> Schedule:
+        """The schedule ``spec`` asks for, every field checked (see ``scheduler/spec.py``)."""
+        return validated_schedule(spec, self.system.registry, self.system.settings.limits, now)
 
     def task_of(self, schedule: Schedule) -> Task | None:
         """The task whose defaults the schedule's jobs get (``None`` if none is registered)."""

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from uno.jobs.store.base import (
-    Completion,
-    Failure,
-    JobFilter,
-    JobStats,
-    QueueInfo,
-    RescuedJob,
-    ScheduleFilter,
-    Store,
-)
+from uno.jobs.store.base import Completion, Failure, RescuedJob, Store
 
 if TYPE_CHECKING:
     from uno.jobs.settings import Settings
@@ -21,11 +12,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Completion",
     "Failure",
-    "JobFilter",
-    "JobStats",
-    "QueueInfo",
     "RescuedJob",
-    "ScheduleFilter",
     "Store",
     "create_store",
 ]

@@ -17,122 +17,13 @@ where an engine has a connection to share.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Priority, Status
-from uno.jobs.limits import text_fault
-from uno.jobs.schedules import Schedule, ScheduleStatus
-
-#: Fields a job list may be ordered by.
-JobOrderField = Literal[
-    "created_at",
-    "scheduled_at",
-    "started_at",
-    "completed_at",
-    "priority",
-    "status",
-    "task_name",
-    "queue_name",
-    "retry_count",
-    "id",
-]
-JOB_ORDER_FIELDS: tuple[str, ...] = get_args(JobOrderField)
-
-
-@dataclass(frozen=True, slots=True)
-class JobFilter:
-    """The filters and ordering of the List Jobs endpoint.
-
-    ``statuses`` match any of them; ``tags`` match jobs that have all of them.
-    Ordering by ``priority`` means by rank (critical first when ascending); jobs
-    without the ordered time come last either way; ties follow insertion order
-    (reversed when descending).
-    An ``order_by`` outside ``JOB_ORDER_FIELDS``, an ``order_dir`` other than
-    asc/desc (any case), or a negative limit or offset raise ``ValidationError``.
-    """
-
-    queue_name: str | None = None
-    statuses: tuple[Status, ...] = ()
-    priority: Priority | None = None
-    tags: tuple[str, ...] = ()
-    worker_id: str | None = None
-    task_name: str | None = None
-    limit: int = 100
-    offset: int = 0
-    order_by: str = "created_at"
-    order_dir: str = "desc"
-
-    def __post_init__(self) -> None:
-        """Refuse strings no stored job can hold: they could not even be looked up."""
-        for value, what in (
-            (self.queue_name, "queue_name"),
-            (self.worker_id, "worker_id"),
-            (self.task_name, "task_name"),
-        ):
-            if value is not None:
-                _check_filter_text(value, what)
-        for tag in self.tags:
-            _check_filter_text(tag, "a tag")
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleFilter:
-    status: ScheduleStatus | None = None
-    tags: tuple[str, ...] = ()
-    limit: int = 100
-    offset: int = 0
-
-    def __post_init__(self) -> None:
-        for tag in self.tags:
-            _check_filter_text(tag, "a tag")
-
-
-def _check_filter_text(value: Any, what: str) -> None:
-    """A filter value must be text a store can compare: a string without NUL or lone surrogates.
-
-    Its length is not bounded here: a long one simply matches nothing.
-    """
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} filter must be a string, got {type(value).__name__}")
-    fault = text_fault(value)
-    if fault:
-        raise ValidationError(f"{what} filter {fault}")
-
-
-@dataclass(slots=True)
-class JobStats:
-    """Counts and averages of Get Job Statistics.
-
-    ``pending_jobs`` counts waiting jobs (pending and retrying), ``running_jobs``
-    held ones (reserved and running), ``failed_jobs`` failed and timed-out ones;
-    ``by_status`` has all eight statuses apart. ``by_queue`` maps a queue to
-    ``{"total_jobs": n, "pending_jobs": m}``; ``by_priority`` counts all jobs.
-    """
-
-    total_jobs: int = 0
-    pending_jobs: int = 0
-    running_jobs: int = 0
-    completed_jobs: int = 0
-    failed_jobs: int = 0
-    cancelled_jobs: int = 0
-    avg_wait_time: float | None = None
-    avg_run_time: float | None = None
-    by_queue: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_priority: dict[str, int] = field(default_factory=dict)
-    by_status: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueInfo:
-    """A queue as listed: ``size`` counts its waiting jobs (pending and retrying,
-    due or scheduled for later)."""
-
-    name: str
-    size: int
-    is_paused: bool
+from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Status
+from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
+from uno.jobs.schedules import Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,9 +196,14 @@ class Store(Protocol):
         """The jobs that exist among ``job_ids``, in no particular order."""
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
-        """One page of jobs and the total matching the filter."""
+        """One page of jobs and the total matching the filter (checked when made)."""
 
-    async def job_stats(self) -> JobStats: ...
+    async def job_groups(self) -> list[JobGroup]:
+        """Every stored job counted, in one pass, per (status, queue, priority).
+
+        Only the counts and the sums behind the averages: ``JobStats.from_groups``
+        turns them into statistics, the same way for every store.
+        """
 
     # -- workers --------------------------------------------------------------
     async def register_worker(

@@ -1,9 +1,9 @@
-"""Get Job Statistics for both stores: built from per-group sums, computed once
-for every caller that asks at the same time.
+"""Get Job Statistics, computed once for every caller that asks at the same time.
 
-Both stores answer with one pass over the jobs, grouped by (status, queue,
-priority), each group carrying its count and the sums behind the two averages;
-``stats_from_groups`` turns those rows into ``JobStats``.
+Every store answers ``job_groups`` with one pass over the jobs, grouped by
+(status, queue, priority), each group carrying its count and the sums behind the
+two averages; ``JobStats.from_groups`` (``uno.jobs.queries``) turns those rows
+into statistics, and the job system shares them through ``SharedStats``.
 
 Counting a million jobs still reads a million rows. An index or counters kept
 up to date by triggers would make that read cheap, but every enqueue, claim and
@@ -20,56 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable
 
-from uno.jobs.jobs import Priority, Status
-from uno.jobs.store.base import JobStats
-
-
-class JobGroup(NamedTuple):
-    """The jobs of one (status, queue, priority): their count and timing sums."""
-
-    status: str
-    queue_name: str
-    priority: Priority
-    jobs: int
-    waited: float  # seconds, summed over the started jobs
-    started: int
-    ran: float  # seconds, summed over the jobs that started and finished
-    finished: int
-
-
-def stats_from_groups(groups: Iterable[JobGroup]) -> JobStats:
-    stats = JobStats()
-    stats.by_status = {s.value: 0 for s in Status}
-    stats.by_priority = {p.value: 0 for p in Priority}
-    by_queue: dict[str, dict[str, int]] = {}
-    waited = ran = 0.0
-    started = finished = 0
-    for group in groups:
-        n = group.jobs
-        stats.total_jobs += n
-        stats.by_status[group.status] += n
-        stats.by_priority[group.priority.value] += n
-        queue = by_queue.setdefault(group.queue_name, {"total_jobs": 0, "pending_jobs": 0})
-        queue["total_jobs"] += n
-        if group.status in (Status.PENDING, Status.RETRYING):
-            queue["pending_jobs"] += n
-        waited += group.waited
-        started += group.started
-        ran += group.ran
-        finished += group.finished
-    by = stats.by_status
-    stats.pending_jobs = by["pending"] + by["retrying"]
-    stats.running_jobs = by["reserved"] + by["running"]
-    stats.completed_jobs = by["completed"]
-    stats.failed_jobs = by["failed"] + by["timeout"]
-    stats.cancelled_jobs = by["cancelled"]
-    stats.avg_wait_time = max(0.0, waited / started) if started else None
-    stats.avg_run_time = ran / finished if finished else None
-    stats.by_queue = dict(sorted(by_queue.items()))
-    return stats
+from uno.jobs.queries import JobStats
 
 
 class SharedStats:

@@ -24,7 +24,8 @@ from typing import Any
 from uno.jobs.errors import Cancel, TaskNotFound
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job, JobError, Status
-from uno.jobs.store import Completion, Failure, JobFilter, RescuedJob
+from uno.jobs.queries import JobFilter
+from uno.jobs.store import Completion, Failure, RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.tasks import Task
 from uno.jobs.worker import signals

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, PlainSerializer
 
 from uno.jobs.clock import as_utc
 
@@ -68,8 +68,6 @@ Seconds = Annotated[
     float,
     PlainSerializer(_whole_if_integral, return_type=int | float, when_used="json"),
 ]
-
-Tag = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class ErrorDto(BaseModel):

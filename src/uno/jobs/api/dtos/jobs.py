@@ -13,13 +13,11 @@ from uno.jobs.api.dtos.common import (
     PriorityEnum,
     Seconds,
     StatusEnum,
-    Tag,
     UtcDateTime,
     page_fields,
 )
 from uno.jobs.jobs import Job, JobError, Priority, Status
-from uno.jobs.store import JobFilter, JobStats
-from uno.jobs.store.base import JobOrderField
+from uno.jobs.queries import JobFilter, JobOrderField, JobStats
 
 OrderDir = Literal["asc", "desc"]
 
@@ -53,12 +51,10 @@ class JobBaseDto(BaseModel):
         }
     )
 
-    task_name: str = Field(min_length=1, max_length=255, description="Task to execute")
+    task_name: str = Field(description="Task to execute")
     args: list[Any] = Field(default_factory=list, description="Positional arguments for task")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for task")
-    queue_name: str | None = Field(
-        default=None, min_length=1, max_length=255, description="Queue (the task's by default)"
-    )
+    queue_name: str | None = Field(default=None, description="Queue (the task's by default)")
     priority: PriorityEnum = Field(default=PriorityEnum.normal, description="Job priority level")
 
 
@@ -88,31 +84,22 @@ class CreateJobDto(JobBaseDto):
     scheduled_at: UtcDateTime | None = Field(
         default=None, description="When to execute the job (None for immediate); naive is UTC"
     )
-    # The upper bounds of these numbers are the server's limits (``uno.jobs.limits``),
-    # which can be configured: the domain checks them, answering 400.
+    # Only the types are checked here: every bound (``uno.jobs.limits``, which can be
+    # configured) is the domain's (``uno.jobs.enqueue``), answering 400 with a detail.
     max_retries: int | None = Field(
-        default=None, ge=0, description="Maximum retry attempts (at most the server's limit)"
+        default=None, description="Maximum retry attempts (0 or more, at most the server's limit)"
     )
     retry_delay: float | None = Field(
         default=None,
-        ge=0,
-        allow_inf_nan=False,
-        description="Delay between retries in seconds (at most the server's limit)",
+        description="Delay between retries in seconds (0 or more, at most the server's limit)",
     )
     timeout: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Timeout in seconds (at most the server's limit)",
+        default=None, description="Timeout in seconds (more than 0, at most the server's limit)"
     )
-    tags: list[Tag] = Field(default_factory=list, description="Tags for categorization")
+    tags: list[str] = Field(default_factory=list, description="Tags for categorization")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata")
-    version: str | None = Field(
-        default=None, min_length=1, max_length=255, description="Task version"
-    )
-    job_id: str | None = Field(
-        default=None, min_length=1, max_length=255, description="Job id (generated if not given)"
-    )
+    version: str | None = Field(default=None, description="Task version")
+    job_id: str | None = Field(default=None, description="Job id (generated if not given)")
 
     def to_options(self) -> dict[str, Any]:
         """Keyword options of ``JobSystem.enqueue`` (the fields of ``JobRequest``)."""
@@ -148,13 +135,9 @@ class RunSyncJobDto(JobBaseDto):
         }
     )
 
-    timeout: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Seconds to wait (the task's default)"
-    )
+    timeout: float | None = Field(default=None, description="Seconds to wait (the task's default)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata")
-    version: str | None = Field(
-        default=None, min_length=1, max_length=255, description="Task version"
-    )
+    version: str | None = Field(default=None, description="Task version")
 
     def to_options(self) -> dict[str, Any]:
         """Keyword options of ``JobSystem.run``."""
@@ -295,7 +278,7 @@ class JobStatsDto(BaseModel):
     ``avg_wait_time`` is the mean, over started jobs, of started_at minus the moment
     that attempt became due (never negative: a job waiting for its retry is measured
     on the attempt that ran), and ``avg_run_time`` the mean of completed_at -
-    started_at, in seconds.
+    started_at over finished jobs, in seconds.
     """
 
     total_jobs: int

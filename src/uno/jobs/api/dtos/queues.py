@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from uno.jobs.store import QueueInfo
+from uno.jobs.queries import QueueInfo
 
 
 class QueueDto(BaseModel):

@@ -12,7 +12,6 @@ from uno.jobs.api.dtos.common import (
     PageDto,
     PriorityEnum,
     Seconds,
-    Tag,
     UtcDateTime,
     page_fields,
 )
@@ -55,10 +54,7 @@ class ScheduleIntervalDto(BaseModel):
 
 
 _CRON = Field(
-    default=None,
-    min_length=1,
-    max_length=255,
-    description="5-field cron expression (mutually exclusive with interval)",
+    default=None, description="5-field cron expression (mutually exclusive with interval)"
 )
 _INTERVAL = Field(
     default=None, description="Interval between runs (mutually exclusive with cron_expression)"
@@ -88,21 +84,23 @@ class CreateScheduleDto(BaseModel):
         }
     )
 
-    name: str = Field(min_length=1, max_length=255, description="Name for the schedule")
-    task_name: str = Field(min_length=1, max_length=255, description="Task to execute")
+    # Only the types are checked here: every bound is the domain's
+    # (``uno.jobs.scheduler.spec``), answering 400 with a detail.
+    name: str = Field(description="Name for the schedule")
+    task_name: str = Field(description="Task to execute")
     cron_expression: str | None = _CRON
     interval: ScheduleIntervalDto | None = _INTERVAL
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression")
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    queue_name: str | None = Field(default=None, min_length=1, max_length=255)
+    queue_name: str | None = None
     priority: PriorityEnum = PriorityEnum.normal
-    tags: list[Tag] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    max_retries: int | None = Field(default=None, ge=0)
-    retry_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    version: str | None = Field(default=None, min_length=1, max_length=255)
+    max_retries: int | None = None
+    retry_delay: float | None = None
+    timeout: float | None = None
+    version: str | None = None
 
     @model_validator(mode="after")
     def _one_rule(self) -> CreateScheduleDto:
@@ -151,21 +149,21 @@ class UpdateScheduleDto(BaseModel):
         }
     )
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    task_name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | None = None
+    task_name: str | None = None
     cron_expression: str | None = _CRON
     interval: ScheduleIntervalDto | None = _INTERVAL
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: str | None = None
     args: list[Any] | None = None
     kwargs: dict[str, Any] | None = None
-    queue_name: str | None = Field(default=None, min_length=1, max_length=255)
+    queue_name: str | None = None
     priority: PriorityEnum | None = None
-    tags: list[Tag] | None = None
+    tags: list[str] | None = None
     metadata: dict[str, Any] | None = None
-    max_retries: int | None = Field(default=None, ge=0)
-    retry_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    version: str | None = Field(default=None, min_length=1, max_length=255)
+    max_retries: int | None = None
+    retry_delay: float | None = None
+    timeout: float | None = None
+    version: str | None = None
     status: ScheduleStatusEnum | None = None
 
     @model_validator(mode="after")

@@ -26,7 +26,7 @@ from uno.jobs.api.dtos.jobs import OrderDir
 from uno.jobs.api.errors import JobsRoute
 from uno.jobs.api.lean import json_response, read_body, read_query
 from uno.jobs.api.routes.guards import RouteContext
-from uno.jobs.store.base import JobOrderField as OrderField
+from uno.jobs.queries import JobOrderField as OrderField
 from uno.jobs.system import JobSystem
 
 

@@ -31,25 +31,16 @@ from uno.jobs.errors import (
     ValidationError,
 )
 from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
 from uno.jobs.schedules import Schedule
 from uno.jobs.settings import PostgresSettings, masked_url
-from uno.jobs.store.base import (
-    JOB_ORDER_FIELDS,
-    Completion,
-    Failure,
-    JobFilter,
-    JobStats,
-    QueueInfo,
-    RescuedJob,
-    ScheduleFilter,
-)
+from uno.jobs.store.base import Completion, Failure, RescuedJob
 from uno.jobs.store.columns import CLAIM_ORDER
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
-from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 log = logging.getLogger(__name__)
@@ -181,7 +172,6 @@ class PostgresStore:
         self._listener: Listener | None = None
         quoted = sql.Identifier(schema).as_string(None)
         self._q = {name: text.replace("{schema}", quoted) for name, text in _QUERIES.items()}
-        self._stats = SharedStats(self._count_jobs)
 
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> None:
@@ -592,7 +582,6 @@ class PostgresStore:
         return await self._read_jobs(self._q["get_jobs"], params, idempotent=True)
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
-        _check_page(job_filter.limit, job_filter.offset)
         where, params = _job_where(job_filter)
         order_by = _job_order(job_filter)
         params.update(limit=job_filter.limit, offset=job_filter.offset)
@@ -609,18 +598,15 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=True)
 
-    async def job_stats(self) -> JobStats:
-        return await self._stats.get()
-
-    async def _count_jobs(self) -> JobStats:
-        async def work(conn: Conn) -> JobStats:
+    async def job_groups(self) -> list[JobGroup]:
+        async def work(conn: Conn) -> list[JobGroup]:
             async with conn.cursor() as cur:
                 await cur.execute(self._q["job_groups"])
                 rows = await cur.fetchall()
-            return stats_from_groups(
-                JobGroup(status, queue, Priority.from_rank(rank), *sums)
+            return [
+                JobGroup(Status(status), queue, Priority.from_rank(rank), *sums)
                 for status, queue, rank, *sums in rows
-            )
+            ]
 
         return await self._with_conn(work, idempotent=True)
 
@@ -683,7 +669,6 @@ class PostgresStore:
         return rows.row_to_schedule(found[0]) if found else None
 
     async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
-        _check_page(schedule_filter.limit, schedule_filter.offset)
         conditions = ["true"]
         params: dict[str, Any] = {"limit": schedule_filter.limit, "offset": schedule_filter.offset}
         if schedule_filter.status is not None:
@@ -748,11 +733,6 @@ def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
     return DuplicateJob(f"A job with this id exists already: {exc.diag.message_detail}")
 
 
-def _check_page(limit: int, offset: int) -> None:
-    if limit < 0 or offset < 0:
-        raise ValidationError(f"limit and offset must be zero or more, got {limit} and {offset}")
-
-
 def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
     """The WHERE clause and parameters of a job list: fixed fragments, bound values."""
     conditions = ["true"]
@@ -762,10 +742,10 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
         params["queue_name"] = job_filter.queue_name
     if job_filter.statuses:
         conditions.append("status = ANY(%(statuses)s::text[])")
-        params["statuses"] = [Status(s).value for s in job_filter.statuses]
+        params["statuses"] = [s.value for s in job_filter.statuses]
     if job_filter.priority is not None:
         conditions.append("priority = %(priority)s::int2")
-        params["priority"] = Priority(job_filter.priority).rank
+        params["priority"] = job_filter.priority.rank
     if job_filter.tags:
         # The second condition lets the planner use jobs_tags_idx (tagged jobs only).
         conditions.append("tags @> %(tags)s::text[] AND tags <> '{}'")
@@ -780,11 +760,6 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
 
 
 def _job_order(job_filter: JobFilter) -> str:
-    """ORDER BY from a whitelisted field and direction; insertion order breaks ties."""
-    if job_filter.order_by not in JOB_ORDER_FIELDS:
-        allowed = ", ".join(JOB_ORDER_FIELDS)
-        raise ValidationError(f"Cannot order jobs by {job_filter.order_by!r}: use one of {allowed}")
-    direction = job_filter.order_dir.lower()
-    if direction not in ("asc", "desc"):
-        raise ValidationError(f"order_dir must be 'asc' or 'desc', got {job_filter.order_dir!r}")
+    """ORDER BY from a field and direction ``JobFilter`` allows; insertion order breaks ties."""
+    direction = job_filter.order_dir
     return f"{job_filter.order_by} {direction} NULLS LAST, seq {direction}"

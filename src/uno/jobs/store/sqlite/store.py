@@ -36,17 +36,9 @@ from uno.jobs.errors import (
     ValidationError,
 )
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
+from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
 from uno.jobs.schedules import Schedule
-from uno.jobs.store.base import (
-    JOB_ORDER_FIELDS,
-    Completion,
-    Failure,
-    JobFilter,
-    JobStats,
-    QueueInfo,
-    RescuedJob,
-    ScheduleFilter,
-)
+from uno.jobs.store.base import Completion, Failure, RescuedJob
 from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
@@ -55,7 +47,6 @@ from uno.jobs.store.sqlite.codec import job_reader, read_jobs, row_to_schedule, 
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
-from uno.jobs.store.stats import JobGroup, SharedStats, stats_from_groups
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 
 T = TypeVar("T")
@@ -126,7 +117,6 @@ class SQLiteStore:
         self._read_local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
-        self._stats = SharedStats(self._count_jobs)
         # Wake-ups: writes of this process bump _wakes and set _wake; the rest
         # of the machine is seen through PRAGMA data_version.
         self._wake: asyncio.Event | None = None
@@ -568,14 +558,6 @@ class SQLiteStore:
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         f = job_filter
-        if f.order_by not in JOB_ORDER_FIELDS:
-            allowed = ", ".join(JOB_ORDER_FIELDS)
-            raise ValidationError(f"Cannot order jobs by {f.order_by!r}: use one of {allowed}")
-        direction = str(f.order_dir).lower()
-        if direction not in ("asc", "desc"):
-            raise ValidationError(f"Invalid order direction {f.order_dir!r}: use asc or desc")
-        if f.limit < 0 or f.offset < 0:
-            raise ValidationError("limit and offset must be zero or more")
         params: dict[str, Any] = {
             "queue_name": f.queue_name,
             "statuses": json.dumps([str(s) for s in f.statuses]) if f.statuses else None,
@@ -588,7 +570,7 @@ class SQLiteStore:
         where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
         params = {k: v for k, v in params.items() if v is not None}
         nulls = " NULLS LAST" if f.order_by in _NULLABLE_ORDER_FIELDS else ""
-        order = f"{f.order_by} {direction}{nulls}, seq {direction}"
+        order = f"{f.order_by} {f.order_dir}{nulls}, seq {f.order_dir}"
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
         return await self._run_read(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
@@ -607,19 +589,16 @@ class SQLiteStore:
             jobs = read_jobs(conn.execute(page_sql, {**params, "limit": limit, "offset": offset}))
         return jobs, total
 
-    async def job_stats(self) -> JobStats:
-        return await self._stats.get()
-
-    async def _count_jobs(self) -> JobStats:
-        return await self._run_read(self._job_stats)
+    async def job_groups(self) -> list[JobGroup]:
+        return await self._run_read(self._job_groups)
 
     @staticmethod
-    def _job_stats(conn: sqlite3.Connection) -> JobStats:
+    def _job_groups(conn: sqlite3.Connection) -> list[JobGroup]:
         rows = conn.execute(Q["job_groups"]).fetchall()
-        return stats_from_groups(
-            JobGroup(status, queue, PRIORITY_BY_RANK[rank], *sums)
+        return [
+            JobGroup(STATUS_BY_VALUE[status], queue, PRIORITY_BY_RANK[rank], *sums)
             for status, queue, rank, *sums in rows
-        )
+        ]
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
@@ -690,8 +669,6 @@ class SQLiteStore:
 
     async def list_schedules(self, schedule_filter: ScheduleFilter) -> tuple[list[Schedule], int]:
         f = schedule_filter
-        if f.limit < 0 or f.offset < 0:
-            raise ValidationError("limit and offset must be zero or more")
         params = {
             "status": None if f.status is None else str(f.status),
             "tags": json.dumps(list(f.tags)) if f.tags else None,
