@@ -4,9 +4,10 @@ A file holds blocks introduced by ``-- name: query_name`` lines; everything up
 to the next such line is that query's text. Keeping SQL in files keeps it in
 one place per database, readable and diffable as SQL.
 
-What both databases must agree on (the status sets of the state machine) is
-not typed in the files: they name it as ``{{slot}}``s, which ``render_queries``
-fills once, when a store loads its file, from the domain's definitions.
+What both databases must agree on (the status sets of the state machine, the
+job column lists of ``store/columns.py``) is not typed in the files: they name
+it as ``{{slot}}``s, which ``render_queries`` fills once, when a store loads its
+file, from the domain's definitions.
 """
 
 from __future__ import annotations

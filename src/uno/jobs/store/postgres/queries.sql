@@ -5,32 +5,17 @@
 -- Statuses are named only through double-brace slots, filled once at load time
 -- from the domain by store/statuses.py: a set by its name in jobs.py (waiting is
 -- WAITING), a single status by its value (running).
+-- The job column lists are slots in double braces, generated from the column
+-- spec (store/columns.py) when the queries are loaded: job_columns (an insert's
+-- columns), job_values (a VALUES row), job_arrays and job_from_arrays (unnest
+-- parameters and the row made of them), job_fields and claimed_job_fields (what
+-- every job read returns, its JSON columns as one text).
 
 -- name: insert_jobs
 WITH new AS (
-    INSERT INTO {schema}.jobs (
-        id, task_name, version, args, kwargs, queue_name, priority, status,
-        scheduled_at, created_at, started_at, completed_at, result, error,
-        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
-    )
-    SELECT id, task_name, version, args::jsonb, kwargs::jsonb, queue_name, priority, status,
-           scheduled_at, created_at, started_at, completed_at, result::jsonb, error::jsonb,
-           retry_count, max_retries, retry_delay,
-           ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)), metadata::jsonb,
-           worker_id, timeout
-    FROM unnest(
-        %(id)s::text[], %(task_name)s::text[], %(version)s::text[], %(args)s::text[],
-        %(kwargs)s::text[], %(queue_name)s::text[], %(priority)s::int2[], %(status)s::text[],
-        %(scheduled_at)s::timestamptz[], %(created_at)s::timestamptz[],
-        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[], %(result)s::text[],
-        %(error)s::text[], %(retry_count)s::int4[], %(max_retries)s::int4[],
-        %(retry_delay)s::float8[], %(tags)s::text[], %(metadata)s::text[],
-        %(worker_id)s::text[], %(timeout)s::float8[]
-    ) AS t (
-        id, task_name, version, args, kwargs, queue_name, priority, status,
-        scheduled_at, created_at, started_at, completed_at, result, error,
-        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
-    )
+    INSERT INTO {schema}.jobs ({{job_columns}})
+    SELECT {{job_from_arrays}}
+    FROM unnest({{job_arrays}}) AS t ({{job_columns}})
     RETURNING 1
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM new) AS c WHERE c.n > 0;
@@ -38,27 +23,13 @@ SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM new) AS c WHER
 -- name: insert_job
 -- One job, the common enqueue: a VALUES row plans and runs faster than unnest.
 WITH new AS (
-    INSERT INTO {schema}.jobs (
-        id, task_name, version, args, kwargs, queue_name, priority, status,
-        scheduled_at, created_at, started_at, completed_at, result, error,
-        retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
-    ) VALUES (
-        %(id)s, %(task_name)s, %(version)s, %(args)s::jsonb, %(kwargs)s::jsonb,
-        %(queue_name)s, %(priority)s, %(status)s, %(scheduled_at)s, %(created_at)s,
-        %(started_at)s, %(completed_at)s, %(result)s::jsonb, %(error)s::jsonb,
-        %(retry_count)s, %(max_retries)s, %(retry_delay)s, %(tags)s::text[],
-        %(metadata)s::jsonb, %(worker_id)s, %(timeout)s
-    )
+    INSERT INTO {schema}.jobs ({{job_columns}}) VALUES ({{job_values}})
     RETURNING 1
 )
 SELECT pg_notify(%(channel)s, '') FROM new;
 
 -- name: copy_jobs
-COPY {schema}.jobs (
-    id, task_name, version, args, kwargs, queue_name, priority, status,
-    scheduled_at, created_at, started_at, completed_at, result, error,
-    retry_count, max_retries, retry_delay, tags, metadata, worker_id, timeout
-) FROM STDIN (FORMAT BINARY);
+COPY {schema}.jobs ({{job_columns}}) FROM STDIN (FORMAT BINARY);
 
 -- name: fetch_jobs
 -- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
@@ -84,12 +55,7 @@ UPDATE jobs AS j SET
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
-RETURNING
-    j.id, j.task_name, j.version, j.queue_name, j.priority, j.status, j.scheduled_at,
-    j.created_at, j.started_at, j.completed_at, j.retry_count, j.max_retries,
-    j.retry_delay, j.worker_id, j.timeout, j.seq,
-    -- the JSON columns as one text, parsed with a single json.loads per job
-    jsonb_build_array(j.args, j.kwargs, to_jsonb(j.tags), j.metadata, j.result, j.error)::text;
+RETURNING {{claimed_job_fields}};
 
 -- name: fetch_jobs_from_queues
 -- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
@@ -116,12 +82,7 @@ UPDATE jobs AS j SET
     completed_at = CASE WHEN ranked.claim_rank <= %(running)s THEN NULL ELSE j.completed_at END,
     worker_id = %(worker_id)s
 FROM ranked WHERE j.id = ranked.id
-RETURNING
-    j.id, j.task_name, j.version, j.queue_name, j.priority, j.status, j.scheduled_at,
-    j.created_at, j.started_at, j.completed_at, j.retry_count, j.max_retries,
-    j.retry_delay, j.worker_id, j.timeout, j.seq,
-    -- the JSON columns as one text, parsed with a single json.loads per job
-    jsonb_build_array(j.args, j.kwargs, to_jsonb(j.tags), j.metadata, j.result, j.error)::text;
+RETURNING {{claimed_job_fields}};
 
 -- name: start_jobs
 UPDATE jobs SET status = {{running}}, started_at = %(now)s, completed_at = NULL,
@@ -180,7 +141,7 @@ UPDATE jobs SET
     metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
                     ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
 WHERE id = %(id)s AND status IN {{cancellable}}
-RETURNING *;
+RETURNING {{job_fields}};
 
 -- name: retry_job
 WITH revived AS (
@@ -189,7 +150,7 @@ WITH revived AS (
         result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL,
         metadata = metadata - 'cancel_reason'
     WHERE id = %(id)s AND status IN {{retryable}}
-    RETURNING *
+    RETURNING {{job_fields}}
 ), notified AS (
     SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM revived) AS c WHERE c.n > 0
 )
@@ -240,16 +201,17 @@ DELETE FROM schedule_occurrences WHERE ctid = ANY(ARRAY(
 ));
 
 -- name: get_job
-SELECT * FROM jobs WHERE id = %(id)s;
+SELECT {{job_fields}} FROM jobs WHERE id = %(id)s;
 
 -- name: get_jobs
-SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]);
+SELECT {{job_fields}} FROM jobs WHERE id = ANY(%(ids)s::text[]);
 
 -- name: count_jobs
 SELECT count(*) FROM jobs WHERE {where};
 
 -- name: list_jobs
-SELECT * FROM jobs WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s;
+SELECT {{job_fields}} FROM jobs
+WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: job_groups
 -- One pass for Get Job Statistics (a hash aggregate): count and timing sums per
@@ -410,20 +372,12 @@ WITH schedule AS (
     FOR UPDATE
 ), occurrence AS (
     INSERT INTO schedule_occurrences (schedule_id, occurrence, job_id)
-    SELECT id, %(occurrence)s, %(job_id)s FROM schedule
+    SELECT id, %(occurrence)s, %(id)s FROM schedule
     ON CONFLICT (schedule_id, occurrence) DO NOTHING
     RETURNING schedule_id
 ), job AS (
-    INSERT INTO jobs (
-        id, task_name, version, args, kwargs, queue_name, priority, status,
-        scheduled_at, created_at, retry_count, max_retries, retry_delay, tags, metadata,
-        timeout
-    )
-    SELECT %(job_id)s, %(task_name)s, %(version)s, %(args)s::jsonb, %(kwargs)s::jsonb,
-           %(queue_name)s, %(priority)s, %(status)s, %(scheduled_at)s, %(created_at)s,
-           %(retry_count)s, %(max_retries)s, %(retry_delay)s, %(tags)s::text[],
-           %(metadata)s::jsonb, %(timeout)s
-    FROM occurrence
+    INSERT INTO jobs ({{job_columns}})
+    SELECT {{job_values}} FROM occurrence
     RETURNING 1
 ), advanced AS (
     UPDATE schedules SET last_run_at = %(occurrence)s, next_run_at = %(next_run_at)s

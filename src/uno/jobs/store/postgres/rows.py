@@ -1,15 +1,21 @@
 """Conversions between domain objects and PostgreSQL rows and parameters.
 
-JSON goes in as text cast to ``jsonb`` in SQL (one array per column, so a batch is
-one statement); rows come back as dicts whose ``jsonb`` values psycopg has parsed.
+Jobs: the conversion of each kind of value of the column spec
+(``store/columns.py``), from which the column lists of queries.sql, the insert
+parameters (a VALUES row, ``unnest`` arrays, binary COPY rows) and the row
+readers are generated. JSON goes in as text cast to ``jsonb`` in SQL (one array
+per column, so a batch is one statement); a job read returns its JSON columns as
+one text, parsed with one ``json.loads``. Schedules come back as dicts whose
+``jsonb`` values psycopg has parsed.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -17,6 +23,26 @@ from uno.jobs.clock import as_utc
 from uno.jobs.jobs import Job, JobError, Priority, Status
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
 from uno.jobs.store.base import Completion, Failure
+from uno.jobs.store.columns import (
+    BUNDLE,
+    BUNDLED,
+    INSERTED,
+    JSON_KINDS,
+    PRIORITY_BY_RANK,
+    PRIORITY_RANK,
+    READ,
+    READ_RESULT,
+    STATUS_BY_VALUE,
+    STATUS_VALUE,
+    Conversion,
+    JobColumn,
+    JobReader,
+    Kind,
+    OrNone,
+    compile_encoder,
+    compile_reader,
+    names,
+)
 
 
 def _refuse(value: Any) -> Any:
@@ -50,59 +76,6 @@ def jsonb_binary(value: Any) -> bytes | None:
     return b"\x01" + _dumps(value).encode()
 
 
-JOB_COLUMNS = (
-    "id",
-    "task_name",
-    "version",
-    "args",
-    "kwargs",
-    "queue_name",
-    "priority",
-    "status",
-    "scheduled_at",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "result",
-    "error",
-    "retry_count",
-    "max_retries",
-    "retry_delay",
-    "tags",
-    "metadata",
-    "worker_id",
-    "timeout",
-)
-
-
-#: Binary COPY types of ``JOB_COLUMNS``, in order. ``jsonb`` and ``text[]`` values are
-#: sent pre-encoded (``jsonb_binary``, ``text_array_binary``) as ``bytea``, which
-#: binary COPY passes through untouched: cheaper than psycopg's generic dumpers.
-COPY_TYPES = (
-    "text",
-    "text",
-    "text",
-    "bytea",
-    "bytea",
-    "text",
-    "int2",
-    "text",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "bytea",
-    "bytea",
-    "int4",
-    "int4",
-    "float8",
-    "bytea",
-    "bytea",
-    "text",
-    "float8",
-)
-
-
 _TEXT_OID = 25
 _EMPTY_TEXT_ARRAY = struct.pack("!iiI", 0, 0, _TEXT_OID)
 
@@ -123,113 +96,157 @@ def utc(when: datetime | None) -> datetime | None:
     return None if when is None else as_utc(when)
 
 
+def _utc(when: datetime) -> datetime:
+    """``as_utc``, with the common case (already in UTC) passed through as it is."""
+    return when if when.tzinfo is UTC else as_utc(when)
+
+
+def _jsonb_list(value: list[Any] | None) -> bytes:
+    return b"\x01" + _dumps(value).encode() if value else b"\x01[]"
+
+
+def _jsonb_object(value: dict[str, Any] | None) -> bytes:
+    return b"\x01" + _dumps(value).encode() if value else b"\x01{}"
+
+
+def _error_text(error: JobError) -> str:
+    return _dumps(error.to_dict())
+
+
+def _error_binary(error: JobError) -> bytes | None:
+    return jsonb_binary(error.to_dict())
+
+
+def _tags_text(tags: Sequence[str]) -> str:
+    return _dumps(list(tags))
+
+
+#: How each kind of job value is sent as a statement parameter: JSON as text,
+#: cast to ``jsonb`` in SQL (one text per value, so a batch is one array per column).
+_PARAMETER: Mapping[Kind, Conversion] = {
+    Kind.TEXT: None,
+    Kind.INTEGER: None,
+    Kind.FLOAT: OrNone(float),
+    Kind.TIME: OrNone(_utc),
+    Kind.PRIORITY: PRIORITY_RANK,
+    Kind.STATUS: STATUS_VALUE,
+    Kind.JSON_LIST: _dumps,
+    Kind.JSON_OBJECT: _dumps,
+    Kind.JSON: OrNone(_dumps),
+    Kind.ERROR: OrNone(_error_text),
+    Kind.TAGS: list,
+}
+
+#: In an ``unnest`` batch: the same, but tags as JSON text, since arrays of
+#: arrays must all have one length.
+_ARRAY_ELEMENT: Mapping[Kind, Conversion] = {**_PARAMETER, Kind.TAGS: _tags_text}
+
+#: In a binary COPY: jsonb and text[] values pre-encoded in their binary formats.
+_COPY: Mapping[Kind, Conversion] = {
+    **_PARAMETER,
+    Kind.JSON_LIST: _jsonb_list,
+    Kind.JSON_OBJECT: _jsonb_object,
+    Kind.JSON: jsonb_binary,
+    Kind.ERROR: OrNone(_error_binary),
+    Kind.TAGS: text_array_binary,
+}
+
+#: How each kind comes back: psycopg makes aware datetimes; the JSON kinds
+#: arrive parsed, in the bundle.
+_DECODE: Mapping[Kind, Conversion] = {
+    Kind.TEXT: None,
+    Kind.INTEGER: None,
+    Kind.FLOAT: None,
+    Kind.TIME: None,
+    Kind.PRIORITY: PRIORITY_BY_RANK,
+    Kind.STATUS: STATUS_BY_VALUE,
+    Kind.JSON_LIST: None,
+    Kind.JSON_OBJECT: None,
+    Kind.JSON: None,
+    Kind.ERROR: OrNone(JobError.from_dict),
+    Kind.TAGS: None,
+    Kind.SEQUENCE: None,
+}
+
+#: Binary COPY types of the ``{{job_columns}}`` of ``copy_jobs``, in order.
+COPY_TYPES: tuple[str, ...] = tuple(str(c.copy_type) for c in INSERTED)
+
+_INSERTED_NAMES = tuple(c.name for c in INSERTED)
+_parameters = compile_encoder(INSERTED, _PARAMETER, "postgres_job_parameters")
+_array_elements = compile_encoder(INSERTED, _ARRAY_ELEMENT, "postgres_job_array_elements")
+_copy_row = compile_encoder(INSERTED, _COPY, "postgres_job_copy_row")
+
+
+def _value(column: JobColumn) -> str:
+    """A column's placeholder in a VALUES row, cast where the parameter is JSON text."""
+    placeholder = f"%({column.name})s"
+    if column.postgres_type in ("jsonb", "text[]"):
+        return f"{placeholder}::{column.postgres_type}"
+    return placeholder
+
+
+def _array(column: JobColumn) -> str:
+    """A column's array parameter of ``unnest`` (JSON travels as text)."""
+    element = "text" if column.kind in JSON_KINDS else column.postgres_type
+    return f"%({column.name})s::{element}[]"
+
+
+def _from_array(column: JobColumn) -> str:
+    """A column's value selected from the ``unnest`` row, JSON text turned back."""
+    if column.kind is Kind.TAGS:
+        return f"ARRAY(SELECT jsonb_array_elements_text({column.name}::jsonb))"
+    if column.kind in JSON_KINDS:
+        return f"{column.name}::jsonb"
+    return column.name
+
+
+def _fields(prefix: str) -> str:
+    """The column list of a job read: plain columns, then the JSON ones as one text."""
+    plain = names([c for c in READ if not c.in_bundle], prefix)
+    bundled = ", ".join(
+        f"to_jsonb({prefix}{c.name})" if c.kind is Kind.TAGS else prefix + c.name for c in BUNDLED
+    )
+    return f"{plain},\n    jsonb_build_array({bundled})::text AS {BUNDLE}"
+
+
+#: The ``{{slots}}`` of queries.sql, generated from the column spec.
+QUERY_SLOTS: Mapping[str, str] = {
+    "job_columns": names(INSERTED),
+    "job_values": ", ".join(_value(c) for c in INSERTED),
+    "job_arrays": ", ".join(_array(c) for c in INSERTED),
+    "job_from_arrays": ", ".join(_from_array(c) for c in INSERTED),
+    "job_fields": _fields(""),
+    "claimed_job_fields": _fields("j."),
+}
+
+
 def job_columns(jobs: Sequence[Job]) -> dict[str, list[Any]]:
     """One array per column: the parameters of the unnest-based batch insert."""
-    cols: dict[str, list[Any]] = {name: [] for name in JOB_COLUMNS}
-    for job in jobs:
-        cols["id"].append(job.id)
-        cols["task_name"].append(job.task_name)
-        cols["version"].append(job.version)
-        cols["args"].append(_dumps(job.args))
-        cols["kwargs"].append(_dumps(job.kwargs))
-        cols["queue_name"].append(job.queue_name)
-        cols["priority"].append(Priority(job.priority).rank)
-        cols["status"].append(Status(job.status).value)
-        cols["scheduled_at"].append(utc(job.scheduled_at or job.created_at))
-        cols["created_at"].append(utc(job.created_at or job.scheduled_at))
-        cols["started_at"].append(utc(job.started_at))
-        cols["completed_at"].append(utc(job.completed_at))
-        cols["result"].append(None if job.result is None else _dumps(job.result))
-        cols["error"].append(None if job.error is None else _dumps(job.error.to_dict()))
-        cols["retry_count"].append(job.retry_count)
-        cols["max_retries"].append(job.max_retries)
-        cols["retry_delay"].append(float(job.retry_delay))
-        cols["tags"].append(_dumps(list(job.tags)))
-        cols["metadata"].append(_dumps(job.metadata))
-        cols["worker_id"].append(job.worker_id)
-        cols["timeout"].append(None if job.timeout is None else float(job.timeout))
-    return cols
+    arrays = zip(*map(_array_elements, jobs), strict=True)
+    return dict(zip(_INSERTED_NAMES, map(list, arrays), strict=True))
 
 
 def job_rows(jobs: Iterable[Job]) -> Iterator[tuple[Any, ...]]:
-    """One tuple per job, in ``JOB_COLUMNS`` order: the rows of a binary COPY.
-
-    This runs once per job of a bulk insert, so what the jobs of a batch share
-    (their creation time, their status and priority) is converted once.
-    """
-    last_time: datetime | None = None
-    last_utc: datetime | None = None
-    codes: dict[Any, tuple[int, str]] = {}
-    for job in jobs:
-        created = job.created_at or job.scheduled_at
-        scheduled = job.scheduled_at or created
-        if created is not last_time:
-            last_time, last_utc = created, utc(created)
-        created_utc = last_utc
-        scheduled_utc = created_utc if scheduled is created else utc(scheduled)
-        key = (job.priority, job.status)
-        try:
-            rank, status = codes[key]
-        except KeyError:
-            rank, status = codes[key] = (Priority(job.priority).rank, Status(job.status).value)
-        args, kwargs, tags, metadata = job.args, job.kwargs, job.tags, job.metadata
-        yield (
-            job.id,
-            job.task_name,
-            job.version,
-            b"\x01" + _dumps(args).encode() if args else b"\x01[]",
-            b"\x01" + _dumps(kwargs).encode() if kwargs else b"\x01{}",
-            job.queue_name,
-            rank,
-            status,
-            scheduled_utc,
-            created_utc,
-            utc(job.started_at),
-            utc(job.completed_at),
-            jsonb_binary(job.result),
-            None if job.error is None else jsonb_binary(job.error.to_dict()),
-            job.retry_count,
-            job.max_retries,
-            float(job.retry_delay),
-            text_array_binary(tags) if tags else _EMPTY_TEXT_ARRAY,
-            b"\x01" + _dumps(metadata).encode() if metadata else b"\x01{}",
-            job.worker_id,
-            None if job.timeout is None else float(job.timeout),
-        )
+    """One tuple per job, in ``COPY_TYPES`` order: the rows of a binary COPY."""
+    return map(_copy_row, jobs)
 
 
 def job_row(job: Job) -> dict[str, Any]:
     """Every column of one job: the parameters of the single-row insert."""
-    return {
-        "id": job.id,
-        "task_name": job.task_name,
-        "version": job.version,
-        "args": _dumps(job.args),
-        "kwargs": _dumps(job.kwargs),
-        "queue_name": job.queue_name,
-        "priority": Priority(job.priority).rank,
-        "status": Status(job.status).value,
-        "scheduled_at": utc(job.scheduled_at or job.created_at),
-        "created_at": utc(job.created_at or job.scheduled_at),
-        "started_at": utc(job.started_at),
-        "completed_at": utc(job.completed_at),
-        "result": None if job.result is None else _dumps(job.result),
-        "error": None if job.error is None else _dumps(job.error.to_dict()),
-        "retry_count": job.retry_count,
-        "max_retries": job.max_retries,
-        "retry_delay": float(job.retry_delay),
-        "tags": list(job.tags),
-        "metadata": _dumps(job.metadata),
-        "worker_id": job.worker_id,
-        "timeout": None if job.timeout is None else float(job.timeout),
-    }
+    return dict(zip(_INSERTED_NAMES, _parameters(job), strict=True))
 
 
-def job_params(job: Job) -> dict[str, Any]:
-    """The parameters of ``fire_schedule``'s job insert: ``job_row`` with the id as job_id."""
-    params = job_row(job)
-    params["job_id"] = params.pop("id")
-    return params
+@cache
+def _reader(result_names: tuple[str, ...]) -> JobReader:
+    return compile_reader(result_names, _DECODE)
+
+
+_reader(READ_RESULT)  # every kind has its way back, and the usual shape is ready
+
+
+def job_reader(description: Sequence[Any]) -> JobReader:
+    """The reader of rows with this cursor description, by its column names."""
+    return _reader(tuple(column.name for column in description))
 
 
 def completion_batch(completions: Sequence[Completion]) -> str:
@@ -245,84 +262,6 @@ def failure_columns(failures: Sequence[Failure]) -> dict[str, list[Any]]:
         "statuses": [Status(f.status).value for f in failures],
         "retry_at": [utc(f.retry_at) for f in failures],
     }
-
-
-_PRIORITIES = tuple(Priority.from_rank(rank) for rank in range(4))
-_STATUSES = {status.value: status for status in Status}
-_loads = json.loads
-
-
-def fetched_row_to_job(row: tuple[Any, ...]) -> Job:
-    """A Job from a row of ``fetch_jobs``: the hot path, so positional and lean."""
-    (
-        job_id,
-        task_name,
-        version,
-        queue_name,
-        priority,
-        status,
-        scheduled_at,
-        created_at,
-        started_at,
-        completed_at,
-        retry_count,
-        max_retries,
-        retry_delay,
-        worker_id,
-        timeout,
-        _seq,
-        blob,
-    ) = row
-    args, kwargs, tags, metadata, result, error = _loads(blob)
-    return Job(
-        task_name,
-        job_id,
-        args,
-        kwargs,
-        queue_name,
-        _PRIORITIES[priority],
-        _STATUSES[status],
-        scheduled_at,
-        created_at,
-        started_at,
-        completed_at,
-        result,
-        JobError.from_dict(error) if error else None,
-        retry_count,
-        max_retries,
-        retry_delay,
-        tags or [],
-        metadata,
-        worker_id,
-        timeout,
-        version,
-    )
-
-
-def row_to_job(row: dict[str, Any]) -> Job:
-    return Job(
-        id=row["id"],
-        task_name=row["task_name"],
-        version=row["version"],
-        args=row["args"],
-        kwargs=row["kwargs"],
-        queue_name=row["queue_name"],
-        priority=Priority.from_rank(row["priority"]),
-        status=Status(row["status"]),
-        scheduled_at=row["scheduled_at"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        result=row["result"],
-        error=JobError.from_dict(row["error"]),
-        retry_count=row["retry_count"],
-        max_retries=row["max_retries"],
-        retry_delay=row["retry_delay"],
-        tags=list(row["tags"]),
-        metadata=row["metadata"],
-        worker_id=row["worker_id"],
-        timeout=row["timeout"],
-    )
 
 
 def schedule_params(schedule: Schedule, now: datetime) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from uno.jobs.store.base import (
     PruneRequest,
     RescuedJob,
 )
+from uno.jobs.store.columns import CLAIM_ORDER
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
@@ -72,13 +73,14 @@ _SCHEDULE_CASTS = {
 
 
 def _load() -> dict[str, str]:
-    """The named queries with the statuses and the schedule fields' assignments filled in."""
+    """The named queries with the statuses, the job column lists (generated from the
+    column spec) and the schedule fields' assignments filled in."""
     assignments = ", ".join(
         f"{name} = CASE WHEN %(set_{name})s THEN %({name})s{_SCHEDULE_CASTS.get(name, '')}"
         f" ELSE {name} END"
         for name in sorted(SCHEDULE_FIELDS)
     )
-    slots = {**STATUS_SET_SLOTS, "schedule_assignments": assignments}
+    slots = {**STATUS_SET_SLOTS, **rows.QUERY_SLOTS, "schedule_assignments": assignments}
     return load_queries("uno.jobs.store.postgres", "queries.sql", slots, optional=STATUS_SLOTS)
 
 
@@ -392,6 +394,18 @@ class PostgresStore:
 
         return await self._with_conn(work, idempotent=idempotent)
 
+    async def _read_jobs(
+        self, query: str, params: dict[str, Any], *, idempotent: bool
+    ) -> list[Job]:
+        """Run a job read (or a change returning jobs); its rows as Jobs."""
+
+        async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
+            async with conn.cursor(binary=True) as cur:
+                await cur.execute(query, params)
+                return cur.description, await cur.fetchall()
+
+        return _jobs(*await self._with_conn(work, idempotent=idempotent))
+
     async def _rowcount(
         self, query: str, params: dict[str, Any], *, idempotent: bool, bookkeeping: bool = False
     ) -> int:
@@ -498,15 +512,18 @@ class PostgresStore:
         else:
             query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
 
-        async def work(conn: Conn) -> list[tuple[Any, ...]]:
+        async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
             async with conn.cursor(binary=True) as cur:
                 await cur.execute(query, params)
-                return await cur.fetchall()
+                return cur.description, await cur.fetchall()
 
-        found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        if not found:
+            return []
+        reader = rows.job_reader(description)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
-        found.sort(key=lambda r: (r[4], r[6], r[15]))
-        return [rows.fetched_row_to_job(r) for r in found]
+        found.sort(key=reader.key(*CLAIM_ORDER))
+        return list(map(reader.job, found))
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         if job_ids:
@@ -545,16 +562,16 @@ class PostgresStore:
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {"id": job_id, "reason": reason, "now": as_utc(now)}
-        found = await self._query(self._q["cancel_job"], params, idempotent=False)
+        found = await self._read_jobs(self._q["cancel_job"], params, idempotent=False)
         if found:
-            return rows.row_to_job(found[0])
+            return found[0]
         raise self._transition_error(await self.get_job(job_id), job_id, "cancel")
 
     async def retry_job(self, job_id: str, now: datetime) -> Job:
         params = {"id": job_id, "now": as_utc(now), "channel": self.channel}
-        found = await self._query(self._q["retry_job"], params, idempotent=False)
+        found = await self._read_jobs(self._q["retry_job"], params, idempotent=False)
         if found:
-            return rows.row_to_job(found[0])
+            return found[0]
         raise self._transition_error(await self.get_job(job_id), job_id, "retry")
 
     @staticmethod
@@ -613,14 +630,14 @@ class PostgresStore:
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
-        found = await self._query(self._q["get_job"], {"id": job_id}, idempotent=True)
-        return rows.row_to_job(found[0]) if found else None
+        found = await self._read_jobs(self._q["get_job"], {"id": job_id}, idempotent=True)
+        return found[0] if found else None
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         if not job_ids:
             return []
-        found = await self._query(self._q["get_jobs"], {"ids": list(job_ids)}, idempotent=True)
-        return [rows.row_to_job(r) for r in found]
+        params = {"ids": list(job_ids)}
+        return await self._read_jobs(self._q["get_jobs"], params, idempotent=True)
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         where, params = _job_where(job_filter)
@@ -630,11 +647,11 @@ class PostgresStore:
         count_sql = self._q["count_jobs"].replace("{where}", where)
 
         async def work(conn: Conn) -> tuple[list[Job], int]:
-            async with conn.cursor(row_factory=dict_row, binary=True) as cur:
+            async with conn.cursor(binary=True) as cur:
                 await cur.execute(page_sql, params)
-                page = [rows.row_to_job(r) for r in await cur.fetchall()]
+                page = _jobs(cur.description, await cur.fetchall())
                 await cur.execute(count_sql, params)
-                total = (await cur.fetchone() or {"count": 0})["count"]
+                total = (await cur.fetchone() or (0,))[0]
             return page, total
 
         return await self._with_conn(work, idempotent=True)
@@ -815,7 +832,7 @@ class PostgresStore:
         *,
         revision: int | None = None,
     ) -> bool:
-        params = rows.job_params(job)
+        params = rows.job_row(job)
         params.update(
             schedule_id=schedule_id,
             occurrence=as_utc(occurrence),
@@ -828,6 +845,13 @@ class PostgresStore:
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateJob(f"A job with this id exists already: {job.id}") from exc
         return bool(found and found[0]["fired"])
+
+
+def _jobs(description: Sequence[Any] | None, found: list[tuple[Any, ...]]) -> list[Job]:
+    """The rows of a job read as Jobs, read by the names in the cursor's description."""
+    if not found or description is None:
+        return []
+    return list(map(rows.job_reader(description).job, found))
 
 
 def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:

@@ -1,27 +1,46 @@
 """Conversions between domain objects and SQLite rows.
 
-Rows are plain tuples in a fixed column order; Job and Schedule objects are
-built positionally from them, with one ``json.loads`` per job, because this sits
-on the hot path of every fetch.
+Jobs: the conversion of each kind of value of the column spec
+(``store/columns.py``), from which the insert parameters, the read column list
+and the row readers are generated. A job read returns its JSON columns as one
+array, so a row costs one ``json.loads``. Schedules: rows in a fixed column order.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.jobs import Job, JobError
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
+from uno.jobs.store.columns import (
+    BUNDLE,
+    BUNDLED,
+    INSERTED,
+    PRIORITY_BY_RANK,
+    PRIORITY_RANK,
+    READ,
+    READ_RESULT,
+    STATUS_BY_VALUE,
+    STATUS_VALUE,
+    Conversion,
+    JobReader,
+    Kind,
+    OrNone,
+    compile_encoder,
+    compile_reader,
+    names,
+)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _loads = json.loads
 _fromtimestamp = datetime.fromtimestamp
 
-PRIORITY_BY_RANK: tuple[Priority, ...] = tuple(Priority.from_rank(r) for r in range(4))
-STATUS_BY_VALUE: dict[str, Status] = {s.value: s for s in Status}
 SCHEDULE_STATUS_BY_VALUE: dict[str, ScheduleStatus] = {s.value: s for s in ScheduleStatus}
 
 
@@ -54,85 +73,87 @@ def dumps_error(error: JobError | None) -> str | None:
     return None if error is None else _dumps(error.to_dict())
 
 
+def _list_text(value: Sequence[Any] | None) -> str:
+    return _dumps(value) if value else "[]"
+
+
+def _object_text(value: dict[str, Any] | None) -> str:
+    return _dumps(value) if value else "{}"
+
+
+#: How each kind of job value is stored: times as epoch seconds (REAL), JSON as text.
+_ENCODE: Mapping[Kind, Conversion] = {
+    Kind.TEXT: None,
+    Kind.INTEGER: None,
+    Kind.FLOAT: None,
+    Kind.TIME: OrNone(ts),
+    Kind.PRIORITY: PRIORITY_RANK,
+    Kind.STATUS: STATUS_VALUE,
+    Kind.JSON_LIST: _list_text,
+    Kind.JSON_OBJECT: _object_text,
+    Kind.JSON: OrNone(_dumps),
+    Kind.ERROR: dumps_error,
+    Kind.TAGS: _list_text,
+}
+
+#: And how each comes back (the JSON kinds arrive parsed, in the bundle).
+_DECODE: Mapping[Kind, Conversion] = {
+    Kind.TEXT: None,
+    Kind.INTEGER: None,
+    Kind.FLOAT: None,
+    Kind.TIME: OrNone(_fromtimestamp, (UTC,)),
+    Kind.PRIORITY: PRIORITY_BY_RANK,
+    Kind.STATUS: STATUS_BY_VALUE,
+    Kind.JSON_LIST: None,
+    Kind.JSON_OBJECT: None,
+    Kind.JSON: None,
+    Kind.ERROR: OrNone(JobError.from_dict),
+    Kind.TAGS: None,
+}
+
+_encode_job = compile_encoder(INSERTED, _ENCODE, "sqlite_job_params")
+
+
+def _bundle() -> str:
+    """The JSON columns as one array, built by concatenation: they are stored as JSON text."""
+    parts = [f"coalesce({c.name}, 'null')" if c.nullable else c.name for c in BUNDLED]
+    return "'[' || " + " || ',' || ".join(parts) + f" || ']' AS {BUNDLE}"
+
+
+#: The ``{{slots}}`` of queries.sql, generated from the column spec.
+QUERY_SLOTS: Mapping[str, str] = {
+    "job_columns": names(INSERTED),
+    "job_values": ", ".join("?" for _ in INSERTED),
+    "job_fields": names([c for c in READ if not c.in_bundle]) + ",\n" + _bundle(),
+}
+
+
 def job_params(job: Job) -> tuple[Any, ...]:
-    """The insert_job parameters of a job."""
-    result = job.result
-    error = job.error
-    scheduled = job.scheduled_at or job.created_at
-    if scheduled is None:
+    """The insert_job parameters of a job (``{{job_columns}}`` order)."""
+    if job.scheduled_at is None and job.created_at is None:
         raise ValidationError(f"Job {job.id} needs created_at or scheduled_at to be stored")
-    return (
-        job.id,
-        job.task_name,
-        _dumps(job.args) if job.args else "[]",
-        _dumps(job.kwargs) if job.kwargs else "{}",
-        job.queue_name,
-        job.priority.rank,
-        job.status.value,
-        ts(scheduled),
-        ts(job.created_at or scheduled),
-        ts(job.started_at),
-        ts(job.completed_at),
-        None if result is None else _dumps(result),
-        None if error is None else _dumps(error.to_dict()),
-        job.retry_count,
-        job.max_retries,
-        job.retry_delay,
-        _dumps(job.tags) if job.tags else "[]",
-        _dumps(job.metadata) if job.metadata else "{}",
-        job.worker_id,
-        job.timeout,
-        job.version,
-    )
+    return _encode_job(job)
 
 
-def row_to_job(row: Sequence[Any]) -> Job:
-    """A Job from a row of the job_columns fragment (seq first, then Job fields)."""
-    (
-        _seq,
-        task_name,
-        job_id,
-        blob,
-        queue_name,
-        priority,
-        status,
-        scheduled_at,
-        created_at,
-        started_at,
-        completed_at,
-        retry_count,
-        max_retries,
-        retry_delay,
-        worker_id,
-        timeout,
-        version,
-    ) = row
-    args, kwargs, tags, metadata, result, error = _loads(blob)
-    return Job(
-        task_name,
-        job_id,
-        args,
-        kwargs,
-        queue_name,
-        PRIORITY_BY_RANK[priority],
-        STATUS_BY_VALUE[status],
-        None if scheduled_at is None else _fromtimestamp(scheduled_at, UTC),
-        None if created_at is None else _fromtimestamp(created_at, UTC),
-        None if started_at is None else _fromtimestamp(started_at, UTC),
-        None if completed_at is None else _fromtimestamp(completed_at, UTC),
-        result,
-        None
-        if error is None
-        else JobError(error.get("type", ""), error.get("message", ""), error.get("traceback")),
-        retry_count,
-        max_retries,
-        retry_delay,
-        tags,
-        metadata,
-        worker_id,
-        timeout,
-        version,
-    )
+@cache
+def _reader(result_names: tuple[str, ...]) -> JobReader:
+    return compile_reader(result_names, _DECODE)
+
+
+_reader(READ_RESULT)  # every kind has its way back, and the usual shape is ready
+
+
+def job_reader(cursor: sqlite3.Cursor) -> JobReader:
+    """The reader of the rows ``cursor`` returns, by their column names."""
+    return _reader(tuple(column[0] for column in cursor.description))
+
+
+def read_jobs(cursor: sqlite3.Cursor) -> list[Job]:
+    """Every row of an executed job read, as Jobs."""
+    rows = cursor.fetchall()
+    if not rows:
+        return []
+    return list(map(job_reader(cursor).job, rows))
 
 
 def schedule_params(schedule: Schedule) -> tuple[Any, ...]:

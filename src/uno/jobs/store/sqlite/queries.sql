@@ -1,17 +1,12 @@
 -- Named queries of the SQLite store. Parameters are named (:name).
--- {job_columns} is replaced by the job_columns fragment: the column list every
--- job read returns, in the order the store builds Job objects from. The JSON
--- columns travel as one array so Python parses them with a single json.loads.
+-- The slots job_fields (the column list every job read returns), job_columns and
+-- job_values (those of an insert), written in double braces, are generated from
+-- the column spec (store/columns.py) when the queries are loaded. The JSON
+-- columns of a read travel as one array so Python parses them with a single
+-- json.loads.
 -- Statuses are named only through double-brace slots, filled once at load time
 -- from the domain by store/statuses.py: a set by its name in jobs.py (waiting is
 -- WAITING), a single status by its value (running).
-
--- name: job_columns
-seq, task_name, id,
-'[' || args || ',' || kwargs || ',' || tags || ',' || metadata || ','
-    || coalesce(result, 'null') || ',' || coalesce(error, 'null') || ']',
-queue_name, priority, status, scheduled_at, created_at, started_at, completed_at,
-retry_count, max_retries, retry_delay, worker_id, timeout, version
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -26,11 +21,7 @@ SELECT name FROM schema_migrations ORDER BY name
 INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)
 
 -- name: insert_job
-INSERT INTO jobs (
-    id, task_name, args, kwargs, queue_name, priority, status, scheduled_at, created_at,
-    started_at, completed_at, result, error, retry_count, max_retries, retry_delay,
-    tags, metadata, worker_id, timeout, version
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO jobs ({{job_columns}}) VALUES ({{job_values}})
 
 -- name: fetch_jobs
 -- One statement claims the batch: inside BEGIN IMMEDIATE no other writer runs,
@@ -61,7 +52,7 @@ FROM (
     )
 ) AS picked
 WHERE jobs.seq = picked.claim_seq
-RETURNING {job_columns}
+RETURNING {{job_fields}}
 
 -- name: data_version
 PRAGMA data_version
@@ -133,7 +124,7 @@ SET status = {{cancelled}},
         ELSE json_set(metadata, '$.cancel_reason', :reason)
     END
 WHERE id = :id AND status IN {{cancellable}}
-RETURNING {job_columns}
+RETURNING {{job_fields}}
 
 -- name: retry_job
 UPDATE jobs
@@ -147,7 +138,7 @@ SET status = {{pending}},
     worker_id = NULL,
     metadata = json_remove(metadata, '$.cancel_reason')
 WHERE id = :id AND status IN {{retryable}}
-RETURNING {job_columns}
+RETURNING {{job_fields}}
 
 -- name: prune_jobs
 -- A job ends after it was created, so the created_at index bounds the walk.
@@ -188,13 +179,13 @@ DELETE FROM schedule_occurrences WHERE (schedule_id, occurrence) IN (
 )
 
 -- name: get_job
-SELECT {job_columns} FROM jobs WHERE id = ?
+SELECT {{job_fields}} FROM jobs WHERE id = ?
 
 -- name: get_jobs
-SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(?))
+SELECT {{job_fields}} FROM jobs WHERE id IN (SELECT value FROM json_each(?))
 
 -- name: list_jobs
-SELECT {job_columns} FROM jobs {where} ORDER BY {order} LIMIT :limit OFFSET :offset
+SELECT {{job_fields}} FROM jobs {where} ORDER BY {order} LIMIT :limit OFFSET :offset
 
 -- name: count_jobs
 SELECT count(*) FROM jobs {where}

@@ -46,16 +46,11 @@ from uno.jobs.store.base import (
     PruneRequest,
     RescuedJob,
 )
+from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
-from uno.jobs.store.sqlite.codec import (
-    PRIORITY_BY_RANK,
-    STATUS_BY_VALUE,
-    row_to_job,
-    row_to_schedule,
-    ts,
-)
+from uno.jobs.store.sqlite.codec import job_reader, read_jobs, row_to_schedule, ts
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
@@ -65,20 +60,17 @@ T = TypeVar("T")
 
 
 def _load() -> dict[str, str]:
-    """The named queries with the statuses and the shared column lists filled in."""
+    """The named queries with the statuses, the job column lists (generated from
+    the column spec), the schedule column list and the schedule fields' assignments
+    filled in."""
     assignments = ", ".join(
         f"{name} = CASE WHEN :set_{name} THEN :{name} ELSE {name} END"
         for name in sorted(SCHEDULE_FIELDS)
     )
-    slots = {**STATUS_SET_SLOTS, "schedule_assignments": assignments}
+    slots = {**STATUS_SET_SLOTS, **codec.QUERY_SLOTS, "schedule_assignments": assignments}
     raw = load_queries(PACKAGE, "queries.sql", slots, optional=STATUS_SLOTS)
-    job_columns, schedule_columns = raw["job_columns"], raw["schedule_columns"]
-    return {
-        name: sql.replace("{job_columns}", job_columns).replace(
-            "{schedule_columns}", schedule_columns
-        )
-        for name, sql in raw.items()
-    }
+    schedule_columns = raw["schedule_columns"]
+    return {name: sql.replace("{schedule_columns}", schedule_columns) for name, sql in raw.items()}
 
 
 Q = _load()
@@ -402,23 +394,23 @@ class SQLiteStore:
         if not jobs:
             return
         params = [codec.job_params(job) for job in jobs]
-        await self._run(self._insert_jobs, params)
+        await self._run(self._insert_jobs, params, [job.id for job in jobs])
         self._notify()
 
-    def _insert_jobs(self, params: list[tuple[Any, ...]]) -> None:
+    def _insert_jobs(self, params: list[tuple[Any, ...]], ids: list[str]) -> None:
         try:
             with self._write() as conn:
                 conn.executemany(Q["insert_job"], params)
         except sqlite3.IntegrityError as exc:
-            raise self._duplicate([p[0] for p in params], exc) from None
+            raise self._duplicate(ids, exc) from None
 
     def _duplicate(self, ids: list[str], exc: sqlite3.IntegrityError) -> Exception:
         """DuplicateJob naming the ids that clash, or the original error."""
         if "jobs.id" not in str(exc):
             return exc
         assert self._conn is not None
-        rows = self._conn.execute(Q["get_jobs"], (json.dumps(ids),)).fetchall()
-        taken = sorted({row[2] for row in rows} | {i for i in ids if ids.count(i) > 1})
+        stored = read_jobs(self._conn.execute(Q["get_jobs"], (json.dumps(ids),)))
+        taken = sorted({job.id for job in stored} | {i for i in ids if ids.count(i) > 1})
         return DuplicateJob(f"A job with id {', '.join(taken) or '?'} exists already")
 
     async def fetch_jobs(
@@ -444,11 +436,15 @@ class SQLiteStore:
 
     def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
         with self._write() as conn:
-            rows = conn.execute(Q["fetch_jobs"], params).fetchall()
+            claimed = conn.execute(Q["fetch_jobs"], params)
+            rows = claimed.fetchall()
         self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
+        if not rows:
+            return []
+        reader = job_reader(claimed)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
-        rows.sort(key=lambda r: (r[5], r[7], r[0]))
-        return [row_to_job(row) for row in rows]
+        rows.sort(key=reader.key(*CLAIM_ORDER))
+        return list(map(reader.job, rows))
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
         if job_ids:
@@ -548,8 +544,8 @@ class SQLiteStore:
                 raise JobNotFound(f"Job {job_id} not found")
             if row[0] not in allowed:
                 raise IllegalTransition(job_id, row[0], target.value, action)
-            rows = conn.execute(sql, params).fetchall()
-        return row_to_job(rows[0])
+            changed = read_jobs(conn.execute(sql, params))
+        return changed[0]
 
     async def prune_jobs(self, finished_before: datetime) -> int:
         return await self._run(self._execute, Q["prune_jobs"], {"before": ts(finished_before)})
@@ -583,8 +579,8 @@ class SQLiteStore:
 
     @staticmethod
     def _get_job(conn: sqlite3.Connection, job_id: str) -> Job | None:
-        row = conn.execute(Q["get_job"], (job_id,)).fetchone()
-        return None if row is None else row_to_job(row)
+        found = read_jobs(conn.execute(Q["get_job"], (job_id,)))
+        return found[0] if found else None
 
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         if not job_ids:
@@ -595,7 +591,7 @@ class SQLiteStore:
     def _select_jobs(
         conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]
     ) -> list[Job]:
-        return [row_to_job(row) for row in conn.execute(sql, params).fetchall()]
+        return read_jobs(conn.execute(sql, params))
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         f = job_filter
@@ -627,8 +623,7 @@ class SQLiteStore:
     ) -> tuple[list[Job], int]:
         with self._read(conn):
             total = conn.execute(count_sql, params).fetchone()[0]
-            rows = conn.execute(page_sql, {**params, "limit": limit, "offset": offset})
-            jobs = [row_to_job(row) for row in rows.fetchall()]
+            jobs = read_jobs(conn.execute(page_sql, {**params, "limit": limit, "offset": offset}))
         return jobs, total
 
     async def job_groups(self) -> list[JobGroup]:
@@ -800,7 +795,13 @@ class SQLiteStore:
     ) -> bool:
         params = codec.job_params(job)
         fired = await self._run(
-            self._fire_schedule, schedule_id, ts(occurrence), params, ts(next_run_at), revision
+            self._fire_schedule,
+            schedule_id,
+            ts(occurrence),
+            job.id,
+            params,
+            ts(next_run_at),
+            revision,
         )
         if fired:
             self._notify()
@@ -810,7 +811,8 @@ class SQLiteStore:
         self,
         schedule_id: str,
         occurrence: float,
-        job: tuple[Any, ...],
+        job_id: str,
+        params: tuple[Any, ...],
         next_run_at: float | None,
         revision: int | None,
     ) -> bool:
@@ -821,11 +823,11 @@ class SQLiteStore:
                     return False
                 if revision is not None and found[1] != revision:
                     return False
-                recorded = conn.execute(Q["record_occurrence"], (schedule_id, occurrence, job[0]))
+                recorded = conn.execute(Q["record_occurrence"], (schedule_id, occurrence, job_id))
                 if recorded.rowcount == 0:
                     return False
-                conn.execute(Q["insert_job"], job)
+                conn.execute(Q["insert_job"], params)
                 conn.execute(Q["schedule_fired"], (occurrence, next_run_at, schedule_id))
         except sqlite3.IntegrityError as exc:
-            raise self._duplicate([job[0]], exc) from None
+            raise self._duplicate([job_id], exc) from None
         return True
