@@ -210,8 +210,13 @@ SELECT {{job_fields}} FROM jobs WHERE id = ANY(%(ids)s::text[]);
 SELECT count(*) FROM jobs WHERE {where};
 
 -- name: list_jobs
-SELECT {{job_fields}} FROM jobs
-WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s;
+-- The page is chosen first and its fields built after: built in one select with
+-- the sort, the JSON bundle would be computed for every matching row, not the page's.
+SELECT {{job_fields}} FROM (
+    SELECT jobs.* FROM jobs
+    WHERE {where} ORDER BY {order_by} LIMIT %(limit)s OFFSET %(offset)s
+) AS jobs
+ORDER BY {order_by};
 
 -- name: job_groups
 -- One pass for Get Job Statistics (a hash aggregate): count and timing sums per
