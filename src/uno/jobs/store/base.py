@@ -16,7 +16,7 @@ where an engine has a connection to share.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -84,6 +84,21 @@ SCHEDULE_FIELDS = frozenset(
         "updated_at",
     }
 )
+
+
+def schedule_change_params(
+    schedule: Schedule, fields: Collection[str], encoded: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Parameters of an engine's ``update_schedule_fields`` statement: every writable
+    field's encoded value, a ``set_<field>`` flag for those ``fields`` names, and the
+    id and revision that guard the write. Refuses a field outside ``SCHEDULE_FIELDS``."""
+    unknown = set(fields) - SCHEDULE_FIELDS
+    if unknown:
+        raise ValueError(f"Not writable schedule field(s): {', '.join(sorted(unknown))}")
+    params: dict[str, Any] = {name: encoded[name] for name in SCHEDULE_FIELDS}
+    params.update({f"set_{name}": name in fields for name in SCHEDULE_FIELDS})
+    params.update(id=schedule.id, revision=schedule.revision)
+    return params
 
 
 @dataclass(frozen=True, slots=True)

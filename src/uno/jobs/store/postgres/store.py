@@ -41,6 +41,7 @@ from uno.jobs.store.base import (
     Pruned,
     PruneRequest,
     RescuedJob,
+    schedule_change_params,
 )
 from uno.jobs.store.columns import CLAIM_ORDER
 from uno.jobs.store.postgres import rows
@@ -752,13 +753,8 @@ class PostgresStore:
     async def update_schedule_fields(
         self, schedule: Schedule, fields: Collection[str]
     ) -> Schedule | None:
-        unknown = set(fields) - SCHEDULE_FIELDS
-        if unknown:
-            raise ValueError(f"Not writable schedule field(s): {', '.join(sorted(unknown))}")
-        values = rows.schedule_params(schedule, utcnow())
-        params: dict[str, Any] = {name: values[name] for name in SCHEDULE_FIELDS}
-        params.update({f"set_{name}": name in fields for name in SCHEDULE_FIELDS})
-        params.update(id=schedule.id, revision=schedule.revision)
+        encoded = rows.schedule_params(schedule, utcnow())
+        params = schedule_change_params(schedule, fields, encoded)
         return await self._change_schedule(self._q["update_schedule_fields"], params)
 
     async def set_schedule_status(

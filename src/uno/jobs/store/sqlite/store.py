@@ -45,6 +45,7 @@ from uno.jobs.store.base import (
     Pruned,
     PruneRequest,
     RescuedJob,
+    schedule_change_params,
 )
 from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
 from uno.jobs.store.sqlfile import load_queries
@@ -724,13 +725,8 @@ class SQLiteStore:
     async def update_schedule_fields(
         self, schedule: Schedule, fields: Collection[str]
     ) -> Schedule | None:
-        unknown = set(fields) - SCHEDULE_FIELDS
-        if unknown:
-            raise ValueError(f"Not writable schedule field(s): {', '.join(sorted(unknown))}")
-        values = dict(zip(_SCHEDULE_COLUMNS, codec.schedule_params(schedule), strict=True))
-        params = {name: values[name] for name in SCHEDULE_FIELDS}
-        params.update({f"set_{name}": name in fields for name in SCHEDULE_FIELDS})
-        params.update(id=schedule.id, revision=schedule.revision)
+        encoded = dict(zip(_SCHEDULE_COLUMNS, codec.schedule_params(schedule), strict=True))
+        params = schedule_change_params(schedule, fields, encoded)
         return await self._run(self._change_schedule, Q["update_schedule_fields"], params)
 
     async def set_schedule_status(
