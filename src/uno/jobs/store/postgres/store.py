@@ -43,7 +43,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER
+from uno.jobs.store.columns import CLAIM_ORDER, list_order
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
@@ -642,7 +642,7 @@ class PostgresStore:
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         where, params = _job_where(job_filter)
-        order_by = _job_order(job_filter)
+        order_by = list_order(job_filter.order_by, job_filter.order_dir)
         params.update(limit=job_filter.limit, offset=job_filter.offset)
         page_sql = self._q["list_jobs"].replace("{where}", where).replace("{order_by}", order_by)
         count_sql = self._q["count_jobs"].replace("{where}", where)
@@ -878,9 +878,3 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
         conditions.append("task_name = %(task_name)s")
         params["task_name"] = job_filter.task_name
     return " AND ".join(conditions), params
-
-
-def _job_order(job_filter: JobFilter) -> str:
-    """ORDER BY from a field and direction ``JobFilter`` allows; insertion order breaks ties."""
-    direction = job_filter.order_dir
-    return f"{job_filter.order_by} {direction} NULLS LAST, seq {direction}"

@@ -47,7 +47,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
+from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE, list_order
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
@@ -87,7 +87,6 @@ class _SomeLeftAlone(Exception):
     """An outcome statement changed fewer jobs than it was given: roll it back."""
 
 
-_NULLABLE_ORDER_FIELDS = frozenset({"started_at", "completed_at"})
 _LIST_FILTERS = ("queue_name", "statuses", "priority", "worker_id", "task_name", "tags")
 
 
@@ -607,8 +606,7 @@ class SQLiteStore:
         clauses = [Q[f"filter_{name}"] for name in _LIST_FILTERS if params[name] is not None]
         where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
         params = {k: v for k, v in params.items() if v is not None}
-        nulls = " NULLS LAST" if f.order_by in _NULLABLE_ORDER_FIELDS else ""
-        order = f"{f.order_by} {f.order_dir}{nulls}, seq {f.order_dir}"
+        order = list_order(f.order_by, f.order_dir)
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
         return await self._run_read(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
