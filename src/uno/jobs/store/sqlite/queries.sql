@@ -356,7 +356,7 @@ SELECT 1 FROM schedules WHERE id = ?
 UPDATE schedules
 SET next_run_at = :next_run_at,
     last_run_at = max(coalesce(last_run_at, :occurrence), :occurrence)
-WHERE id = :id AND status = 'active' AND next_run_at <= :occurrence
+WHERE id = :id AND status = {{schedule_active}} AND next_run_at <= :occurrence
   AND (:revision IS NULL OR revision = :revision)
 
 -- name: delete_schedule
@@ -364,7 +364,7 @@ DELETE FROM schedules WHERE id = ?
 
 -- name: due_schedules
 SELECT {schedule_columns} FROM schedules
-WHERE status = 'active' AND next_run_at <= ?
+WHERE status = {{schedule_active}} AND next_run_at <= ?
 ORDER BY next_run_at, id
 LIMIT ?
 
