@@ -47,7 +47,9 @@ class Context:
         if self.worker_netloc is None:
             return text
         local = urlsplit(self.postgres_url).netloc.rsplit("@", 1)[-1]
-        return text.replace(f"@{local}/", f"@{self.worker_netloc}/")
+        for before in ("@", "//"):
+            text = text.replace(f"{before}{local}/", f"{before}{self.worker_netloc}/")
+        return text
 
 
 #: the settings a run may compare: every system at N jobs at once, each at its
