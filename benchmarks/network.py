@@ -50,6 +50,7 @@ from benchmarks.run import (
     instances,
     machine_of,
     settings,
+    stop_on_sigterm,
 )
 from benchmarks.systems import ALL, load
 from benchmarks.systems.base import Context, System
@@ -358,6 +359,7 @@ def report(
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    stop_on_sigterm()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in ALL]
     if unknown:

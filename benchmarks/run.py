@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -206,6 +207,13 @@ def add_uno_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM cancels the run like Ctrl-C, so workers, databases and files are cleaned up."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
 def select(args: argparse.Namespace) -> list[str]:
     only = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
     for name in only:
@@ -239,7 +247,10 @@ def instances(classes: list[type[System]], ctx: Context, args: argparse.Namespac
     for setting in args.settings:
         for cls in classes:
             if issubclass(cls, UnoSystem):
-                made += [cls(ctx, setting, v) for v in uno_variants(args)]
+                for v in uno_variants(args):
+                    system = cls(ctx, setting, v)
+                    system.durable_env = args.uno_durable_env
+                    made.append(system)
             else:
                 made.append(cls(ctx, setting))
     return made
@@ -411,6 +422,7 @@ def notes_for(systems: list[System], args: argparse.Namespace) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    stop_on_sigterm()
     classes: list[type[System]] = []
     for name in select(args):
         cls = load(name)
@@ -433,7 +445,7 @@ async def main_async(args: argparse.Namespace) -> int:
     notes = notes_for(systems, args)
     for note in notes:
         log(note)
-    metas = [meta(s, facts) for s in systems]
+    metas = [meta(s, facts, args) for s in systems]
     results = Results()
     work = Workdir(root)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -478,7 +490,14 @@ def machine_of(
     return machine
 
 
-def meta(system: System, facts: ServerFacts) -> SystemMeta:
+def meta(system: System, facts: ServerFacts, args: argparse.Namespace) -> SystemMeta:
+    durability = system.durability(facts)
+    if (
+        isinstance(system, UnoSystem)
+        and system.variant.durable_acks(args.uno_durable_env)
+        and not knob_read(args.uno_durable_env)
+    ):
+        durability = f"NOT APPLIED: this uno-jobs never reads {args.uno_durable_env}"
     return SystemMeta(
         key=system.key,
         name=system.name,
@@ -486,7 +505,7 @@ def meta(system: System, facts: ServerFacts) -> SystemMeta:
         setting=system.setting,
         backend=system.backend,
         is_uno=system.is_uno,
-        durability=system.durability(facts),
+        durability=durability,
         worker_config=system.worker_config,
     )
 
