@@ -428,7 +428,11 @@ def method_text(use_netem: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return asyncio.run(main_async(args))
+    try:
+        return asyncio.run(main_async(args))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        log("interrupted: workers stopped, databases and files removed")
+        return 130
 
 
 if __name__ == "__main__":

@@ -556,7 +556,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
         return rerender(args.report)
-    return asyncio.run(main_async(args))
+    try:
+        return asyncio.run(main_async(args))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        log("interrupted: workers stopped, databases and files removed")
+        return 130
 
 
 if __name__ == "__main__":
