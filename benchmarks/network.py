@@ -54,7 +54,7 @@ from benchmarks.run import (
 )
 from benchmarks.systems import ALL, load
 from benchmarks.systems.base import Context, System
-from benchmarks.tables import grid
+from benchmarks.tables import cell, grid
 
 NAMESPACE = "unobench"
 HOST_DEV, NS_DEV = "unobench0", "unobench1"
@@ -308,16 +308,17 @@ def report(
         "measured round trip ms",
         f"drain steady/s ({args.jobs:,})",
         "vs local",
+        "vs +0 ms",
         "drain incl. start-up/s",
         "pickup p50 ms",
         "pickup p99 ms",
     ]
     rows: list[list[str]] = []
     targets: list[str] = []
-    from benchmarks.tables import cell
 
     for system in systems:
         local = results.median(f"{system.key}#{LOCAL}", "drain_steady")
+        zero = results.median(f"{system.key}#0ms", "drain_steady")
         for path in paths:
             key = f"{system.key}#{path.name}"
             steady = results.median(key, "drain_steady")
@@ -331,6 +332,7 @@ def report(
                     cell(results, f"path#{path.name}", "rtt", "ms"),
                     cell(results, key, "drain_steady", "jobs/s"),
                     f"{ratio:.2f}x" if ratio else "-",
+                    f"{steady / zero:.2f}x" if zero else "-",
                     cell(results, key, "drain_total", "jobs/s"),
                     cell(results, key, "latency_p50", "ms"),
                     cell(results, key, "latency_p99", "ms"),
