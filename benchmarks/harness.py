@@ -86,7 +86,7 @@ class WorkerProcess:
         if profile_dir:
             # py-spy samples the worker (and its children) into collapsed stacks
             Path(profile_dir).mkdir(parents=True, exist_ok=True)
-            out = Path(profile_dir) / f"{self.record_dir.parent.name}.txt"
+            out = Path(profile_dir) / f"{self.record_dir.parent.name}-{self.log_path.stem}.txt"
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             argv = [
                 spy,
