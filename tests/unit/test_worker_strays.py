@@ -57,11 +57,12 @@ async def test_jobs_claimed_by_a_lost_answer_are_handed_back_and_run(
     worker = Worker(system, worker_id="w1", concurrency=10)
     running = asyncio.create_task(worker.run())
     try:
-        done = [await system.wait(job.id, timeout=10) for job in jobs]
+        await worker.progress.until(lambda progress: progress.written == 3)
     finally:
         await worker.stop()
         await running
     assert sorted(lost[0]) == sorted(job.id for job in jobs)
+    done = [await system.get(job.id) for job in jobs]
     assert [(j.status, j.result, j.retry_count) for j in done] == [
         (Status.COMPLETED, n, 0) for n in range(3)
     ]

@@ -32,6 +32,7 @@ from uno.jobs.limits import Limits
 from uno.jobs.store import Completion, Failure, Store
 from uno.jobs.worker.execute import outcome_failure
 from uno.jobs.worker.executor import Attempt
+from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -181,6 +182,7 @@ class Completer:
         events: EventHub,
         policy: FlushPolicy,
         on_buffered: Callable[[], None],
+        progress: Progress,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
@@ -189,8 +191,7 @@ class Completer:
         self.events = events
         self.policy = policy
         self.on_buffered = on_buffered
-        #: Outcomes written (or dropped as refused): the worker's ``processed``.
-        self.processed = 0
+        self.progress = progress
         self._completions: list[Completion] = []
         self._failures: list[Failure] = []
         self._finished: list[_Finished] = []
@@ -292,7 +293,7 @@ class Completer:
 
     def _written(self, finished: list[_Finished], written: Written) -> None:
         """Account for outcomes the store has taken (or refused, for rescued jobs)."""
-        self.processed += len(finished)
+        self.progress.flushed(len(finished))
         for job_id in written.refused:
             log.warning(
                 "worker %s: job %s is no longer held by this worker (rescued while it "

@@ -24,6 +24,7 @@ from uno.jobs.jobs import Job, Status
 from uno.jobs.system import JobSystem
 from uno.jobs.worker.completer import Completer
 from uno.jobs.worker.executor import Executor
+from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -119,6 +120,7 @@ class Producer:
         completer: Completer,
         doorbell: Doorbell,
         stop: StopRequest,
+        progress: Progress,
     ) -> None:
         self.system = system
         self.worker_id = worker_id
@@ -127,6 +129,7 @@ class Producer:
         self.completer = completer
         self.doorbell = doorbell
         self.stop = stop
+        self.progress = progress
         self.concurrency = executor.concurrency
         #: Longest wait for new work before looking again (jobs may become due).
         self.idle_timeout = 0.5
@@ -228,6 +231,7 @@ class Producer:
         launch = self.executor.launch
         for job in jobs:
             launch(job)
+        self.progress.launched(len(jobs))
         if system.events.active:
             self._publish_started(jobs, now)
         return len(jobs)

@@ -25,6 +25,7 @@ from uno.jobs.worker.completer import Completer, FlushPolicy
 from uno.jobs.worker.executor import Executor
 from uno.jobs.worker.heartbeat import Heartbeat
 from uno.jobs.worker.producer import Doorbell, Producer, StopRequest
+from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -73,6 +74,8 @@ class Worker:
             system.store, system.clock, self.worker_id, self.heartbeat_interval,
             self.rescue_after, on_rescued=self._on_rescued,
         )  # fmt: skip
+        #: What this worker has done; awaitable (see ``Progress``).
+        self.progress = Progress()
         self._doorbell = Doorbell()
         self._stop = StopRequest()
         self._completer = Completer(
@@ -83,6 +86,7 @@ class Worker:
             system.events,
             flush or FlushPolicy.batched(self.concurrency, self.flush_interval),
             self._doorbell.ring,
+            self.progress,
         )
         self._executor = Executor(
             system.registry,
@@ -94,7 +98,7 @@ class Worker:
         )
         self._producer = Producer(
             system, self.worker_id, self.queues, self._executor, self._completer,
-            self._doorbell, self._stop,
+            self._doorbell, self._stop, self.progress,
         )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registered = False
@@ -103,7 +107,7 @@ class Worker:
     @property
     def processed(self) -> int:
         """Attempts whose outcome was written (or dropped, for a job rescued meanwhile)."""
-        return self._completer.processed
+        return self.progress.written
 
     @property
     def idle_timeout(self) -> float:
