@@ -1,8 +1,8 @@
-"""Running one task function, and judging what came of it.
+"""The rules for judging what came of one call, as pure functions.
 
-The worker loop owns the bookkeeping; this module knows how a call is made (on
-the event loop, in a thread, in a child process) and how an outcome becomes a
-stored result or a ``JobError``.
+The ``Executor`` makes the call and applies these: whether a result can be
+stored, how an exception is stored (a ``JobError``), when a retry is due, and
+what is written when an outcome cannot be settled at all.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ class Producer:
                     raise
                 log.exception("worker %s: store error, retrying in %gs", self.worker_id, backoff)
                 after_error = True
-                self.doorbell.work = True  # what the failed turn would have claimed
+                self.doorbell.work = True  # the failed turn may have left due work unclaimed
                 await self.doorbell.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
