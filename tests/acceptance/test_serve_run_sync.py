@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import eventually_blocking
 from processes import clean_env, free_port, wait_until_ready
 from uno.jobs.settings import Settings
 from uno.jobs.tokens import issue_token
@@ -67,10 +68,7 @@ class Server:
 
 
 def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        time.sleep(0.05)
+    eventually_blocking(check, timeout=timeout, what=what)
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +94,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     def pump() -> None:
         assert process.stdout is not None
-        output.extend(process.stdout)
+        with process.stdout:  # closed at the end of the output, when the server is gone
+            output.extend(process.stdout)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     token = issue_token(Settings(jwt_secret=SECRET), "tester", ttl=600)
     running = Server(process, port, token, output)
 
@@ -107,6 +107,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if process.poll() is None:
         process.kill()
         process.wait(10)
+    reader.join(10)
 
 
 def test_a_client_that_leaves_ends_its_wait_and_the_job_goes_on(server: Server) -> None:
