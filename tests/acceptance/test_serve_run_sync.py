@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,10 +67,6 @@ class Server:
         return sock
 
 
-def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    eventually_blocking(check, timeout=timeout, what=what)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve-run-sync")
@@ -112,10 +108,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_a_client_that_leaves_ends_its_wait_and_the_job_goes_on(server: Server) -> None:
     sockets = [server.open_run_sync() for _ in range(20)]
-    until(lambda: server.waiters() == 20, 10, "20 run-sync requests waiting")
+    eventually_blocking(
+        lambda: server.waiters() == 20, timeout=10, what="20 run-sync requests waiting"
+    )
     for sock in sockets:
         sock.close()
-    until(lambda: server.waiters() == 0, 5, "waits ended after the clients left")
+    eventually_blocking(
+        lambda: server.waiters() == 0, timeout=5, what="waits ended after the clients left"
+    )
     with server.client() as client:
         running = client.get("/api/v1/jobs", params={"task_name": "sleep", "status": "running"})
         assert running.json()["total"] == 20
@@ -144,7 +144,9 @@ def test_sigint_stops_the_server_while_a_run_sync_waits(server: Server) -> None:
 
         before = running()
         sock = server.open_run_sync()
-        until(lambda: running() == before + 1, 10, "the run-sync job running")
+        eventually_blocking(
+            lambda: running() == before + 1, timeout=10, what="the run-sync job running"
+        )
     started = time.monotonic()
     server.process.send_signal(signal.SIGINT)
     answer = ""
