@@ -113,10 +113,10 @@ def _set(instance: Any, name: str, value: Any) -> None:
 def _filter_tags(tags: Any) -> tuple[str, ...]:
     if isinstance(tags, str | bytes):
         raise ValidationError(f"tags filter must be a list of strings, got {type(tags).__name__}")
-    tags = tuple(tags)
-    for tag in tags:
+    listed: tuple[str, ...] = tuple(tags)
+    for tag in listed:
         _check_filter_text(tag, "a tag")
-    return tags
+    return listed
 
 
 def _check_filter_text(value: Any, what: str) -> None:
