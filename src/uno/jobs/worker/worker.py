@@ -47,6 +47,8 @@ class Worker:
     #: Longest time a finished job waits before its result is written (batched).
     flush_interval = 0.005
 
+    # long: the one place the producer, executor and completer are wired together;
+    # most of its lines are the keyword arguments and their defaults.
     def __init__(
         self,
         system: JobSystem,
