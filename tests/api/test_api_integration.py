@@ -107,7 +107,7 @@ def test_configure_services_builds_from_settings_and_app(tmp_path: Path) -> None
     reset_services()
     try:
         settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db", jwt_secret=SECRET)
-        system = configure_services(settings=settings, app="uno.jobs.demo:jobs")
+        system = configure_services(settings=settings, app="uno.jobs.demo:registry")
         assert system.settings == settings
         assert "generate_report" in system.registry
         assert get_job_system() is system
