@@ -94,7 +94,11 @@ def register_jobs_endpoints(
     """
     if system is None and _default_services is None:
         default_services()  # fail now, not at the first request
-    ctx = RouteContext(provider=system_provider(system), include_auth=include_auth)
+    ctx = RouteContext(
+        provider=system_provider(system),
+        include_auth=include_auth,
+        fast=_only_admission(app_or_router, dependencies),
+    )
     routers = {
         "jobs": jobs.build_router(ctx),
         "schedules": schedules.build_router(ctx),
@@ -108,6 +112,19 @@ def register_jobs_endpoints(
     if isinstance(app_or_router, FastAPI) and manage_lifespan:
         _wrap_lifespan(app_or_router, system)
     return routers
+
+
+def _only_admission(
+    app_or_router: FastAPI | APIRouter, dependencies: Sequence[DependsParam] | None
+) -> bool:
+    """Whether the routes' admission will be their only dependency: on a FastAPI app
+    (a router may be included under dependencies later) with none of its own and
+    none given here. The fast path skips dependencies, so it is taken only then."""
+    return (
+        isinstance(app_or_router, FastAPI)
+        and not dependencies
+        and not app_or_router.router.dependencies
+    )
 
 
 def _wrap_lifespan(app: FastAPI, system: JobSystem | None) -> None:

@@ -17,7 +17,7 @@ import functools
 import logging
 import math
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -167,14 +167,7 @@ class JobsRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return validation_error(exc)
-            except HTTPException:
-                raise
-            except Exception as exc:
-                return mapped_error(exc, self.name) or await unhandled_error(request, exc)
+            return await answer(request, functools.partial(handler, request), self.name)
 
         return handle
 
@@ -184,18 +177,36 @@ class JobsRoute(APIRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         ours = scope["type"] == "http" and scope["method"] in (self.methods or ())
-        if ours and self.admission is not None:
-            try:
-                receive = await self.admission.admit(scope, receive)
-            except HTTPException:
-                raise  # the app's handler words it, as it words FastAPI's own
-            except Exception as exc:
-                refused = mapped_error(exc, self.name) or await unhandled_error(
-                    Request(scope, receive, send), exc
-                )
-                await refused(scope, receive, send)
-                return
+        if not ours or self.admission is None:
+            await super().handle(scope, receive, send)
+            return
+        try:
+            receive = await self.admission.admit(scope, receive)
+        except HTTPException:
+            raise  # the app's handler words it, as it words FastAPI's own
+        except Exception as exc:
+            refused = mapped_error(exc, self.name) or await unhandled_error(
+                Request(scope, receive, send), exc
+            )
+            await refused(scope, receive, send)
+            return
+        await self.serve_admitted(scope, receive, send)
+
+    async def serve_admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a request admission let through: FastAPI's handler (see ``fast_path``)."""
         await super().handle(scope, receive, send)
+
+
+async def answer(request: Request, call: Callable[[], Awaitable[Response]], where: str) -> Response:
+    """``call()``'s response, with an error turned into its status and ``detail``."""
+    try:
+        return await call()
+    except RequestValidationError as exc:
+        return validation_error(exc)
+    except HTTPException:
+        raise
+    except Exception as exc:
+        return mapped_error(exc, where) or await unhandled_error(request, exc)
 
 
 def validation_error(exc: RequestValidationError) -> JSONResponse:

@@ -20,6 +20,9 @@ class RouteContext:
 
     provider: SystemProvider
     include_auth: bool = True
+    #: Whether the busiest routes may read their input on the fast path: only
+    #: where no dependency but their admission applies (``uno.jobs.api.fast_path``).
+    fast: bool = False
 
     def require(self, scope: str) -> list[Any]:
         """Route dependencies admitting only requests whose token carries ``scope``

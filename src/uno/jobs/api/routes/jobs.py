@@ -19,6 +19,7 @@ from uno.jobs.api.dtos import (
     RunSyncJobDto,
 )
 from uno.jobs.api.errors import JobsRoute, failing_to
+from uno.jobs.api.fast_path import fast_route
 from uno.jobs.api.payloads import json_response
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
@@ -33,40 +34,58 @@ def build_router(ctx: RouteContext) -> APIRouter:
     return router
 
 
+async def list_page(system: JobSystem, query: JobListQuery) -> Response:
+    """List Jobs: one page of the jobs matching every given filter."""
+    jobs, total = await system.list_jobs(query.to_filter())
+    return json_response(JobListDto.from_page(jobs, total, query.limit, query.offset))
+
+
+async def create(system: JobSystem, body: CreateJobDto) -> Response:
+    """Create Job: enqueue a job; fields left out come from the task's definition."""
+    with failing_to("create job"):
+        job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
+    return json_response(JobViewDto.from_domain(job), 201)
+
+
 def _add_busy_routes(router: APIRouter, ctx: RouteContext) -> None:
-    """List and create: clients and the dashboard call them most, so both answer
+    """List and create: clients and the dashboard call them most, so both read their
+    input on the fast path when they can (``uno.jobs.api.fast_path``) and answer
     with their view encoded once (``uno.jobs.api.payloads``)."""
     system_dep = Depends(ctx.provider)
 
-    @router.get(
+    async def list_jobs(
+        query: Annotated[JobListQuery, Query()], system: JobSystem = system_dep
+    ) -> Response:
+        """Jobs matching every given filter, one page at a time."""
+        return await list_page(system, query)
+
+    async def create_job(body: CreateJobDto, system: JobSystem = system_dep) -> Response:
+        """Enqueue a job; fields left out come from the task's definition."""
+        return await create(system, body)
+
+    router.add_api_route(
         "",
+        list_jobs,
+        methods=["GET"],
         name="list_jobs",
         response_model=JobListDto,
         dependencies=ctx.require(SCOPE_READ),
         responses=ctx.responses(),
         summary="List Jobs",
+        route_class_override=fast_route(JobListQuery, list_page, body=False) if ctx.fast else None,
     )
-    async def list_jobs(
-        query: Annotated[JobListQuery, Query()], system: JobSystem = system_dep
-    ) -> Response:
-        """Jobs matching every given filter, one page at a time."""
-        jobs, total = await system.list_jobs(query.to_filter())
-        return json_response(JobListDto.from_page(jobs, total, query.limit, query.offset))
-
-    @router.post(
+    router.add_api_route(
         "",
+        create_job,
+        methods=["POST"],
         name="create_job",
         status_code=201,
         response_model=JobViewDto,
         dependencies=ctx.require(SCOPE_WRITE),
         responses=ctx.responses(400, 409),
         summary="Create Job",
+        route_class_override=fast_route(CreateJobDto, create, body=True) if ctx.fast else None,
     )
-    async def create_job(body: CreateJobDto, system: JobSystem = system_dep) -> Response:
-        """Enqueue a job; fields left out come from the task's definition."""
-        with failing_to("create job"):
-            job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
-        return json_response(JobViewDto.from_domain(job), 201)
 
 
 def _add_reads(router: APIRouter, ctx: RouteContext) -> None:
