@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
@@ -18,6 +19,7 @@ from uno.jobs.api.dtos import ErrorDto
 from uno.jobs.api.endpoints import register_jobs_endpoints
 from uno.jobs.api.errors import unhandled_error
 from uno.jobs.api.runtime import embedded_runtime
+from uno.jobs.loading import load_app
 from uno.jobs.metrics import observe
 from uno.jobs.settings import Settings, masked_url
 from uno.jobs.system import JobSystem
@@ -48,15 +50,17 @@ def create_app(
     path_prefix: str = "/api/v1",
     concurrency: int | None = None,
 ) -> FastAPI:
-    """The uno-jobs server for ``system`` (built from ``settings`` and env when absent).
+    """The uno-jobs server for ``system``.
+
+    Without one, the app of ``UNO_JOBS_APP`` (else the demo tasks) is served over
+    ``settings`` (else the environment).
 
     Its lifespan opens the store and runs the embedded worker and scheduler;
     ``/healthz``, ``/readyz`` and ``/dashboard`` need no token.
     """
     if system is None:
-        from uno.dependencies.service import build_system
-
-        system = build_system(settings)
+        tasks = load_app(os.environ.get("UNO_JOBS_APP")).registry
+        system = JobSystem(settings=settings, registry=tasks)
     the_system = system
     settings = system.settings
 
