@@ -22,15 +22,7 @@ MAX_LINES = 50
 REASON = "# long:"
 
 #: Functions being split by other engineers (issue #12); the lead empties this at merge.
-BEING_SPLIT = frozenset(
-    {
-        "uno/jobs/api/http_server.py:bounded_protocol",
-        "uno/jobs/api/routes/jobs.py:build_router",
-        "uno/jobs/api/routes/queues.py:build_router",
-        "uno/jobs/api/routes/schedules.py:build_router",
-        "uno/jobs/worker/completer.py:write_outcomes",
-    }
-)
+BEING_SPLIT: frozenset[str] = frozenset()
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 

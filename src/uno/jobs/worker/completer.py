@@ -82,6 +82,22 @@ async def write_outcomes(
 ) -> Written:
     """Write every outcome, or raise ``OutcomesPending`` with those still to write."""
     written = Written()
+    refused = await _write_batches(store, worker_id, completions, failures, written)
+    if refused:
+        await _write_one_by_one(store, worker_id, refused, now, limits, written)
+    return written
+
+
+async def _write_batches(
+    store: Store,
+    worker_id: str,
+    completions: Sequence[Completion],
+    failures: Sequence[Failure],
+    written: Written,
+) -> list[Outcome]:
+    """Write the outcomes as (at most) two statements; the outcomes of a batch the
+    store refused come back to be written one by one. A store that is unreachable
+    raises ``OutcomesPending`` instead: one by one would fail the same way."""
     completed = False
     try:
         if completions:
@@ -89,7 +105,7 @@ async def write_outcomes(
         completed = True
         if failures:
             written.refused += await store.fail_jobs(worker_id, failures)
-        return written
+        return []
     except Exception as batch_error:
         pending: list[Outcome] = [*([] if completed else completions), *failures]
         if isinstance(batch_error, StoreUnavailable):
@@ -101,6 +117,19 @@ async def write_outcomes(
             type(batch_error).__name__,
             batch_error,
         )
+        return pending
+
+
+async def _write_one_by_one(
+    store: Store,
+    worker_id: str,
+    pending: list[Outcome],
+    now: datetime,
+    limits: Limits,
+    written: Written,
+) -> None:
+    """Write each outcome alone; one the store refuses is recorded as a failed
+    attempt instead, so that one bad outcome never holds back the others."""
     for index, outcome in enumerate(pending):
         try:
             written.refused += await _write_one(store, worker_id, outcome)
@@ -123,7 +152,6 @@ async def write_outcomes(
             type(problem).__name__,
             problem,
         )
-    return written
 
 
 async def _write_one(store: Store, worker_id: str, outcome: Outcome) -> list[str]:

@@ -115,6 +115,8 @@ def _add_reads(router: APIRouter, ctx: RouteContext) -> None:
         return JobViewDto.from_domain(await system.get(job_id))
 
 
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
 def _add_actions(router: APIRouter, ctx: RouteContext) -> None:
     write = ctx.require(SCOPE_WRITE)
     system_dep = Depends(ctx.provider)

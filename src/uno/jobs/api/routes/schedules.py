@@ -21,6 +21,8 @@ from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 
 
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
 def build_router(ctx: RouteContext) -> APIRouter:
     router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=JobsRoute)
     read, write = ctx.require(SCOPE_READ), ctx.require(SCOPE_WRITE)
