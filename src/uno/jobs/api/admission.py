@@ -10,8 +10,8 @@ anonymous caller nor a huge body costs the server more than reading headers:
   refused with 413 as soon as it passes the limit.
 
 ``RouteContext.require`` gives every route an ``Admission`` among its
-dependencies, and ``JobsRoute`` admits each request before FastAPI's handler
-sees it, here as on routers mounted into a user's app with
+dependencies, and ``JobsRoute`` (``uno.jobs.api.route``) admits each request
+before FastAPI's handler sees it, here as on routers mounted into a user's app with
 ``register_jobs_endpoints``. The same dependency is FastAPI's own check of the
 token, which finds the admitted caller and does not verify the token twice.
 

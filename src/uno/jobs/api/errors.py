@@ -1,23 +1,20 @@
 """The one place where uno-jobs errors become HTTP status codes.
 
 ``STATUS_BY_ERROR`` maps an exception's type to its status; nothing else decides
-one. Routes of the Jobs API use ``JobsRoute``: it admits a request (token and
-body size, see ``uno.jobs.api.admission``) before anything reads its body, and
-turns a ``JobsError`` raised by the JobSystem, or a database driver's error that
-escaped a store, into a JSON response with a ``detail``, so route functions hold
-no error handling and the mapping works on a bare ``APIRouter`` too. A route that
-names what it was doing (``failing_to("create job")``) gets that action in front
-of the ``detail``.
+one. ``answer`` turns a ``JobsError`` raised by the JobSystem, or a database
+driver's error that escaped a store, into a JSON response with a ``detail``; the
+routes of the Jobs API call it through ``JobsRoute`` (``uno.jobs.api.route``), so
+route functions hold no error handling. A route that names what it was doing
+(``failing_to("create job")``) gets that action in front of the ``detail``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -26,11 +23,8 @@ from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
 
-from uno.jobs.api.admission import Admission, admission_of
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -157,44 +151,6 @@ def mapped_error(exc: Exception, where: str) -> JSONResponse | None:
     if status >= 500 and not isinstance(cause, JobFailed | WaitTimeout | WaitAbandoned):
         log.error("%s failed: %s: %s", where, type(cause).__name__, cause)
     return error_response(exc)
-
-
-class JobsRoute(APIRoute):
-    """An APIRoute that admits a request before reading its body, and whose domain
-    errors and store faults answer with their mapped status and a detail."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            return await answer(request, functools.partial(handler, request), self.name)
-
-        return handle
-
-    @functools.cached_property
-    def admission(self) -> Admission | None:
-        return admission_of(self.dependencies)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ours = scope["type"] == "http" and scope["method"] in (self.methods or ())
-        if not ours or self.admission is None:
-            await super().handle(scope, receive, send)
-            return
-        try:
-            receive = await self.admission.admit(scope, receive)
-        except HTTPException:
-            raise  # the app's handler words it, as it words FastAPI's own
-        except Exception as exc:
-            refused = mapped_error(exc, self.name) or await unhandled_error(
-                Request(scope, receive, send), exc
-            )
-            await refused(scope, receive, send)
-            return
-        await self.serve_admitted(scope, receive, send)
-
-    async def serve_admitted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a request admission let through: FastAPI's handler (see ``fast_path``)."""
-        await super().handle(scope, receive, send)
 
 
 async def answer(request: Request, call: Callable[[], Awaitable[Response]], where: str) -> Response:

@@ -36,7 +36,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-from uno.jobs.api.errors import JobsRoute, answer
+from uno.jobs.api.errors import answer
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.system import JobSystem
 
 Model = TypeVar("Model", bound=BaseModel)

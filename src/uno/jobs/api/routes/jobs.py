@@ -18,9 +18,10 @@ from uno.jobs.api.dtos import (
     JobViewDto,
     RunSyncJobDto,
 )
-from uno.jobs.api.errors import JobsRoute, failing_to
+from uno.jobs.api.errors import failing_to
 from uno.jobs.api.fast_path import fast_route
 from uno.jobs.api.payloads import json_response
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 

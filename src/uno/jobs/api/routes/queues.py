@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from uno.jobs.api.auth import SCOPE_ADMIN, SCOPE_READ
 from uno.jobs.api.dtos import QueueListDto
-from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 

@@ -16,7 +16,8 @@ from uno.jobs.api.dtos import (
     UpdateScheduleDto,
 )
 from uno.jobs.api.dtos.common import MAX_OFFSET
-from uno.jobs.api.errors import JobsRoute, failing_to
+from uno.jobs.api.errors import failing_to
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 

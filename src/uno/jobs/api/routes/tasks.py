@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from uno.jobs.api.auth import SCOPE_READ
 from uno.jobs.api.dtos import TaskInfoDto, TaskListDto
-from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.errors import TaskNotFound
 from uno.jobs.system import JobSystem
