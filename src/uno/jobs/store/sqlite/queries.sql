@@ -178,6 +178,90 @@ DELETE FROM schedule_occurrences WHERE (schedule_id, occurrence) IN (
     LIMIT :limit
 )
 
+-- name: retry_matching
+-- retry_job for one bounded batch of the retryable jobs a filter matches ({and_where}).
+UPDATE jobs
+SET status = {{pending}},
+    scheduled_at = :now,
+    retry_count = 0,
+    error = NULL,
+    result = NULL,
+    started_at = NULL,
+    completed_at = NULL,
+    worker_id = NULL,
+    metadata = json_remove(metadata, '$.cancel_reason')
+WHERE seq IN (
+    SELECT seq FROM jobs WHERE status IN {{retryable}} {and_where} ORDER BY seq LIMIT :limit
+)
+
+-- name: cancel_matching
+-- cancel_job for one bounded batch of the cancellable jobs a filter matches.
+UPDATE jobs
+SET status = {{cancelled}},
+    completed_at = :now,
+    worker_id = NULL,
+    metadata = CASE
+        WHEN :reason IS NULL THEN metadata
+        ELSE json_set(metadata, '$.cancel_reason', :reason)
+    END
+WHERE seq IN (
+    SELECT seq FROM jobs WHERE status IN {{cancellable}} {and_where} ORDER BY seq LIMIT :limit
+)
+
+-- name: count_minutes
+-- The per-minute history of [:since, :until) counted from the jobs: creations along
+-- jobs_created, endings along jobs_completed.
+SELECT minute, sum(enqueued), sum(completed), sum(failed) FROM (
+    SELECT CAST(created_at / 60 AS INTEGER) * 60 AS minute,
+           count(*) AS enqueued, 0 AS completed, 0 AS failed
+    FROM jobs WHERE created_at >= :since AND created_at < :until
+    GROUP BY 1
+    UNION ALL
+    SELECT CAST(completed_at / 60 AS INTEGER) * 60 AS minute, 0,
+           sum(status = {{completed}}), sum(status IN ({{failed}}, {{timeout}}))
+    FROM jobs WHERE completed_at >= :since AND completed_at < :until
+      AND status IN ({{completed}}, {{failed}}, {{timeout}})
+    GROUP BY 1
+)
+GROUP BY minute
+ORDER BY minute
+
+-- name: store_minutes
+-- :minutes is [[minute, enqueued, completed, failed], ...]; a stored figure is never
+-- lowered (its jobs may have been pruned since).
+INSERT INTO job_history (minute, enqueued, completed, failed)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+FROM json_each(:minutes) WHERE true
+ON CONFLICT (minute) DO UPDATE SET
+    enqueued = max(enqueued, excluded.enqueued),
+    completed = max(completed, excluded.completed),
+    failed = max(failed, excluded.failed)
+
+-- name: stored_minutes
+SELECT minute, enqueued, completed, failed FROM job_history
+WHERE minute >= :since AND minute < :until ORDER BY minute
+
+-- name: prune_history
+DELETE FROM job_history WHERE minute < :before
+
+-- name: queue_waits
+SELECT queue_name, min(scheduled_at) FROM jobs
+WHERE status IN {{waiting}} AND scheduled_at <= :now
+GROUP BY queue_name
+
+-- name: jobs_ahead
+-- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
+SELECT count(*) FROM (
+    SELECT 1 FROM jobs AS other, jobs AS this
+    WHERE this.id = :id AND this.status IN {{waiting}} AND this.scheduled_at <= :now
+      AND other.queue_name = this.queue_name
+      AND other.status IN {{waiting}} AND other.scheduled_at <= :now
+      AND (other.priority, other.scheduled_at, other.seq)
+          < (this.priority, this.scheduled_at, this.seq)
+    LIMIT :cap
+)
+
 -- name: get_job
 SELECT {{job_fields}} FROM jobs WHERE id = ?
 
@@ -206,6 +290,12 @@ worker_id = :worker_id
 
 -- name: filter_task_name
 task_name = :task_name
+
+-- name: filter_created_after
+created_at >= :created_after
+
+-- name: filter_created_before
+created_at < :created_before
 
 -- name: filter_tags
 NOT EXISTS (
