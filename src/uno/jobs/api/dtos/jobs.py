@@ -245,6 +245,8 @@ class JobListQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     order_by: JobOrderField = "created_at"
     order_dir: OrderDir = "desc"
+    created_after: UtcDateTime | None = None
+    created_before: UtcDateTime | None = None
 
     #: Parameters that may repeat; the others are read once.
     repeated: ClassVar[frozenset[str]] = frozenset({"status", "tags"})
@@ -262,6 +264,8 @@ class JobListQuery(BaseModel):
             offset=self.offset,
             order_by=self.order_by,
             order_dir=self.order_dir,
+            created_after=self.created_after,
+            created_before=self.created_before,
         )
 
 

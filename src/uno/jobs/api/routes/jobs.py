@@ -21,7 +21,7 @@ from uno.jobs.api.dtos import (
     RunSyncJobDto,
     StatusEnum,
 )
-from uno.jobs.api.dtos.common import MAX_OFFSET
+from uno.jobs.api.dtos.common import MAX_OFFSET, UtcDateTime
 from uno.jobs.api.dtos.jobs import OrderDir
 from uno.jobs.api.errors import JobsRoute
 from uno.jobs.api.lean import json_response, read_body, read_query
@@ -69,6 +69,12 @@ def build_router(ctx: RouteContext) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Jobs to skip")] = 0,
         order_by: Annotated[OrderField, Query(description="Field to order by")] = "created_at",
         order_dir: Annotated[OrderDir, Query(description="Order direction")] = "desc",
+        created_after: Annotated[
+            UtcDateTime | None, Query(description="Jobs created at or after this time")
+        ] = None,
+        created_before: Annotated[
+            UtcDateTime | None, Query(description="Jobs created before this time")
+        ] = None,
         system: JobSystem = system_dep,
     ) -> JobListDto:
         """Jobs matching every given filter, one page at a time."""
@@ -83,6 +89,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
             offset=offset,
             order_by=order_by,
             order_dir=order_dir,
+            created_after=created_after,
+            created_before=created_before,
         )
         jobs, total = await system.list_jobs(query.to_filter())
         return JobListDto.from_page(jobs, total, limit, offset)
