@@ -35,7 +35,7 @@ function h(tag, attrs, ...children) {
     else if (key === "text") node.textContent = String(value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -738,6 +738,19 @@ async function renderWorkers(main) {
   return refresh;
 }
 
+async function hasWorkersEndpoint() {
+  // Feature detection through the OpenAPI document (no failed request, so no console
+  // error, on servers without the job-control endpoints).
+  try {
+    const response = await fetch(BASE + "/openapi.json");
+    if (!response.ok) return false;
+    const doc = await response.json();
+    return Object.keys(doc.paths || {}).some((path) => path.endsWith("/workers"));
+  } catch (error) {
+    return false;
+  }
+}
+
 // -- start ---------------------------------------------------------------------------------------
 async function signIn(token) {
   state.token = token;
@@ -752,7 +765,7 @@ async function signIn(token) {
     say(error instanceof ApiError ? error.detail : String(error));
     state.session = { auth: true, subject: null, scopes: [] };
   }
-  state.hasWorkers = await api("/workers").then(() => true, () => false);
+  state.hasWorkers = await hasWorkersEndpoint();
   $("nav-workers").hidden = !state.hasWorkers;
   render();
 }
