@@ -8,7 +8,16 @@ from datetime import timedelta
 
 import httpx
 
-from api.conftest import ClientMaker, TokenMaker
+from api.conftest import (  # the API tests' fixtures, shared
+    ClientMaker,
+    TokenMaker,
+    app,
+    client,
+    clients,
+    system,
+    token,
+    worker_enabled,
+)
 from helpers import make_job
 from uno.jobs import JobSystem
 from uno.jobs.jobs import Status
@@ -161,3 +170,6 @@ async def test_list_jobs_filters_by_created_time(
     assert [j["id"] for j in page["items"]] == [new.id]
     page = (await client.get("/api/v1/jobs", params={"created_before": since})).json()
     assert [j["id"] for j in page["items"]] == [old.id]
+
+
+__all__ = ["app", "client", "clients", "system", "token", "worker_enabled"]

@@ -36,6 +36,8 @@ CHROMIUM = os.environ.get("UNO_JOBS_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 30.0
+#: The en dash of the page range and the arrow of the next-page link, as the console writes them.
+DASH, NEXT = "\u2013", "\u203a"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
@@ -251,15 +253,15 @@ def test_jobs_filter_and_paging_live_in_the_url(
     expect(c.page).to_have_url(
         re.compile(r"status=completed.*queue_name=browse|queue_name=browse.*status=completed")
     )
-    expect(c.page.locator("#page-range")).to_have_text("1–25 of 30")
-    c.page.get_by_role("link", name="Next ›").click()
-    expect(c.page.locator("#page-range")).to_have_text("26–30 of 30")
+    expect(c.page.locator("#page-range")).to_have_text(f"1{DASH}25 of 30")
+    c.page.get_by_role("link", name=f"Next {NEXT}").click()
+    expect(c.page.locator("#page-range")).to_have_text(f"26{DASH}30 of 30")
     expect(c.page).to_have_url(re.compile(r"offset=25"))
     c.page.reload()
-    expect(c.page.locator("#page-range")).to_have_text("26–30 of 30")
+    expect(c.page.locator("#page-range")).to_have_text(f"26{DASH}30 of 30")
     expect(c.page.locator("#job-filters input[name=queue_name]")).to_have_value("browse")
     c.page.go_back()
-    expect(c.page.locator("#page-range")).to_have_text("1–25 of 30")
+    expect(c.page.locator("#page-range")).to_have_text(f"1{DASH}25 of 30")
     expect(c.page.locator("main [data-status=completed]").first).to_be_visible()
     assert c.errors == []
 
@@ -310,7 +312,7 @@ def test_bulk_retry_of_the_failed_jobs_of_a_queue(
     before = {i: wait_job(server, i, finished)["completed_at"] for i in ids}
     c = console()
     c.open("?view=jobs&queue_name=bulkq&status=failed")
-    expect(c.page.locator("#page-range")).to_have_text("1–3 of 3")
+    expect(c.page.locator("#page-range")).to_have_text(f"1{DASH}3 of 3")
     c.page.locator("#bulk-retry").click()
     c.confirm("Retry 3 jobs matching this filter?")
     expect(c.message()).to_have_text("Retried 3 jobs.")

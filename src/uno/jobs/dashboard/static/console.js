@@ -443,8 +443,8 @@ async function renderJobs(main, query, stale) {
     const page = await api("/jobs?" + search.toString());
     if (stale()) return;
     const rows = page.items.map((j) => [
-      link({ view: "job", id: j.id }, j.id, { class: "mono" }), j.task_name, j.queue_name,
-      j.priority, badge(j.status), relative(j.created_at), seconds(j.duration), String(j.retry_count)]);
+      link({ view: "job", id: j.id }, j.id, { class: "mono jobid", title: j.id }), badge(j.status),
+      j.task_name, j.queue_name, relative(j.created_at), j.priority, seconds(j.duration), String(j.retry_count)]);
     const first = page.total ? offset + 1 : 0;
     const last = Math.min(offset + limit, page.total);
     const pageLink = (to, text) => {
@@ -454,8 +454,8 @@ async function renderJobs(main, query, stale) {
       return link(next, text, { class: "badge", rel: text.startsWith("Next") ? "next" : "prev" });
     };
     list.replaceChildren(
-      page.items.length ? table(["ID", "Task", "Queue", "Priority", "Status", "Created", "Duration", "Retries"],
-        rows, [3, 6, 7]) : h("p", { class: "muted", text: "No job matches these filters." }),
+      page.items.length ? table(["ID", "Status", "Task", "Queue", "Created", "Priority", "Duration", "Retries"],
+        rows, [5, 6, 7]) : h("p", { class: "muted", text: "No job matches these filters." }),
       h("div", { class: "pager" },
         offset > 0 ? pageLink(Math.max(0, offset - limit), "‹ Previous") : null,
         h("span", { id: "page-range", text: `${first}–${last} of ${page.total}` }),
