@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 from uno.jobs.jobs import CANCELLABLE, FINISHED, HELD, RETRYABLE, WAITING, Status
+from uno.jobs.queries import FAILED_STATUSES
 
 
 def sql_status(status: Status) -> str:
@@ -32,6 +33,8 @@ STATUS_SET_SLOTS: dict[str, str] = {
     "finished": sql_statuses(FINISHED),
     "cancellable": sql_statuses(CANCELLABLE),
     "retryable": sql_statuses(RETRYABLE),
+    # The jobs counted as failed, in the statistics and the per-minute history.
+    "failures": sql_statuses(FAILED_STATUSES),
 }
 
 #: One slot per status, named after it: a file uses those it needs.

@@ -248,12 +248,13 @@ FROM (
     UNION ALL
     SELECT date_trunc('minute', completed_at), 0,
            count(*) FILTER (WHERE status = {{completed}}),
-           count(*) FILTER (WHERE status IN ({{failed}}, {{timeout}}))
+           count(*) FILTER (WHERE status IN {{failures}})
     FROM jobs WHERE completed_at >= %(since)s AND completed_at < %(until)s
-      AND status IN ({{completed}}, {{failed}}, {{timeout}})
+      AND status IN {{finished}}
     GROUP BY 1
 ) AS counted
 GROUP BY minute
+HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
 ORDER BY minute;
 
 -- name: store_minutes

@@ -218,12 +218,13 @@ SELECT minute, sum(enqueued), sum(completed), sum(failed) FROM (
     GROUP BY 1
     UNION ALL
     SELECT CAST(completed_at / 60 AS INTEGER) * 60 AS minute, 0,
-           sum(status = {{completed}}), sum(status IN ({{failed}}, {{timeout}}))
+           sum(status = {{completed}}), sum(status IN {{failures}})
     FROM jobs WHERE completed_at >= :since AND completed_at < :until
-      AND status IN ({{completed}}, {{failed}}, {{timeout}})
+      AND status IN {{finished}}
     GROUP BY 1
 )
 GROUP BY minute
+HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
 ORDER BY minute
 
 -- name: store_minutes
