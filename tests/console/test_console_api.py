@@ -134,6 +134,9 @@ async def test_wait_reasons_name_paused_queue_schedule_backoff_and_jobs_ahead(
     )  # fmt: skip
     done = make_job(task_name="echo", status=Status.COMPLETED, completed_at=now)
     await system.store.insert_jobs([first, second, later, backoff, done])
+    unserved = make_job(task_name="echo", queue_name="nobody-serves-it")
+    await system.store.insert_jobs([unserved])
+    await system.store.register_worker("w", "host", 1, ["q"], now)
 
     async def codes(job_id: str) -> list[str]:
         answer = await client.get(f"/api/v1/jobs/{job_id}/wait-reasons")
@@ -145,6 +148,7 @@ async def test_wait_reasons_name_paused_queue_schedule_backoff_and_jobs_ahead(
     assert await codes(later.id) == ["scheduled"]
     assert await codes(backoff.id) == ["retry_backoff"]
     assert await codes(done.id) == ["not_waiting"]
+    assert await codes(unserved.id) == ["no_worker"]
     assert (await client.post("/api/v1/queues/q/pause")).status_code == 204
     assert await codes(first.id) == ["queue_paused"]
     missing = await client.get("/api/v1/jobs/nope/wait-reasons")

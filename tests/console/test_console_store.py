@@ -122,3 +122,12 @@ async def test_queue_waits_and_jobs_ahead_follow_claim_order(store: Store) -> No
     assert await store.jobs_ahead(last.id, NOW, 100) == 2
     assert await store.jobs_ahead(last.id, NOW, 1) == 1
     assert await store.jobs_ahead(later.id, NOW, 100) == 0  # not due: nothing ahead
+
+
+async def test_live_workers_for_queue_counts_fresh_workers_of_that_queue(store: Store) -> None:
+    await store.register_worker("mail-only", "h", 1, ["mail"], NOW)
+    await store.register_worker("everything", "h", 2, None, NOW - timedelta(minutes=5))
+    assert await store.live_workers_for_queue("mail", NOW - MINUTE) == 1
+    assert await store.live_workers_for_queue("web", NOW - MINUTE) == 0
+    assert await store.live_workers_for_queue("web", NOW - timedelta(minutes=10)) == 1
+    assert await store.live_workers_for_queue("mail", NOW - timedelta(minutes=10)) == 2

@@ -79,10 +79,11 @@ class WaitReason:
     """One reason a job is not running yet.
 
     ``code`` is one of ``not_waiting`` (the job is not waiting at all),
-    ``queue_paused``, ``scheduled`` (due at ``until``), ``retry_backoff`` (its next
-    attempt is due at ``until``), ``jobs_ahead`` (``count`` due jobs of its queue
-    come first in claim order) or ``next_in_line`` (due, nothing ahead: the next
-    free worker slot of its queue takes it).
+    ``queue_paused``, ``no_worker`` (no live worker takes jobs from its queue),
+    ``scheduled`` (due at ``until``), ``retry_backoff`` (its next attempt is due at
+    ``until``), ``jobs_ahead`` (``count`` due jobs of its queue come first in claim
+    order) or ``next_in_line`` (due, nothing ahead: the next free worker slot of its
+    queue takes it).
     """
 
     code: str
@@ -102,6 +103,13 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         reasons.append(
             WaitReason("queue_paused", f"Queue {job.queue_name!r} is paused: resume it to run jobs")
         )
+    alive_since = now - timedelta(seconds=system.settings.rescue_after)
+    if not await system.store.live_workers_for_queue(job.queue_name, alive_since):
+        text = (
+            f"No live worker takes jobs from queue {job.queue_name!r} (none has sent a "
+            f"heartbeat in the last {system.settings.rescue_after:g} s)"
+        )
+        reasons.append(WaitReason("no_worker", text))
     due = job.scheduled_at
     if due is not None and due > now:
         if job.status is Status.RETRYING:

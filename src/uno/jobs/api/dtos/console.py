@@ -135,7 +135,13 @@ class OverviewDto(BaseModel):
 
 class WaitReasonDto(BaseModel):
     code: Literal[
-        "not_waiting", "queue_paused", "scheduled", "retry_backoff", "jobs_ahead", "next_in_line"
+        "not_waiting",
+        "queue_paused",
+        "no_worker",
+        "scheduled",
+        "retry_backoff",
+        "jobs_ahead",
+        "next_in_line",
     ]
     message: str
     until: UtcDateTime | None = None

@@ -541,7 +541,8 @@ async function renderJob(main, query, stale) {
         job.error.traceback ? h("pre", { id: "traceback", text: job.error.traceback }) : null);
     }
     if ("attempts" in job) parts.push(h("h2", { text: "Attempts" }), h("div", { id: "attempts" }, attemptsView(job.attempts)));
-    parts.push(h("h2", { text: "Arguments" }), jsonBlock(job.args, "args"), jsonBlock(job.kwargs, "kwargs"),
+    parts.push(h("h2", { text: "Arguments" }), h("span", { class: "muted", text: "args" }), jsonBlock(job.args, "args"),
+      h("span", { class: "muted", text: "kwargs" }), jsonBlock(job.kwargs, "kwargs"),
       h("h2", { text: "Metadata" }), jsonBlock(job.metadata, "metadata"));
     if (job.result !== null && job.result !== undefined) parts.push(h("h2", { text: "Result" }), jsonBlock(job.result, "result"));
     const known = new Set(["id", "task_name", "args", "kwargs", "queue_name", "priority", "status", "scheduled_at",
