@@ -117,6 +117,8 @@ async def test_overview_has_history_queues_waits_and_failure_rate(
     queues = {q["name"]: q for q in view["queues"]}
     assert queues["slow"]["size"] == 1 and queues["slow"]["oldest_wait_seconds"] >= 9 * 60
     assert queues["mail"]["oldest_due_at"] is None
+    assert (queues["mail"]["failed"], queues["mail"]["completed"]) == (3, 1)
+    assert queues["mail"]["failure_rate"] == 0.75 and queues["slow"]["enqueued"] == 1
     too_long = await client.get("/api/v1/console/overview?minutes=100000")
     assert too_long.status_code == 400 and "minutes" in too_long.json()["detail"]
 

@@ -28,7 +28,7 @@ async def test_history_counts_creations_completions_and_failures_per_minute(
 ) -> None:
     await store.insert_jobs(
         [
-            make_job(created_at=EPOCH + timedelta(seconds=5)),
+            make_job(created_at=EPOCH + timedelta(seconds=5), queue_name="mail"),
             make_job(
                 created_at=EPOCH + timedelta(seconds=50),
                 status=Status.COMPLETED,
@@ -48,8 +48,9 @@ async def test_history_counts_creations_completions_and_failures_per_minute(
     )
     history = await store.job_history(EPOCH - MINUTE, NOW)
     assert history == [
-        MinuteCounts(EPOCH, enqueued=2),
-        MinuteCounts(EPOCH + MINUTE, enqueued=2, completed=1, failed=1),
+        MinuteCounts(EPOCH, "default", enqueued=1),
+        MinuteCounts(EPOCH, "mail", enqueued=1),
+        MinuteCounts(EPOCH + MINUTE, "default", enqueued=2, completed=1, failed=1),
     ]
 
 
@@ -63,7 +64,11 @@ async def test_prune_stores_the_minutes_so_they_outlive_their_jobs(store: Store)
     minute = created.replace(second=0)
     # A day later the minutes are past the recount window: they come from storage.
     history = await store.job_history(NOW - timedelta(hours=2), NOW + timedelta(days=1))
-    assert history == [MinuteCounts(minute, enqueued=3), MinuteCounts(minute + MINUTE, failed=1)]
+    assert history == [
+        MinuteCounts(minute, "default", enqueued=1),
+        MinuteCounts(minute, "q", enqueued=2),
+        MinuteCounts(minute + MINUTE, "default", failed=1),
+    ]
     # A round whose retention has passed those minutes deletes them.
     assert await store.prune(prune_request(now=timedelta(days=3), before_days=1)) is not None
     assert await store.job_history(NOW - timedelta(hours=2), NOW + timedelta(days=3)) == []

@@ -22,29 +22,52 @@ MAX_JOBS_AHEAD = 10_000
 
 
 @dataclass(frozen=True, slots=True)
+class Throughput:
+    """Jobs created, completed and failed (or timed out) over some span."""
+
+    enqueued: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Throughput | MinuteCounts) -> Throughput:
+        return Throughput(
+            self.enqueued + other.enqueued,
+            self.completed + other.completed,
+            self.failed + other.failed,
+        )
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Of the jobs that ended completed, failed or timed out, the share that failed."""
+        ended = self.completed + self.failed
+        return self.failed / ended if ended else None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueOverview:
     """A queue as the overview shows it; ``oldest_due_at`` is when its longest-waiting
-    due job became due (None: nothing due is waiting)."""
+    due job became due (None: nothing due is waiting); ``throughput`` covers the
+    overview's window."""
 
     name: str
     size: int
     is_paused: bool
     oldest_due_at: datetime | None
+    throughput: Throughput
 
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """The overview at ``now``: the per-minute ``history`` since ``since`` (minutes
-    without events left out), queues, the job statistics, and ``failure_rate``: of
-    the jobs that ended completed, failed or timed out in the window, the share that
-    failed (None when none ended)."""
+    """The overview at ``now``: ``history``, every queue's counts added up per minute
+    since ``since`` (minutes without events left out, oldest first), the queues, the
+    job statistics, and the whole window's ``throughput``."""
 
     now: datetime
     since: datetime
-    history: list[MinuteCounts]
+    history: list[tuple[datetime, Throughput]]
     queues: list[QueueOverview]
     stats: JobStats
-    failure_rate: float | None
+    throughput: Throughput
 
 
 async def overview(system: JobSystem, minutes: int) -> Overview:
@@ -55,22 +78,25 @@ async def overview(system: JobSystem, minutes: int) -> Overview:
     await system.open()
     now = system.clock.now()
     since = now - timedelta(minutes=minutes)
-    history = await system.store.job_history(since, now)
+    per_minute: dict[datetime, Throughput] = {}
+    per_queue: dict[str, Throughput] = {}
+    for counts in await system.store.job_history(since, now):
+        per_minute[counts.minute] = per_minute.get(counts.minute, Throughput()) + counts
+        per_queue[counts.queue_name] = per_queue.get(counts.queue_name, Throughput()) + counts
     waits = {w.queue_name: w.oldest_due_at for w in await system.store.queue_waits(now)}
     queues = [
-        QueueOverview(q.name, q.size, q.is_paused, waits.get(q.name))
+        QueueOverview(
+            q.name, q.size, q.is_paused, waits.get(q.name), per_queue.get(q.name, Throughput())
+        )
         for q in await system.list_queues()
     ]
-    completed = sum(m.completed for m in history)
-    failed = sum(m.failed for m in history)
-    ended = completed + failed
     return Overview(
         now=now,
         since=since,
-        history=history,
+        history=sorted(per_minute.items()),
         queues=queues,
         stats=await system.stats(),
-        failure_rate=failed / ended if ended else None,
+        throughput=sum(per_queue.values(), Throughput()),
     )
 
 

@@ -259,11 +259,12 @@ class QueueInfo:
 
 @dataclass(frozen=True, slots=True)
 class MinuteCounts:
-    """What happened to jobs in one minute (``minute`` is its start, UTC): jobs
-    created, attempts that ended completed, and jobs that ended failed or timed
-    out. The console's throughput charts are made of these."""
+    """What happened to the jobs of one queue in one minute (``minute`` is its start,
+    UTC): jobs created, jobs that ended completed, and jobs that ended failed or
+    timed out. The console's throughput charts are made of these."""
 
     minute: datetime
+    queue_name: str
     enqueued: int = 0
     completed: int = 0
     failed: int = 0
@@ -273,10 +274,23 @@ class MinuteCounts:
         counted again from the jobs (some since pruned) agree on the larger."""
         return MinuteCounts(
             self.minute,
+            self.queue_name,
             max(self.enqueued, other.enqueued),
             max(self.completed, other.completed),
             max(self.failed, other.failed),
         )
+
+
+def merge_minutes(
+    stored: Iterable[MinuteCounts], counted: Iterable[MinuteCounts]
+) -> list[MinuteCounts]:
+    """The stored minutes and those counted again from the jobs, one per (minute,
+    queue) (``MinuteCounts.merged`` where both have it), by minute then queue."""
+    by_key = {(m.minute, m.queue_name): m for m in stored}
+    for m in counted:
+        known = by_key.get((m.minute, m.queue_name))
+        by_key[(m.minute, m.queue_name)] = known.merged(m) if known else m
+    return [by_key[key] for key in sorted(by_key)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,10 @@ class QueueOverviewDto(BaseModel):
     oldest_wait_seconds: float | None = Field(
         description="Seconds the longest-waiting due job has waited"
     )
+    enqueued: int = Field(description="Jobs created in the window")
+    completed: int = Field(description="Jobs completed in the window")
+    failed: int = Field(description="Jobs failed or timed out in the window")
+    failure_rate: float | None
 
 
 class OverviewDto(BaseModel):
@@ -110,9 +114,9 @@ class OverviewDto(BaseModel):
             since=view.since,
             history=[
                 MinuteCountsDto(
-                    minute=m.minute, enqueued=m.enqueued, completed=m.completed, failed=m.failed
+                    minute=minute, enqueued=t.enqueued, completed=t.completed, failed=t.failed
                 )
-                for m in view.history
+                for minute, t in view.history
             ],
             queues=[
                 QueueOverviewDto(
@@ -125,11 +129,15 @@ class OverviewDto(BaseModel):
                         if q.oldest_due_at
                         else None
                     ),
+                    enqueued=q.throughput.enqueued,
+                    completed=q.throughput.completed,
+                    failed=q.throughput.failed,
+                    failure_rate=q.throughput.failure_rate,
                 )
                 for q in view.queues
             ],
             stats=JobStatsDto.from_domain(view.stats),
-            failure_rate=view.failure_rate,
+            failure_rate=view.throughput.failure_rate,
         )
 
 

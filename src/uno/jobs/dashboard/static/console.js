@@ -73,6 +73,10 @@ function seconds(value) {
   return (value / 3600).toFixed(1) + " h";
 }
 
+function percent(fraction) {
+  return fraction === null || fraction === undefined ? "–" : (fraction * 100).toFixed(1) + " %";
+}
+
 function jsonBlock(value, label) {
   const text = JSON.stringify(value, null, 2);
   const pre = h("pre", { class: "mono", text });
@@ -287,7 +291,7 @@ async function renderOverview(main, query) {
   async function refresh() {
     const view = await api(`/console/overview?minutes=${minutes}`);
     const s = view.stats;
-    const rate = view.failure_rate === null ? "–" : (view.failure_rate * 100).toFixed(1) + " %";
+    const rate = percent(view.failure_rate);
     const card = (label, value, id) => h("div", { class: "card", "data-card": id },
       h("b", { text: value }), label);
     cards.replaceChildren(
@@ -298,11 +302,12 @@ async function renderOverview(main, query) {
       card("avg wait", seconds(s.avg_wait_time), "wait"), card("avg run", seconds(s.avg_run_time), "run"));
     chart.replaceChildren(throughputChart(view.history, view.since, view.now, minutes));
     queues.replaceChildren(view.queues.length ? table(
-      ["Queue", "Waiting", "Oldest due job waited", "State"],
+      ["Queue", "Waiting", "Oldest due job waited", "Enqueued", "Completed", "Failed", "Failure rate", "State"],
       view.queues.map((q) => [
         link({ view: "jobs", queue_name: q.name, status: "pending" }, q.name),
-        String(q.size), seconds(q.oldest_wait_seconds), q.is_paused ? badge("paused") : badge("active")]),
-    ) : h("p", { class: "muted", text: "No queues yet." }));
+        String(q.size), seconds(q.oldest_wait_seconds), String(q.enqueued), String(q.completed),
+        String(q.failed), percent(q.failure_rate), q.is_paused ? badge("paused") : badge("active")]),
+      [3, 6]) : h("p", { class: "muted", text: "No queues yet." }));
     if (state.hasWorkers) {
       const list = await workerItems();
       workers.replaceChildren(h("h2", { text: "Workers" }),
@@ -566,9 +571,8 @@ async function renderQueues(main) {
   main.replaceChildren(h("h1", { text: "Queues" }), list);
   async function refresh() {
     const view = await api("/console/overview?minutes=60");
-    const perQueue = view.stats.by_queue || {};
     list.replaceChildren(view.queues.length ? table(
-      ["Queue", "Waiting", "Oldest due job waited", "Jobs stored", "State", "Actions"],
+      ["Queue", "Waiting", "Oldest due job waited", "Completed (1 h)", "Failed (1 h)", "Failure rate", "State", "Actions"],
       view.queues.map((q) => {
         const name = encodeURIComponent(q.name);
         const actions = h("div", { class: "actions" });
@@ -585,9 +589,9 @@ async function renderQueues(main) {
             () => api(`/queues/${name}/clear`, { method: "POST" }), `Queue ${q.name} cleared.`) }));
         }
         return [link({ view: "jobs", queue_name: q.name }, q.name, { "data-queue": q.name }), String(q.size),
-          seconds(q.oldest_wait_seconds), String((perQueue[q.name] || {}).total_jobs || 0),
+          seconds(q.oldest_wait_seconds), String(q.completed), String(q.failed), percent(q.failure_rate),
           q.is_paused ? badge("paused") : badge("active"), actions];
-      }), [3]) : h("p", { class: "muted", text: "No queues yet." }));
+      }), [2, 3, 4, 5]) : h("p", { class: "muted", text: "No queues yet." }));
   }
   await refresh();
   return refresh;

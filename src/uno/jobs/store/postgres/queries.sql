@@ -236,43 +236,43 @@ WITH cancelled AS (
 SELECT count(*) AS changed FROM cancelled;
 
 -- name: count_minutes
--- The per-minute history of [since, until) counted from the jobs: creations along
--- jobs_created_idx, endings along jobs_completed_idx.
-SELECT minute, sum(enqueued)::bigint AS enqueued, sum(completed)::bigint AS completed,
-       sum(failed)::bigint AS failed
+-- The per-minute history of each queue over [since, until) counted from the jobs:
+-- creations along jobs_created_idx, endings along jobs_completed_idx.
+SELECT minute, queue_name, sum(enqueued)::bigint AS enqueued,
+       sum(completed)::bigint AS completed, sum(failed)::bigint AS failed
 FROM (
-    SELECT date_trunc('minute', created_at) AS minute,
+    SELECT date_trunc('minute', created_at) AS minute, queue_name,
            count(*) AS enqueued, 0 AS completed, 0 AS failed
     FROM jobs WHERE created_at >= %(since)s AND created_at < %(until)s
-    GROUP BY 1
+    GROUP BY 1, 2
     UNION ALL
-    SELECT date_trunc('minute', completed_at), 0,
+    SELECT date_trunc('minute', completed_at), queue_name, 0,
            count(*) FILTER (WHERE status = {{completed}}),
            count(*) FILTER (WHERE status IN {{failures}})
     FROM jobs WHERE completed_at >= %(since)s AND completed_at < %(until)s
       AND status IN {{finished}}
-    GROUP BY 1
+    GROUP BY 1, 2
 ) AS counted
-GROUP BY minute
+GROUP BY minute, queue_name
 HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
-ORDER BY minute;
+ORDER BY minute, queue_name;
 
 -- name: store_minutes
 -- The minutes count_minutes counted, as arrays; a stored figure is never lowered
 -- (its jobs may have been pruned since).
-INSERT INTO job_history (minute, enqueued, completed, failed)
+INSERT INTO job_history (minute, queue_name, enqueued, completed, failed)
 SELECT * FROM unnest(
-    %(minutes)s::timestamptz[], %(enqueued)s::bigint[], %(completed)s::bigint[],
-    %(failed)s::bigint[]
+    %(minutes)s::timestamptz[], %(queues)s::text[], %(enqueued)s::bigint[],
+    %(completed)s::bigint[], %(failed)s::bigint[]
 )
-ON CONFLICT (minute) DO UPDATE SET
+ON CONFLICT (minute, queue_name) DO UPDATE SET
     enqueued = greatest(job_history.enqueued, excluded.enqueued),
     completed = greatest(job_history.completed, excluded.completed),
     failed = greatest(job_history.failed, excluded.failed);
 
 -- name: stored_minutes
-SELECT minute, enqueued, completed, failed FROM job_history
-WHERE minute >= %(since)s AND minute < %(until)s ORDER BY minute;
+SELECT minute, queue_name, enqueued, completed, failed FROM job_history
+WHERE minute >= %(since)s AND minute < %(until)s ORDER BY minute, queue_name;
 
 -- name: prune_history
 DELETE FROM job_history WHERE minute < %(before)s;

@@ -38,6 +38,7 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.settings import PostgresSettings, masked_url
@@ -704,8 +705,8 @@ class PostgresStore:
         async with conn.cursor() as cur:
             await cur.execute(self._q["count_minutes"], window)
             counted = await cur.fetchall()
-        columns = list(zip(*counted, strict=True)) if counted else [(), (), (), ()]
-        names = ("minutes", "enqueued", "completed", "failed")
+        columns = list(zip(*counted, strict=True)) if counted else [(), (), (), (), ()]
+        names = ("minutes", "queues", "enqueued", "completed", "failed")
         params = {name: list(values) for name, values in zip(names, columns, strict=True)}
         await conn.execute(self._q["store_minutes"], params)
 
@@ -724,12 +725,7 @@ class PostgresStore:
                 return stored, await cur.fetchall()
 
         stored, counted = await self._with_conn(work, idempotent=True)
-        by_minute = {row[0]: MinuteCounts(row[0], *map(int, row[1:])) for row in stored}
-        for row in counted:
-            minute = MinuteCounts(row[0], *map(int, row[1:]))
-            known = by_minute.get(minute.minute)
-            by_minute[minute.minute] = known.merged(minute) if known else minute
-        return sorted(by_minute.values(), key=lambda m: m.minute)
+        return merge_minutes(_minutes(stored), _minutes(counted))
 
     async def queue_waits(self, now: datetime) -> list[QueueWait]:
         found = await self._query(self._q["queue_waits"], {"now": as_utc(now)}, idempotent=True)
@@ -928,6 +924,10 @@ def _jobs(description: Sequence[Any] | None, found: list[tuple[Any, ...]]) -> li
 
 def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
     return DuplicateJob(f"A job with this id exists already: {exc.diag.message_detail}")
+
+
+def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
+    return [MinuteCounts(m, q, int(e), int(c), int(f)) for m, q, e, c, f in rows]
 
 
 def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:

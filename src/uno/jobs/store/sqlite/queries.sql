@@ -209,39 +209,39 @@ WHERE seq IN (
 )
 
 -- name: count_minutes
--- The per-minute history of [:since, :until) counted from the jobs: creations along
--- jobs_created, endings along jobs_completed.
-SELECT minute, sum(enqueued), sum(completed), sum(failed) FROM (
-    SELECT CAST(created_at / 60 AS INTEGER) * 60 AS minute,
+-- The per-minute history of each queue over [:since, :until) counted from the jobs:
+-- creations along jobs_created, endings along jobs_completed.
+SELECT minute, queue_name, sum(enqueued), sum(completed), sum(failed) FROM (
+    SELECT CAST(created_at / 60 AS INTEGER) * 60 AS minute, queue_name,
            count(*) AS enqueued, 0 AS completed, 0 AS failed
     FROM jobs WHERE created_at >= :since AND created_at < :until
-    GROUP BY 1
+    GROUP BY 1, 2
     UNION ALL
-    SELECT CAST(completed_at / 60 AS INTEGER) * 60 AS minute, 0,
+    SELECT CAST(completed_at / 60 AS INTEGER) * 60 AS minute, queue_name, 0,
            sum(status = {{completed}}), sum(status IN {{failures}})
     FROM jobs WHERE completed_at >= :since AND completed_at < :until
       AND status IN {{finished}}
-    GROUP BY 1
+    GROUP BY 1, 2
 )
-GROUP BY minute
+GROUP BY minute, queue_name
 HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
-ORDER BY minute
+ORDER BY minute, queue_name
 
 -- name: store_minutes
--- :minutes is [[minute, enqueued, completed, failed], ...]; a stored figure is never
--- lowered (its jobs may have been pruned since).
-INSERT INTO job_history (minute, enqueued, completed, failed)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+-- :minutes is [[minute, queue, enqueued, completed, failed], ...]; a stored figure
+-- is never lowered (its jobs may have been pruned since).
+INSERT INTO job_history (minute, queue_name, enqueued, completed, failed)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[3]'), json_extract(value, '$[4]')
 FROM json_each(:minutes) WHERE true
-ON CONFLICT (minute) DO UPDATE SET
+ON CONFLICT (minute, queue_name) DO UPDATE SET
     enqueued = max(enqueued, excluded.enqueued),
     completed = max(completed, excluded.completed),
     failed = max(failed, excluded.failed)
 
 -- name: stored_minutes
-SELECT minute, enqueued, completed, failed FROM job_history
-WHERE minute >= :since AND minute < :until ORDER BY minute
+SELECT minute, queue_name, enqueued, completed, failed FROM job_history
+WHERE minute >= :since AND minute < :until ORDER BY minute, queue_name
 
 -- name: prune_history
 DELETE FROM job_history WHERE minute < :before

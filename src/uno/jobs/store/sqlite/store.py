@@ -43,6 +43,7 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.store.base import (
@@ -125,7 +126,9 @@ def _filter_clauses(f: JobFilter) -> tuple[list[str], dict[str, Any]]:
 
 
 def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
-    return [MinuteCounts(dt(m) or datetime.min, int(e), int(c), int(f)) for m, e, c, f in rows]
+    return [
+        MinuteCounts(dt(m) or datetime.min, q, int(e), int(c), int(f)) for m, q, e, c, f in rows
+    ]
 
 
 def path_from_url(url: str) -> str:
@@ -701,11 +704,7 @@ class SQLiteStore:
         with self._read(conn):
             stored = conn.execute(Q["stored_minutes"], {"since": since, "until": now}).fetchall()
             counted = conn.execute(Q["count_minutes"], {"since": recount, "until": now}).fetchall()
-        by_minute = {m.minute: m for m in _minutes(stored)}
-        for minute in _minutes(counted):
-            known = by_minute.get(minute.minute)
-            by_minute[minute.minute] = known.merged(minute) if known else minute
-        return sorted(by_minute.values(), key=lambda m: m.minute)
+        return merge_minutes(_minutes(stored), _minutes(counted))
 
     async def queue_waits(self, now: datetime) -> list[QueueWait]:
         rows = await self._run_read(self._select, Q["queue_waits"], {"now": ts(now)})
