@@ -46,7 +46,8 @@ def register_jobs_endpoints(
     *,
     manage_lifespan: bool = True,
 ) -> dict[str, APIRouter]:
-    """Add the jobs, schedules, queues and tasks routers under ``path_prefix``.
+    """Add the jobs, schedules, queues and tasks routers (and the bulk and console
+    routes) under ``path_prefix``.
 
     Every route checks the token and the body size from the request's headers
     before its body is read (``uno.jobs.api.admission``), here as in ``create_app``.
@@ -67,10 +68,11 @@ def register_jobs_endpoints(
         "schedules": schedules.build_router(ctx),
         "queues": queues.build_router(ctx),
         "tasks": tasks.build_router(ctx),
-        "bulk": bulk.build_router(ctx),
-        "console": console.build_router(ctx),
     }
-    for router in routers.values():
+    # Additions beyond the reference (bulk actions, the console's reads): mounted,
+    # but not among the returned routers, which are the reference's four.
+    additions = [bulk.build_router(ctx), console.build_router(ctx)]
+    for router in [*routers.values(), *additions]:
         app_or_router.include_router(
             router, prefix=path_prefix.rstrip("/"), dependencies=list(dependencies or ())
         )
