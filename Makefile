@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench install clean
+.PHONY: run test check lint bench bench-network install clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,7 +35,16 @@ bench: $(STAMP)
 		{ apt-get install -y -q wrk >/dev/null 2>&1 || \
 		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; }; }; } || \
 		echo "wrk is not installed: the API load comes from Python clients instead"
-	$(BIN)/python benchmarks/run.py --peers
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# The fair tables: every system at uno-jobs' default (10) and at 50, each at its
+# tuned setting, uno-jobs with asynchronous and with durable worker bookkeeping.
+BENCH_ARGS ?= --peers --setting 10,50,best --uno-durable both
+
+# PostgreSQL behind an added round trip (root: a network namespace and a veth pair).
+bench-network: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/network.py $(NETWORK_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

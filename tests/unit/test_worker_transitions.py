@@ -168,13 +168,8 @@ async def test_running_job_cannot_be_cancelled_and_finishes(system: JobSystem) -
     job = await system.enqueue("waits")
     w = Worker(system, worker_id="w1")
     running = asyncio.create_task(w.run())
-
-    async def is_running() -> bool:
-        return await status(system, job.id) == Status.RUNNING
-
-    from helpers import eventually
-
-    await eventually(is_running)
+    await w.progress.until(lambda progress: progress.started == 1)
+    assert await status(system, job.id) == Status.RUNNING
     with pytest.raises(IllegalTransition):
         await system.cancel(job.id)
     await w.stop(grace=0.05)  # past the grace period: handed back

@@ -14,9 +14,10 @@ from collections.abc import Set
 
 from uno.jobs.jobs import CANCELLABLE, FINISHED, HELD, RETRYABLE, WAITING, Status
 from uno.jobs.queries import FAILED_STATUSES
+from uno.jobs.schedules import ScheduleStatus
 
 
-def sql_status(status: Status) -> str:
+def sql_status(status: Status | ScheduleStatus) -> str:
     """One status as a SQL string literal."""
     return f"'{status.value}'"
 
@@ -37,5 +38,9 @@ STATUS_SET_SLOTS: dict[str, str] = {
     "failures": sql_statuses(FAILED_STATUSES),
 }
 
-#: One slot per status, named after it: a file uses those it needs.
-STATUS_SLOTS: dict[str, str] = {status.value: sql_status(status) for status in Status}
+#: One slot per status, named after it, and per schedule status, ``schedule_`` and its
+#: name (``{{schedule_active}}``): a file uses those it needs.
+STATUS_SLOTS: dict[str, str] = {
+    **{status.value: sql_status(status) for status in Status},
+    **{f"schedule_{status.value}": sql_status(status) for status in ScheduleStatus},
+}

@@ -133,6 +133,16 @@ WITH released AS (
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c WHERE c.n > 0;
 
+-- name: release_strays
+-- Identical notifications of one transaction are delivered once.
+WITH released AS (
+    UPDATE jobs SET status = {{pending}}, worker_id = NULL, started_at = NULL
+    WHERE worker_id = %(worker_id)s AND status IN {{held}}
+      AND NOT (id = ANY(%(keep)s::text[]))
+    RETURNING id
+)
+SELECT id, pg_notify(%(channel)s, '') FROM released;
+
 -- name: cancel_job
 UPDATE jobs SET
     status = {{cancelled}},
@@ -445,7 +455,7 @@ SELECT 1 AS found FROM schedules WHERE id = %(id)s;
 -- Moves only a stale next_run_at, and never last_run_at back.
 UPDATE schedules
 SET next_run_at = %(next_run_at)s, last_run_at = greatest(last_run_at, %(occurrence)s)
-WHERE id = %(id)s AND status = 'active' AND next_run_at <= %(occurrence)s
+WHERE id = %(id)s AND status = {{schedule_active}} AND next_run_at <= %(occurrence)s
   AND (%(revision)s::int IS NULL OR revision = %(revision)s::int);
 
 -- name: get_schedule
@@ -463,14 +473,14 @@ DELETE FROM schedules WHERE id = %(id)s;
 
 -- name: due_schedules
 SELECT * FROM schedules
-WHERE status = 'active' AND next_run_at <= %(now)s
+WHERE status = {{schedule_active}} AND next_run_at <= %(now)s
 ORDER BY next_run_at, id
 LIMIT %(limit)s;
 
 -- name: fire_schedule
 WITH schedule AS (
     SELECT id FROM schedules
-    WHERE id = %(schedule_id)s AND status = 'active'
+    WHERE id = %(schedule_id)s AND status = {{schedule_active}}
       AND (%(revision)s::int IS NULL OR revision = %(revision)s::int)
     FOR UPDATE
 ), occurrence AS (

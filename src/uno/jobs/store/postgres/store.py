@@ -52,7 +52,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER
+from uno.jobs.store.columns import CLAIM_ORDER, list_order
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
@@ -570,6 +570,11 @@ class PostgresStore:
             params = {"ids": list(job_ids), "worker_id": worker_id, "channel": self.channel}
             await self._rowcount(self._q["release_jobs"], params, idempotent=True)
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": list(keep), "channel": self.channel}
+        found = await self._query(self._q["release_strays"], params, idempotent=True)
+        return [row["id"] for row in found]
+
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {"id": job_id, "reason": reason, "now": as_utc(now)}
         found = await self._read_jobs(self._q["cancel_job"], params, idempotent=False)
@@ -674,7 +679,7 @@ class PostgresStore:
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         where, params = _job_where(job_filter)
-        order_by = _job_order(job_filter)
+        order_by = list_order(job_filter.order_by, job_filter.order_dir)
         params.update(limit=job_filter.limit, offset=job_filter.offset)
         page_sql = self._q["list_jobs"].replace("{where}", where).replace("{order_by}", order_by)
         count_sql = self._q["count_jobs"].replace("{where}", where)
@@ -960,9 +965,3 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
         conditions.append("created_at < %(created_before)s")
         params["created_before"] = job_filter.created_before
     return " AND ".join(conditions), params
-
-
-def _job_order(job_filter: JobFilter) -> str:
-    """ORDER BY from a field and direction ``JobFilter`` allows; insertion order breaks ties."""
-    direction = job_filter.order_dir
-    return f"{job_filter.order_by} {direction} NULLS LAST, seq {direction}"

@@ -111,6 +111,13 @@ SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status IN {{held}}
 
+-- name: release_strays
+UPDATE jobs
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
+WHERE worker_id = :worker_id AND status IN {{held}}
+  AND id NOT IN (SELECT value FROM json_each(:keep))
+RETURNING id
+
 -- name: job_status
 SELECT status FROM jobs WHERE id = ?
 
@@ -452,7 +459,7 @@ SELECT 1 FROM schedules WHERE id = ?
 UPDATE schedules
 SET next_run_at = :next_run_at,
     last_run_at = max(coalesce(last_run_at, :occurrence), :occurrence)
-WHERE id = :id AND status = 'active' AND next_run_at <= :occurrence
+WHERE id = :id AND status = {{schedule_active}} AND next_run_at <= :occurrence
   AND (:revision IS NULL OR revision = :revision)
 
 -- name: delete_schedule
@@ -460,7 +467,7 @@ DELETE FROM schedules WHERE id = ?
 
 -- name: due_schedules
 SELECT {schedule_columns} FROM schedules
-WHERE status = 'active' AND next_run_at <= ?
+WHERE status = {{schedule_active}} AND next_run_at <= ?
 ORDER BY next_run_at, id
 LIMIT ?
 

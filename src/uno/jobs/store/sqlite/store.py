@@ -56,7 +56,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
+from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE, list_order
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
@@ -96,7 +96,6 @@ class _SomeLeftAlone(Exception):
     """An outcome statement changed fewer jobs than it was given: roll it back."""
 
 
-_NULLABLE_ORDER_FIELDS = frozenset({"started_at", "completed_at"})
 _LIST_FILTERS = (
     "queue_name",
     "statuses",
@@ -532,6 +531,17 @@ class SQLiteStore:
             await self._run(self._execute, Q["release_jobs"], params)
             self._notify()
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": _dumps(list(keep))}
+        released = await self._run(self._released_ids, params)
+        if released:
+            self._notify()
+        return released
+
+    def _released_ids(self, params: dict[str, Any]) -> list[str]:
+        with self._write() as conn:
+            return [row[0] for row in conn.execute(Q["release_strays"], params)]
+
     def _write_outcomes(self, query: str, params: dict[str, Any], count: int) -> set[str] | None:
         """Run an outcome statement; ``None`` when it changed all ``count`` jobs, else
         the ids it changed.
@@ -663,8 +673,7 @@ class SQLiteStore:
         f = job_filter
         clauses, params = _filter_clauses(f)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        nulls = " NULLS LAST" if f.order_by in _NULLABLE_ORDER_FIELDS else ""
-        order = f"{f.order_by} {f.order_dir}{nulls}, seq {f.order_dir}"
+        order = list_order(f.order_by, f.order_dir)
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
         return await self._run_read(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
