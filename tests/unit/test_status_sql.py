@@ -25,6 +25,7 @@ from uno.jobs.jobs import (
     JobError,
     Status,
 )
+from uno.jobs.queries import FAILED_STATUSES
 from uno.jobs.schedules import ScheduleStatus
 from uno.jobs.store.base import Failure
 from uno.jobs.store.postgres.store import _QUERIES as POSTGRES_QUERIES
@@ -42,7 +43,7 @@ QUOTED_STATUS = re.compile(rf"'({_NAMES}|{_SCHEDULE_NAMES})'")
 #: A parenthesised list of quoted status names.
 STATUS_LIST = re.compile(rf"\(\s*'(?:{_NAMES})'(?:\s*,\s*'(?:{_NAMES})')*\s*\)")
 
-DOMAIN_SETS = [WAITING, HELD, FINISHED, CANCELLABLE, RETRYABLE]
+DOMAIN_SETS = [WAITING, HELD, FINISHED, CANCELLABLE, RETRYABLE, FAILED_STATUSES]
 
 
 def schema_texts(package: str) -> list[str]:

@@ -78,6 +78,13 @@ class Limits:
     #: Task names not registered in the process that get their own label in ``/metrics``
     #: (registered tasks always do); the rest are summed as ``other``.
     max_metric_tasks: int = 50
+    #: Most jobs one bulk retry or cancel (`POST /jobs/bulk-retry`, `/jobs/bulk-cancel`)
+    #: changes; the rest are left for another request.
+    max_bulk_jobs: int = 100_000
+    #: Jobs a bulk retry or cancel changes per statement (one short transaction each).
+    bulk_batch_size: int = 500
+    #: Longest span of per-minute history one request reads (`GET /console/overview`).
+    max_history_minutes: int = 7 * 24 * 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:

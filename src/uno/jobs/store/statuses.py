@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 from uno.jobs.jobs import CANCELLABLE, FINISHED, HELD, RETRYABLE, WAITING, Status
+from uno.jobs.queries import FAILED_STATUSES
 from uno.jobs.schedules import ScheduleStatus
 
 
@@ -33,6 +34,8 @@ STATUS_SET_SLOTS: dict[str, str] = {
     "finished": sql_statuses(FINISHED),
     "cancellable": sql_statuses(CANCELLABLE),
     "retryable": sql_statuses(RETRYABLE),
+    # The jobs counted as failed, in the statistics and the per-minute history.
+    "failures": sql_statuses(FAILED_STATUSES),
 }
 
 #: One slot per status, named after it, and per schedule status, ``schedule_`` and its

@@ -243,6 +243,12 @@ class JobListQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip")
     order_by: JobOrderField = Field(default="created_at", description="Field to order by")
     order_dir: OrderDir = Field(default="desc", description="Order direction")
+    created_after: UtcDateTime | None = Field(
+        default=None, description="Jobs created at or after this time"
+    )
+    created_before: UtcDateTime | None = Field(
+        default=None, description="Jobs created before this time"
+    )
 
     def to_filter(self) -> JobFilter:
         """The store's filter for these parameters."""
@@ -257,6 +263,8 @@ class JobListQuery(BaseModel):
             offset=self.offset,
             order_by=self.order_by,
             order_dir=self.order_dir,
+            created_after=self.created_after,
+            created_before=self.created_before,
         )
 
 
