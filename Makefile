@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench bench-network install clean
+.PHONY: run test check lint browser bench bench-network install clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,7 @@ run: $(STAMP)
 # The whole gate (and CI's: .ci/run calls exactly this): lint, format, types, then every
 # test with branch coverage, failing under the floor set in pyproject.toml
 # ([tool.coverage.report] fail_under).
-test: lint
+test: lint browser
 	$(BIN)/pytest -q -p no:cacheprovider --cov=uno.jobs --cov-branch --cov-report=term:skip-covered
 
 # ruff (with the complexity bound C90) and mypy --strict on src/ (pyproject.toml [tool.*]).
@@ -28,6 +28,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
+
+# The console's browser tests drive Debian's Chromium (never a downloaded browser);
+# install it where we may. Without it they skip locally and fail in CI.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "chromium is not installed: the console's browser tests cannot run"
 
 check: test
 
