@@ -78,6 +78,10 @@ class Limits:
     #: Task names not registered in the process that get their own label in ``/metrics``
     #: (registered tasks always do); the rest are summed as ``other``.
     max_metric_tasks: int = 50
+    #: Attempts kept per job in its history (``attempts`` of the job view); older ones go.
+    max_attempts_kept: int = 20
+    #: Longest progress message a running job reports (cut, not refused).
+    max_progress_chars: int = 1 * KIB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:

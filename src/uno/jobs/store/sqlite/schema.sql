@@ -68,7 +68,11 @@ CREATE TABLE workers (
     pid          INTEGER NOT NULL,
     queues       TEXT,
     heartbeat_at REAL NOT NULL,
-    started_at   REAL NOT NULL
+    started_at   REAL NOT NULL,
+    tasks TEXT,
+    processed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    gone_at REAL
 );
 
 CREATE TABLE schedules (
@@ -116,4 +120,24 @@ CREATE TABLE maintenance_leases (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
     expires_at REAL NOT NULL
+) WITHOUT ROWID;
+
+-- One row per ended attempt (the last Limits.max_attempts_kept of each job).
+CREATE TABLE job_attempts (
+    job_id      TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    worker_id   TEXT,
+    started_at  REAL,
+    finished_at REAL    NOT NULL,
+    outcome     TEXT    NOT NULL,
+    error       TEXT,
+    PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
+
+-- The progress a running job last reported (one row a job).
+CREATE TABLE job_progress (
+    job_id     TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    fraction   REAL,
+    message    TEXT,
+    updated_at REAL NOT NULL
 ) WITHOUT ROWID;
