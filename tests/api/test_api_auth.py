@@ -48,6 +48,8 @@ ROUTES = [
     ("POST", "/api/v1/queues/{queue_name}/clear", "jobs:admin"),
     ("GET", "/api/v1/tasks", "jobs:read"),
     ("GET", "/api/v1/tasks/{task_name}", "jobs:read"),
+    ("GET", "/api/v1/workers", "jobs:read"),
+    ("GET", "/api/v1/workers/{worker_id}", "jobs:read"),
 ]
 BODIES: dict[str, Any] = {
     "/api/v1/jobs": {"task_name": "nope"},
@@ -58,7 +60,9 @@ BODIES: dict[str, Any] = {
 
 
 def concrete(path: str) -> str:
-    return path.format(job_id="j1", schedule_id="s1", queue_name="default", task_name="echo")
+    return path.format(
+        job_id="j1", schedule_id="s1", queue_name="default", task_name="echo", worker_id="w1"
+    )
 
 
 @pytest.fixture

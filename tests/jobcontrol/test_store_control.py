@@ -80,7 +80,9 @@ async def test_two_failures_then_a_success_leave_three_attempts(
     for number in (1, 2):  # the first attempt runs on W, the next ones on worker-2
         at = clock.advance(1)
         error = JobError("ValueError", f"bad {number}", f"Traceback {number}")
-        await store.fail_jobs(holder, [Failure(job_id, error, at, retry_at=at)])
+        # As the worker reports a failure with a retry: status retrying.
+        failure = Failure(job_id, error, at, Status.RETRYING, retry_at=at)
+        await store.fail_jobs(holder, [failure])
         (again,) = await store.fetch_jobs("worker-2", None, 1, at, running=1)
         assert again.id == job_id
         holder = "worker-2"

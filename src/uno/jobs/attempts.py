@@ -30,6 +30,19 @@ class Outcome(StrEnum):
     LOST = "lost"
 
 
+#: The outcome of a failed attempt by the status it asked for: a failure followed by
+#: a retry (status ``retrying``, or any other) counts as failed.
+_FAILURE_OUTCOMES = {
+    "timeout": Outcome.TIMEOUT,
+    "cancelled": Outcome.CANCELLED,
+}
+
+
+def failure_outcome(status: str) -> Outcome:
+    """How a failed attempt that asked for ``status`` ended (see ``store.Failure``)."""
+    return _FAILURE_OUTCOMES.get(status, Outcome.FAILED)
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One ended attempt of a job; ``number`` counts from 1 over the job's life."""

@@ -11,7 +11,7 @@ from fastapi.params import Depends as DependsParam
 
 from uno.jobs.api.admission import without_opening
 from uno.jobs.api.auth import SystemProvider
-from uno.jobs.api.routes import jobs, queues, schedules, tasks
+from uno.jobs.api.routes import jobs, queues, schedules, tasks, workers
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.api.runtime import embedded_runtime
 from uno.jobs.system import JobSystem
@@ -67,6 +67,7 @@ def register_jobs_endpoints(
         "schedules": schedules.build_router(ctx),
         "queues": queues.build_router(ctx),
         "tasks": tasks.build_router(ctx),
+        "workers": workers.build_router(ctx),
     }
     for router in routers.values():
         app_or_router.include_router(

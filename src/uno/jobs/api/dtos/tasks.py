@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from uno.jobs.api.dtos.common import Seconds
 from uno.jobs.tasks import Task
@@ -37,6 +39,11 @@ class TaskInfoDto(BaseModel):
 class TaskListDto(BaseModel):
     items: list[TaskInfoDto]
     total: int
+    #: An addition to the reference: filled by List Tasks (``dtos.control.TaskBacklogDto``).
+    waiting_for_workers: list[Any] = Field(
+        default_factory=list,
+        description="Waiting jobs whose task (at the version they name) no live worker has",
+    )
 
     @classmethod
     def from_domain(cls, tasks: list[Task]) -> TaskListDto:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from starlette.types import Receive
 
+from uno.jobs import job_control
 from uno.jobs.api.auth import SCOPE_READ, SCOPE_WRITE
 from uno.jobs.api.dtos import (
     MAX_PAGE_SIZE,
@@ -22,6 +23,7 @@ from uno.jobs.api.dtos import (
     StatusEnum,
 )
 from uno.jobs.api.dtos.common import MAX_OFFSET
+from uno.jobs.api.dtos.control import JobDetailDto
 from uno.jobs.api.dtos.jobs import OrderDir
 from uno.jobs.api.errors import JobsRoute
 from uno.jobs.api.lean import json_response, read_body, read_query
@@ -125,13 +127,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
     @router.get(
         "/{job_id}",
         name="get_job",
-        response_model=JobViewDto,
+        response_model=JobDetailDto,
         dependencies=read,
         responses=ctx.responses(404),
         summary="Get Job",
     )
-    async def get_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
-        return JobViewDto.from_domain(await system.get(job_id))
+    async def get_job(job_id: str, system: JobSystem = system_dep) -> JobDetailDto:
+        """The job, with its attempt history and progress (additions to the reference)."""
+        return JobDetailDto.from_details(await job_control.job_details(system, job_id))
 
     @router.post(
         "/run-sync",
@@ -176,7 +179,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         body: Annotated[CancelJobDto | None, Body()] = None,
         system: JobSystem = system_dep,
     ) -> JobViewDto:
-        """Cancel a job that has not started; 409 once it has."""
+        """Cancel a job that has not ended; a running job's worker is told to stop it.
+        409 once it has ended."""
         reason = body.reason if body else None
         return JobViewDto.from_domain(await system.cancel(job_id, reason))
 

@@ -148,10 +148,10 @@ WITH failed AS (
         worker_id = CASE WHEN f.retry_at IS NULL THEN j.worker_id END
     FROM unnest(
         %(ids)s::text[], %(errors)s::text[], %(finished_at)s::timestamptz[],
-        %(statuses)s::text[], %(retry_at)s::timestamptz[]
-    ) AS f (id, error, finished_at, status, retry_at)
+        %(statuses)s::text[], %(retry_at)s::timestamptz[], %(outcomes)s::text[]
+    ) AS f (id, error, finished_at, status, retry_at, outcome)
     WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
-    RETURNING j.id, f.retry_at, j.started_at, f.finished_at, f.status AS outcome,
+    RETURNING j.id, f.retry_at, j.started_at, f.finished_at, f.outcome,
               f.error::jsonb AS error
 ), recorded AS (
     -- The attempts it ends, as complete_jobs records them.

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from uno.jobs.attempts import Attempt, Outcome, Progress
+from uno.jobs.attempts import Attempt, Outcome, Progress, failure_outcome
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -513,7 +513,7 @@ class SQLiteStore:
                 codec.dumps_error(f.error),
                 ts(f.finished_at),
                 ts(f.retry_at),
-                Status(f.status).value,
+                failure_outcome(f.status).value,
             )
             for f in failures
         ]
