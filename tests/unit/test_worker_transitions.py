@@ -160,26 +160,22 @@ async def test_illegal_transitions_are_refused(system: JobSystem, store: Store) 
     await store.fetch_jobs("w1", None, 1, system.clock.now())
     await store.start_jobs([pending.id], "w1", system.clock.now())
     with pytest.raises(IllegalTransition, match="running"):
-        await system.cancel(pending.id)
+        await system.retry(pending.id)
     assert await status(system, pending.id) == Status.RUNNING
 
 
-async def test_running_job_cannot_be_cancelled_and_finishes(system: JobSystem) -> None:
+async def test_a_running_job_cancelled_is_stopped_by_its_worker(system: JobSystem) -> None:
     job = await system.enqueue("waits")
     w = Worker(system, worker_id="w1")
     running = asyncio.create_task(w.run())
-
-    async def is_running() -> bool:
-        return await status(system, job.id) == Status.RUNNING
-
-    from helpers import eventually
-
-    await eventually(is_running)
-    with pytest.raises(IllegalTransition):
-        await system.cancel(job.id)
-    await w.stop(grace=0.05)  # past the grace period: handed back
+    await w.progress.until(lambda progress: progress.started == 1)
+    assert await status(system, job.id) == Status.RUNNING
+    await system.cancel(job.id, "stop")
+    await w.progress.until(lambda progress: progress.cancelled_running == 1)
+    assert await status(system, job.id) == Status.CANCELLED
+    await w.stop(grace=0.05)
     await running
-    assert await status(system, job.id) == Status.PENDING
+    assert await status(system, job.id) == Status.CANCELLED
 
 
 @pytest.mark.parametrize(

@@ -249,6 +249,15 @@ class Store(Protocol):
         """Hand back held jobs (a polite stop): reserved or running -> pending,
         ``worker_id`` cleared, ``retry_count`` unchanged."""
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        """Hand back every job held by ``worker_id`` (reserved or running) whose id is
+        not in ``keep``, as ``release_jobs`` does; return the ids handed back.
+
+        For a worker that is alive but may hold jobs it never started: a claim
+        whose answer was lost with its connection leaves them held by a worker
+        that keeps beating, so no rescue would ever take them back. The worker
+        passes the ids it is running or still has to report; one statement."""
+
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         """Cancel a job that has not ended (pending, reserved, running, retrying).
 

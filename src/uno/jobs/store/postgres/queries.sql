@@ -184,6 +184,16 @@ WITH released AS (
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c WHERE c.n > 0;
 
+-- name: release_strays
+-- Identical notifications of one transaction are delivered once.
+WITH released AS (
+    UPDATE jobs SET status = {{pending}}, worker_id = NULL, started_at = NULL
+    WHERE worker_id = %(worker_id)s AND status IN {{held}}
+      AND NOT (id = ANY(%(keep)s::text[]))
+    RETURNING id
+)
+SELECT id, pg_notify(%(channel)s, '') FROM released;
+
 -- name: cancel_job
 -- A running job's attempt is recorded as cancelled, and its worker told through
 -- a NOTIFY 'cancel:<id>' on the store's channel (delivered on commit).

@@ -585,6 +585,11 @@ class PostgresStore:
             params = {"ids": list(job_ids), "worker_id": worker_id, "channel": self.channel}
             await self._rowcount(self._q["release_jobs"], params, idempotent=True)
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": list(keep), "channel": self.channel}
+        found = await self._query(self._q["release_strays"], params, idempotent=True)
+        return [row["id"] for row in found]
+
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {
             "id": job_id,

@@ -174,6 +174,13 @@ SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status IN {{held}}
 
+-- name: release_strays
+UPDATE jobs
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
+WHERE worker_id = :worker_id AND status IN {{held}}
+  AND id NOT IN (SELECT value FROM json_each(:keep))
+RETURNING id
+
 -- name: job_status
 SELECT status FROM jobs WHERE id = ?
 

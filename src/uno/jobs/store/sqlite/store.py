@@ -532,6 +532,17 @@ class SQLiteStore:
             await self._run(self._execute, Q["release_jobs"], params)
             self._notify()
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": _dumps(list(keep))}
+        released = await self._run(self._released_ids, params)
+        if released:
+            self._notify()
+        return released
+
+    def _released_ids(self, params: dict[str, Any]) -> list[str]:
+        with self._write() as conn:
+            return [row[0] for row in conn.execute(Q["release_strays"], params)]
+
     def _write_outcomes(
         self, query: str, params: dict[str, Any], ids: list[str]
     ) -> set[str] | None:
