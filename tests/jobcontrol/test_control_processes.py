@@ -364,3 +364,30 @@ def test_a_killed_worker_turns_silent_then_gone(fleet: Fleet) -> None:
         poll(gone, 30, interval=0.05)
         assert seen[-1] == "gone" and "silent" in seen[:-1], seen
         assert by_pid()[survivor.pid]["state"] == "alive"
+
+
+def test_a_standalone_worker_logs_each_outcome_as_json(fleet: Fleet) -> None:
+    import json
+
+    fleet.serve("control")
+    worker = fleet.worker("control", "--log-format", "json")
+    with fleet.client() as client:
+        job_id = _create(client, "flaky", "logged")
+        poll(lambda: client.get(f"/jobs/{job_id}").json()["status"] == "completed", 30, 0.05)
+
+    def outcomes() -> list[dict[str, Any]]:
+        found = []
+        for line in fleet.output(worker).splitlines():
+            if line.startswith("{"):
+                document = json.loads(line)
+                if document.get("job_id") == job_id:
+                    found.append(document)
+        return found
+
+    logged = poll(lambda: len(outcomes()) == 3 and outcomes(), 10)
+    assert [d["outcome"] for d in logged] == ["retrying", "retrying", "completed"]
+    assert [d["attempt"] for d in logged] == [1, 2, 3]
+    assert logged[0]["error_type"] == "ValueError"
+    assert logged[0]["error"] == "attempt 1 of logged fails"
+    assert all(d["task"] == "flaky" and d["queue"] == "default" for d in logged)
+    assert all(d["level"] == "info" and d["duration"] >= 0 for d in logged)
