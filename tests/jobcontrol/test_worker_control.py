@@ -119,3 +119,36 @@ def test_the_context_parameter_is_found_by_its_annotation() -> None:
     assert context_parameter(plain) is None
     assert context_parameter(wants) == "context"
     assert context_parameter(wants_as_text) == "context"
+
+
+async def test_a_cancel_heard_before_the_launch_keeps_the_job_from_starting() -> None:
+    from helpers import make_job
+    from uno.jobs.limits import Limits
+    from uno.jobs.worker.executor import Executor
+
+    system = JobSystem()
+    registry = system.registry
+    calls: list[str] = []
+
+    @system.task(max_retries=0)
+    async def t() -> None:
+        calls.append("ran")
+
+    finished: list[str] = []
+    cancelled: list[str] = []
+    executor = Executor(
+        registry, ManualClock(), Limits(), 2,
+        lambda attempt, outcome, seconds: finished.append(attempt.job.id),
+        on_cancelled=lambda attempt, seconds: cancelled.append(attempt.job.id),
+    )  # fmt: skip
+    job = make_job(task_name="t")
+    assert not executor.cancel(job.id)  # not running yet: remembered
+    executor.launch(job)
+    await asyncio.sleep(0)
+    assert (cancelled, finished, calls, executor.running) == ([job.id], [], [], {})
+    other = make_job(task_name="t")
+    executor.launch(other)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert finished == [other.id] and calls == ["ran"]
+    executor.close()

@@ -51,6 +51,9 @@ _perf = time.perf_counter
 
 Outcome = Completion | Failure
 
+#: Cancels of jobs not (yet) running here that are remembered for a later launch.
+_EARLY_CANCELS = 256
+
 
 class Attempt:
     """One run of a job's call, from launch until its outcome is decided."""
@@ -107,6 +110,9 @@ class Executor:
         #: Seconds a cancelled thread-pool call has to see its flag and return.
         self.cancel_grace = cancel_grace
         self.running: dict[str, Attempt] = {}
+        #: Cancels heard for jobs not launched yet (the notice can overtake the claim's
+        #: answer): such a job is not started. Bounded; the oldest are forgotten.
+        self._cancelled_early: dict[str, None] = {}
         self._tasks: dict[tuple[str, str | None], Task | None] = {}
         self._threads: ThreadPool | None = None
         self._processes: ProcessPool | None = None
@@ -119,6 +125,10 @@ class Executor:
             task = self._task_for(job)
         run = Attempt(job, task, _perf())
         self.running[job.id] = run
+        if self._cancelled_early and self._cancelled_early.pop(job.id, 0) is None:
+            run.cancelled = True
+            self._stopped(run)
+            return
         if task is None:
             self._settle(
                 run, False, TaskNotFound(f"Task not found in this worker: {job.task_name}")
@@ -201,7 +211,12 @@ class Executor:
         (its thread runs on, its result dropped) unless it returns within
         ``cancel_grace``. False when the job does not run here."""
         run = self.running.get(job_id)
-        if run is None or run.done or run.cancelled:
+        if run is None:
+            self._cancelled_early[job_id] = None
+            if len(self._cancelled_early) > _EARLY_CANCELS:
+                del self._cancelled_early[next(iter(self._cancelled_early))]
+            return False
+        if run.done or run.cancelled:
             return False
         run.cancelled = True
         if run.timer is not None:
