@@ -121,34 +121,19 @@ def test_the_context_parameter_is_found_by_its_annotation() -> None:
     assert context_parameter(wants_as_text) == "context"
 
 
-async def test_a_cancel_heard_before_the_launch_keeps_the_job_from_starting() -> None:
-    from helpers import make_job
-    from uno.jobs.limits import Limits
-    from uno.jobs.worker.executor import Executor
-
-    system = JobSystem()
-    registry = system.registry
-    calls: list[str] = []
-
-    @system.task(max_retries=0)
-    async def t() -> None:
-        calls.append("ran")
-
-    finished: list[str] = []
-    cancelled: list[str] = []
-    executor = Executor(
-        registry, ManualClock(), Limits(), 2,
-        lambda attempt, outcome, seconds: finished.append(attempt.job.id),
-        on_cancelled=lambda attempt, seconds: cancelled.append(attempt.job.id),
-    )  # fmt: skip
-    job = make_job(task_name="t")
-    assert not executor.cancel(job.id)  # not running yet: remembered
-    executor.launch(job)
-    await asyncio.sleep(0)
-    assert (cancelled, finished, calls, executor.running) == ([job.id], [], [], {})
-    other = make_job(task_name="t")
-    executor.launch(other)
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert finished == [other.id] and calls == ["ran"]
-    executor.close()
+async def test_a_cancel_heard_before_the_launch_is_checked_with_the_store(
+    system: JobSystem, store: Store, clock: ManualClock
+) -> None:
+    """The notice can overtake the claim's answer: the job, once launched, is checked
+    with the store and stopped when the cancel was of its attempt."""
+    RELEASE.clear()
+    job = await system.enqueue("ignores_the_flag")
+    w = Worker(system, worker_id="w1", cancel_grace=0.1)
+    async with w:
+        (claimed,) = await store.fetch_jobs("w1", None, 1, clock.now(), running=1)
+        await system.cancel(job.id)
+        assert not w._executor.cancel(job.id)  # heard before the launch
+        w._executor.launch(claimed)
+        await w.progress.until(lambda p: p.cancelled_running == 1, timeout=5)
+    RELEASE.set()
+    assert (await system.get(job.id)).status is Status.CANCELLED

@@ -97,6 +97,7 @@ class Executor:
         *,
         write_progress: WriteProgress | None = None,
         on_cancelled: OnCancelled | None = None,
+        on_recheck: Callable[[str], None] | None = None,
         cancel_grace: float = 5.0,
     ) -> None:
         self.registry = registry
@@ -107,11 +108,13 @@ class Executor:
         self.on_finished = on_finished
         self.write_progress = write_progress
         self.on_cancelled = on_cancelled
+        self.on_recheck = on_recheck
         #: Seconds a cancelled thread-pool call has to see its flag and return.
         self.cancel_grace = cancel_grace
         self.running: dict[str, Attempt] = {}
         #: Cancels heard for jobs not launched yet (the notice can overtake the claim's
-        #: answer): such a job is not started. Bounded; the oldest are forgotten.
+        #: answer): such a job is checked with the store (``on_recheck``) once launched.
+        #: Bounded; the oldest are forgotten.
         self._cancelled_early: dict[str, None] = {}
         self._tasks: dict[tuple[str, str | None], Task | None] = {}
         self._threads: ThreadPool | None = None
@@ -125,10 +128,11 @@ class Executor:
             task = self._task_for(job)
         run = Attempt(job, task, _perf())
         self.running[job.id] = run
-        if self._cancelled_early and self._cancelled_early.pop(job.id, 0) is None:
-            run.cancelled = True
-            self._stopped(run)
-            return
+        # Cancelled before it got here, or a cancel of an earlier attempt (the job
+        # retried by hand since): the worker asks the store which.
+        early = self._cancelled_early
+        if early and early.pop(job.id, 0) is None and self.on_recheck is not None:
+            self.on_recheck(job.id)
         if task is None:
             self._settle(
                 run, False, TaskNotFound(f"Task not found in this worker: {job.task_name}")

@@ -106,6 +106,7 @@ class Worker:
             self.worker_id,
             write_progress=self._write_progress,
             on_cancelled=self._on_cancelled,
+            on_recheck=self._recheck,
             cancel_grace=_or(cancel_grace, min(self.shutdown_grace, 5.0)),
         )
         #: The tasks (name and version) this worker runs: the only jobs it claims.
@@ -231,10 +232,17 @@ class Worker:
                 "worker %s: job %s cancelled while running; stopping it", self.worker_id, job_id
             )
 
-    async def _check_held(self) -> None:
+    def _recheck(self, job_id: str) -> None:
+        """A job launched after a cancel notice named it: ask the store whether the
+        cancel was of this attempt."""
+        if self._loop is not None:
+            self._loop.create_task(self._check_held([job_id]))
+
+    async def _check_held(self, job_ids: list[str] | None = None) -> None:
         """After lost notices: stop the jobs this worker runs that it no longer holds."""
         try:
-            jobs = await self.system.store.get_jobs(list(self._executor.running))
+            ids = list(self._executor.running) if job_ids is None else job_ids
+            jobs = await self.system.store.get_jobs(ids)
         except Exception as exc:
             log.warning("worker %s could not check its jobs: %s", self.worker_id, exc)
             return
