@@ -236,3 +236,18 @@ def test_a_long_progress_message_is_cut() -> None:
 
     _, message = check_progress(0.5, "x" * 5000, Limits(max_progress_chars=100))
     assert message is not None and len(message) <= 100 and message.endswith("cut]")
+
+
+async def test_a_timed_out_attempt_followed_by_a_retry_is_a_timeout(
+    store: Store, clock: ManualClock
+) -> None:
+    from uno.jobs.attempts import TIMED_OUT
+    from uno.jobs.worker.execute import JobTimedOut
+
+    assert JobTimedOut.__name__ == TIMED_OUT  # the name the worker gives the error
+    job_id = await _running(store, clock, max_retries=1)
+    error = JobError(TIMED_OUT, "Job exceeded its timeout of 1 seconds")
+    at = clock.advance(1)
+    await store.fail_jobs(W, [Failure(job_id, error, at, Status.RETRYING, retry_at=at)])
+    (attempt,) = await store.list_attempts(job_id)
+    assert attempt.outcome is Outcome.TIMEOUT

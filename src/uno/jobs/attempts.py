@@ -31,15 +31,20 @@ class Outcome(StrEnum):
 
 
 #: The outcome of a failed attempt by the status it asked for: a failure followed by
-#: a retry (status ``retrying``, or any other) counts as failed.
+#: a retry (status ``retrying``, or any other) counts as failed, unless it timed out.
 _FAILURE_OUTCOMES = {
     "timeout": Outcome.TIMEOUT,
     "cancelled": Outcome.CANCELLED,
 }
+#: The error type of an attempt the worker stopped at its timeout (``worker.execute``).
+TIMED_OUT = "JobTimedOut"
 
 
-def failure_outcome(status: str) -> Outcome:
-    """How a failed attempt that asked for ``status`` ended (see ``store.Failure``)."""
+def failure_outcome(status: str, error_type: str | None = None) -> Outcome:
+    """How a failed attempt that asked for ``status`` ended (see ``store.Failure``):
+    a timed-out attempt is ``timeout`` even when a retry follows."""
+    if error_type == TIMED_OUT:
+        return Outcome.TIMEOUT
     return _FAILURE_OUTCOMES.get(status, Outcome.FAILED)
 
 

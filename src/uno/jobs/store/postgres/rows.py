@@ -262,7 +262,7 @@ def failure_columns(failures: Sequence[Failure]) -> dict[str, list[Any]]:
         "finished_at": [as_utc(f.finished_at) for f in failures],
         "statuses": [Status(f.status).value for f in failures],
         "retry_at": [utc(f.retry_at) for f in failures],
-        "outcomes": [failure_outcome(f.status).value for f in failures],
+        "outcomes": [failure_outcome(f.status, f.error.type).value for f in failures],
     }
 
 

@@ -513,7 +513,7 @@ class SQLiteStore:
                 codec.dumps_error(f.error),
                 ts(f.finished_at),
                 ts(f.retry_at),
-                failure_outcome(f.status).value,
+                failure_outcome(f.status, f.error.type).value,
             )
             for f in failures
         ]
