@@ -187,4 +187,8 @@ async def test_the_openapi_document_describes_the_additions(client: httpx.AsyncC
     assert "/api/v1/workers/{worker_id}" in spec["paths"]
     schemas = spec["components"]["schemas"]
     assert {"attempts", "progress"} <= set(schemas["JobDetailDto"]["properties"])
-    assert "waiting_for_workers" in schemas["TaskListDto"]["properties"]
+    waiting = schemas["TaskListDto"]["properties"]["waiting_for_workers"]
+    assert waiting["items"] == {"$ref": "#/components/schemas/TaskBacklogDto"}
+    assert {"task_name", "version", "waiting", "runnable"} <= set(
+        schemas["TaskBacklogDto"]["properties"]
+    )
