@@ -53,6 +53,8 @@ ROUTES = [
     ("GET", "/api/v1/jobs/{job_id}/wait-reasons", "jobs:read"),
     ("GET", "/api/v1/console/overview", "jobs:read"),
     ("GET", "/api/v1/console/session", "jobs:read"),
+    ("GET", "/api/v1/workers", "jobs:read"),
+    ("GET", "/api/v1/workers/{worker_id}", "jobs:read"),
 ]
 BODIES: dict[str, Any] = {
     "/api/v1/jobs": {"task_name": "nope"},
@@ -63,7 +65,9 @@ BODIES: dict[str, Any] = {
 
 
 def concrete(path: str) -> str:
-    return path.format(job_id="j1", schedule_id="s1", queue_name="default", task_name="echo")
+    return path.format(
+        job_id="j1", schedule_id="s1", queue_name="default", task_name="echo", worker_id="w1"
+    )
 
 
 @pytest.fixture

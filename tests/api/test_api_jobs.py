@@ -174,7 +174,8 @@ async def test_get_returns_the_job_and_404_names_the_missing_one(
     job = await create(client, args=[1, 2])
     response = await client.get(f"{JOBS}/{job['id']}")
     assert response.status_code == 200
-    assert response.json() == job
+    # The reference's fields as created, plus the job-control additions.
+    assert response.json() == {**job, "attempts": [], "progress": None}
     missing = await client.get(f"{JOBS}/nope")
     assert missing.status_code == 404
     assert missing.json() == {"detail": "Job not found: nope"}

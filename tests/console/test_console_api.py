@@ -85,6 +85,27 @@ async def test_bulk_cancel_keeps_reason_and_needs_write_scope(
     assert {j["metadata"]["cancel_reason"] for j in jobs} == {"maintenance"}
 
 
+async def test_bulk_cancel_cancels_running_jobs_as_a_single_cancel_would(
+    system: JobSystem, client: httpx.AsyncClient
+) -> None:
+    """Waiting jobs go in batches; a running one through the one cancel verb, so its
+    attempt is recorded as cancelled and its worker loses it."""
+    now = system.clock.now()
+    waiting = make_job(task_name="echo", queue_name="bulkrun")
+    running = make_job(
+        task_name="echo", queue_name="bulkrun", status=Status.RUNNING, worker_id="w1",
+        created_at=now - timedelta(minutes=1), started_at=now - timedelta(seconds=30),
+    )  # fmt: skip
+    await system.store.insert_jobs([waiting, running])
+    body = {"filter": {"queue_name": "bulkrun"}, "reason": "stop all"}
+    done = (await client.post("/api/v1/jobs/bulk-cancel", json=body)).json()
+    assert (done["matched"], done["changed"], done["complete"]) == (2, 2, True)
+    view = (await client.get(f"/api/v1/jobs/{running.id}")).json()
+    assert view["status"] == "cancelled" and view["worker_id"] is None
+    assert [a["outcome"] for a in view["attempts"]] == ["cancelled"]
+    assert (await system.get(waiting.id)).status == Status.CANCELLED
+
+
 async def test_bulk_with_a_bad_filter_is_a_4xx_with_detail(client: httpx.AsyncClient) -> None:
     bad = await client.post("/api/v1/jobs/bulk-retry", json={"filter": {"status": ["nope"]}})
     assert bad.status_code in (400, 422) and bad.json()["detail"]

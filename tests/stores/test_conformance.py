@@ -246,9 +246,18 @@ async def reserve_start_complete(h: Harness) -> None:
 async def claim_straight_into_running(h: Harness) -> None:
     await h.insert()
     await h.claim(start=True)
-    await h.cancel("too late")  # refused: running
     await h.retry()  # refused: running
     await h.complete()
+
+
+async def cancel_of_a_running_job_drops_its_outcome(h: Harness) -> None:
+    """A user cancels a running job: its worker's outcome, reported later, is dropped."""
+    await h.insert(max_retries=2)
+    await h.claim(start=True)
+    await h.cancel("stop it")
+    await h.complete()  # refused: cancelled, no worker holds it
+    await h.fail(retry_in=0)  # refused
+    await h.retry()
 
 
 async def fail_without_retries_then_retry_by_hand(h: Harness) -> None:
@@ -378,6 +387,7 @@ SCENARIOS: dict[str, Scenario] = {
         complete_of_a_reserved_job_is_refused,
         cancel_of_a_reserved_job_clears_its_worker,
         cancel_of_a_retrying_job,
+        cancel_of_a_running_job_drops_its_outcome,
         rescue_of_a_running_job_with_retries_left,
         rescue_of_a_reserved_retry,
         hand_back_on_stop,

@@ -145,7 +145,14 @@ def test_fetch_walks_the_waiting_index(tmp_path: Path) -> None:
     conn.executescript(
         files("uno.jobs.store.sqlite").joinpath("schema.sql").read_text(encoding="utf-8")
     )
-    params = {"worker_id": "w", "now": 1.0, "queues": None, "limit": 10, "running": 0}
+    params = {
+        "worker_id": "w",
+        "now": 1.0,
+        "queues": None,
+        "tasks": None,
+        "limit": 10,
+        "running": 0,
+    }
     plan = " | ".join(
         row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + Q["fetch_jobs"], params)
     )

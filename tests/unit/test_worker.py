@@ -387,19 +387,22 @@ async def test_worker_consumes_only_its_queues(system: JobSystem, calls: list[An
     assert sorted(calls) == ["default", "named-by-job", "other"]
 
 
-async def test_unknown_task_in_this_worker_fails_the_job(
+async def test_a_worker_without_the_task_leaves_its_jobs_waiting(
     system: JobSystem, calls: list[Any]
 ) -> None:
+    """Task-aware claiming: a worker claims only jobs of tasks it has, so a job of a
+    task it lacks waits for a worker that has it instead of failing."""
     job = await system.enqueue("record", [1])
     other = await system.enqueue("record_sync", [2])
     blank = JobSystem(store=system.store, clock=system.clock)
     async with Worker(blank, worker_id="blank") as w:
-        assert await w.run_once() == 2
-    failed = await system.get(job.id)
-    assert failed.status == Status.FAILED
-    assert failed.error is not None and "Task not found" in failed.error.message
-    assert (await system.get(other.id)).status == Status.FAILED
+        assert await w.run_once() == 0
+    assert (await system.get(job.id)).status == Status.PENDING
+    assert (await system.get(other.id)).status == Status.PENDING
     assert calls == []
+    async with worker(system) as w:
+        assert await w.run_once() == 2
+    assert (await system.get(job.id)).status == Status.COMPLETED
 
 
 async def test_events_started_succeeded_failed(system: JobSystem) -> None:

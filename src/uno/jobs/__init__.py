@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from uno.jobs.clock import Clock, ManualClock, SystemClock
+from uno.jobs.context import JobContext
 from uno.jobs.enqueue import JobRequest
 from uno.jobs.errors import (
     Cancel,
@@ -34,6 +35,7 @@ __all__ = [
     "IllegalTransition",
     "Interval",
     "Job",
+    "JobContext",
     "JobError",
     "JobFailed",
     "JobNotFound",

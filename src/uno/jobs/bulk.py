@@ -10,6 +10,10 @@ A batch picks only jobs the action applies to (retryable or cancellable ones), s
 a job the action has changed never matches again and no job is changed twice in
 one request; jobs that reach such a status meanwhile may be picked by a later
 batch, which is what the operator asked for.
+
+A bulk cancel changes the jobs no task runs yet in batches, then cancels the
+running ones one at a time with ``JobSystem.cancel``, as a single cancel would:
+each one's attempt is recorded and its worker told to stop it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from uno.jobs.errors import IllegalTransition, JobNotFound
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Status
 from uno.jobs.limits import check_text
 from uno.jobs.queries import JobFilter
@@ -83,6 +88,20 @@ async def run_bulk(
     if dry_run or matched == 0:
         return BulkOutcome(action, matched, 0, complete=matched <= limits.max_bulk_jobs)
     narrowed = applicable(action, job_filter)
+    changed = await _in_batches(system, action, narrowed, reason)
+    if action is BulkAction.CANCEL and changed < limits.max_bulk_jobs:
+        changed += await _cancel_running(system, narrowed, reason, limits.max_bulk_jobs - changed)
+    if changed < limits.max_bulk_jobs:  # stopped for want of jobs, not by the bound
+        return BulkOutcome(action, matched, changed, complete=True)
+    left = await count_applicable(system, action, job_filter)
+    return BulkOutcome(action, matched, changed, complete=left == 0)
+
+
+async def _in_batches(
+    system: JobSystem, action: BulkAction, narrowed: JobFilter, reason: str | None
+) -> int:
+    """The store's batches: every retryable job, or every cancellable one not running."""
+    limits = system.settings.limits
     changed = 0
     while changed < limits.max_bulk_jobs:
         batch = min(limits.bulk_batch_size, limits.max_bulk_jobs - changed)
@@ -93,6 +112,30 @@ async def run_bulk(
             done = await system.store.cancel_matching(narrowed, reason, batch, now)
         changed += done
         if done < batch:
-            return BulkOutcome(action, matched, changed, complete=True)
-    left = await count_applicable(system, action, job_filter)
-    return BulkOutcome(action, matched, changed, complete=left == 0)
+            break
+    return changed
+
+
+async def _cancel_running(
+    system: JobSystem, narrowed: JobFilter, reason: str | None, budget: int
+) -> int:
+    """Cancel up to ``budget`` running jobs ``narrowed`` matches, one at a time; a job
+    that ended meanwhile is passed over."""
+    if Status.RUNNING not in narrowed.statuses:
+        return 0
+    page_size = system.settings.limits.bulk_batch_size
+    changed = 0
+    while changed < budget:
+        page = replace(narrowed, statuses=(Status.RUNNING,), limit=min(page_size, budget - changed))
+        jobs, _ = await system.list_jobs(page)
+        cancelled = 0
+        for job in jobs:
+            try:
+                await system.cancel(job.id, reason)
+            except (IllegalTransition, JobNotFound):
+                continue  # it ended (or went) between the list and the cancel
+            cancelled += 1
+        changed += cancelled
+        if len(jobs) < page.limit or cancelled == 0:
+            break
+    return changed

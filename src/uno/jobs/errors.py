@@ -31,6 +31,10 @@ class QueueNotFound(JobsError, LookupError):
     """No queue of that name is known (no task, job or setting names it)."""
 
 
+class WorkerNotFound(JobsError, LookupError):
+    """No worker is kept under that id (never registered, or pruned since it went)."""
+
+
 class DuplicateJob(JobsError):
     """A job with this id exists already."""
 

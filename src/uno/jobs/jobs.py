@@ -79,8 +79,12 @@ WAITING = frozenset({Status.PENDING, Status.RETRYING})
 HELD = frozenset({Status.RESERVED, Status.RUNNING})
 #: Statuses a job never leaves on its own (a manual retry may revive some).
 FINISHED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.TIMEOUT})
-#: Statuses from which a user may cancel: the job has not started.
-CANCELLABLE = frozenset({Status.PENDING, Status.RESERVED, Status.RETRYING})
+#: Statuses from which a user may cancel: the job has not ended. A running job's
+#: worker learns of the cancel through the store's cancellation signal and stops it.
+CANCELLABLE = frozenset({Status.PENDING, Status.RESERVED, Status.RUNNING, Status.RETRYING})
+#: Cancellable jobs no task runs yet: the store alone can cancel them. A running
+#: job's cancel must also reach the worker running it (``Store.cancel_job``).
+CANCELLABLE_UNSTARTED = CANCELLABLE - {Status.RUNNING}
 #: Statuses from which a user may retry by hand.
 RETRYABLE = frozenset({Status.FAILED, Status.TIMEOUT, Status.CANCELLED})
 #: Statuses a failed attempt may end a job in, when no retry follows.
@@ -97,7 +101,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
             Status.FAILED,
             Status.TIMEOUT,
             Status.RETRYING,
-            Status.CANCELLED,  # only when the task itself raises Cancel
+            Status.CANCELLED,  # the task raises Cancel, or a user cancels it
             Status.PENDING,  # handed back by a worker stopping past its grace period
         }
     ),

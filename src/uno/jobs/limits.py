@@ -85,6 +85,10 @@ class Limits:
     bulk_batch_size: int = 500
     #: Longest span of per-minute history one request reads (`GET /console/overview`).
     max_history_minutes: int = 7 * 24 * 60
+    #: Attempts kept per job in its history (``attempts`` of the job view); older ones go.
+    max_attempts_kept: int = 20
+    #: Longest progress message a running job reports (cut, not refused).
+    max_progress_chars: int = 1 * KIB
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:

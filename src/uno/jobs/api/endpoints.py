@@ -18,7 +18,7 @@ from fastapi.params import Depends as DependsParam
 
 from uno.jobs.api.admission import without_opening
 from uno.jobs.api.auth import SystemProvider
-from uno.jobs.api.routes import bulk, console, jobs, queues, schedules, tasks
+from uno.jobs.api.routes import bulk, console, jobs, queues, schedules, tasks, workers
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.api.runtime import embedded_runtime
 from uno.jobs.system import JobSystem
@@ -81,8 +81,8 @@ def register_jobs_endpoints(
     *,
     manage_lifespan: bool = True,
 ) -> dict[str, APIRouter]:
-    """Add the jobs, schedules, queues and tasks routers (and the bulk and console
-    routes) under ``path_prefix``.
+    """Add the jobs, schedules, queues and tasks routers (and the workers, bulk and
+    console routes) under ``path_prefix``.
 
     Every route checks the token and the body size from the request's headers
     before its body is read (``uno.jobs.api.admission``), here as in ``create_app``.
@@ -106,9 +106,9 @@ def register_jobs_endpoints(
         "queues": queues.build_router(ctx),
         "tasks": tasks.build_router(ctx),
     }
-    # Additions beyond the reference (bulk actions, the console's reads): mounted,
-    # but not among the returned routers, which are the reference's four.
-    additions = [bulk.build_router(ctx), console.build_router(ctx)]
+    # Additions beyond the reference (workers, bulk actions, the console's reads):
+    # mounted, but not among the returned routers, which are the reference's four.
+    additions = [workers.build_router(ctx), bulk.build_router(ctx), console.build_router(ctx)]
     for router in [*routers.values(), *additions]:
         app_or_router.include_router(
             router, prefix=path_prefix.rstrip("/"), dependencies=list(dependencies or ())

@@ -40,6 +40,7 @@ from uno.jobs.errors import (
     ValidationError,
     WaitAbandoned,
     WaitTimeout,
+    WorkerNotFound,
 )
 from uno.jobs.jobs import JobError
 from uno.jobs.limits import clip_text, text_fault
@@ -54,6 +55,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (JobNotFound, 404),
     (ScheduleNotFound, 404),
     (QueueNotFound, 404),
+    (WorkerNotFound, 404),
     (TaskNotFound, 400),
     (ValidationError, 400),
     (DuplicateJob, 409),

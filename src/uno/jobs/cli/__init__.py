@@ -33,7 +33,7 @@ def options(
 
 def _register_commands() -> None:
     """Each command lives in its own module; importing it adds it to ``cli``."""
-    from uno.jobs.cli import migrate, scheduler, serve, token, worker  # noqa: F401
+    from uno.jobs.cli import migrate, scheduler, serve, token, worker, workers  # noqa: F401
 
 
 def _debug_requested(args: list[str]) -> bool:

@@ -26,16 +26,20 @@ DatabaseOption = Annotated[
     typer.Option("--database", help="Database URL (default: UNO_JOBS_DATABASE_URL or SQLite)."),
 ]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+LogFormatOption = Annotated[
+    str,
+    typer.Option("--log-format", help="text, or json: one JSON object per line."),
+]
 
 
-def load_system(app: str | None, log_level: str, **settings: Any) -> JobSystem:
+def load_system(
+    app: str | None, log_level: str, log_format: str = "text", **settings: Any
+) -> JobSystem:
     """Set up logging, load the user's JobSystem and overlay the command's flags.
 
     A module that cannot be loaded ends the command with exit code 2.
     """
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
     try:
         system = load_app(app)
     except JobsError as exc:
@@ -57,3 +61,19 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
         return
     uvloop.run(main)
+
+
+def configure_logging(log_level: str, log_format: str = "text") -> None:
+    """Root logging at ``log_level``, as text lines or (``json``) one object a line."""
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter(f"--log-format must be text or json, got {log_format!r}")
+    if log_format == "text":
+        logging.basicConfig(
+            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return
+    from uno.jobs.logs import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])

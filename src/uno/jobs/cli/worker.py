@@ -15,6 +15,7 @@ from uno.jobs.cli import cli
 from uno.jobs.cli.options import (
     AppOption,
     DatabaseOption,
+    LogFormatOption,
     LogLevelOption,
     load_system,
     run_loop,
@@ -37,9 +38,10 @@ def worker(
         None, "--concurrency", min=1, help="Jobs run at once (default: UNO_JOBS_CONCURRENCY)."
     ),
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = "text",
 ) -> None:
-    """Run jobs from the queues until stopped."""
-    system = load_system(app, log_level, database_url=database, concurrency=concurrency)
+    """Run jobs from the queues until stopped; one INFO line per job outcome."""
+    system = load_system(app, log_level, log_format, database_url=database, concurrency=concurrency)
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     run_loop(run_worker(system, queues=names))
 

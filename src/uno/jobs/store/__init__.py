@@ -22,8 +22,11 @@ def create_store(url: str, *, settings: Settings | None = None, **options: objec
     """The store for a database URL: ``sqlite:///path.db`` or ``postgresql://...``.
 
     ``settings`` supply what the store's engine reads from them (PostgreSQL:
-    ``settings.postgres``, its timeouts and keepalives); the defaults otherwise.
+    ``settings.postgres``, its timeouts and keepalives; both: the attempts kept per
+    job, ``settings.limits.max_attempts_kept``); the defaults otherwise.
     """
+    if settings is not None:
+        options.setdefault("attempts_kept", settings.limits.max_attempts_kept)
     if url.startswith("sqlite:"):
         from uno.jobs.store.sqlite import SQLiteStore
 

@@ -16,11 +16,12 @@ where an engine has a connection to share.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from uno.jobs.attempts import Attempt, Progress
 from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Status
 from uno.jobs.queries import (
     JobFilter,
@@ -31,6 +32,15 @@ from uno.jobs.queries import (
     ScheduleFilter,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
+from uno.jobs.workers import TaskRef, WorkerRecord
+
+#: A subscriber to cancellations of running jobs: called with the job's id, or with
+#: None when cancellations may have been missed (a LISTEN connection that broke), so
+#: that the subscriber checks the jobs it holds.
+CancelListener = Callable[[str | None], None]
+
+#: Error type of the attempt a worker's silence ended (``rescue_jobs``).
+WORKER_LOST = "WorkerLost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,8 @@ class Pruned:
 
     jobs: int
     occurrences: int
+    #: Workers gone before ``before`` whose rows were deleted.
+    workers: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +243,13 @@ class Store(Protocol):
         now: datetime,
         *,
         running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
         """Claim up to ``limit`` due jobs for ``worker_id``, in one statement.
+
+        With ``tasks`` only jobs the worker can run are claimed: their task is
+        among ``tasks`` and, when the job names a version, at that version
+        (``workers.serves``); the others wait for a worker that has them.
 
         The first ``running`` jobs in claim order become ``running`` with
         ``started_at = now`` (the worker starts them at once, so no second round
@@ -271,11 +288,25 @@ class Store(Protocol):
         passes the ids it is running or still has to report; one statement."""
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
-        """Cancel a job that has not started (pending, reserved, retrying).
+        """Cancel a job that has not ended (pending, reserved, running, retrying).
 
         The reason is kept as ``metadata["cancel_reason"]``; ``completed_at = now``;
-        ``worker_id`` is cleared (nothing holds a cancelled job).
+        ``worker_id`` is cleared (nothing holds a cancelled job), so the outcome the
+        worker reports later is dropped. A running job's attempt is recorded
+        (outcome ``cancelled``) and its cancellation signalled to the subscribers of
+        ``watch_cancels`` on every store of the database.
         Raises ``JobNotFound`` or ``IllegalTransition``. Returns the job as stored.
+        """
+
+    async def watch_cancels(self, listener: CancelListener) -> Callable[[], None]:
+        """Call ``listener`` on the running loop soon after a running job of this
+        database is cancelled (by any process, on any machine for PostgreSQL), through
+        the wake-up channel workers already listen on; returns the unsubscribe call.
+
+        PostgreSQL: a NOTIFY on the store's channel. SQLite: a datagram through the
+        wake-up folder, and in-process subscribers directly. A listener may be told
+        ``None`` (the channel broke and notices may be lost): it should then check
+        the jobs it holds with ``get_jobs``.
         """
 
     async def retry_job(self, job_id: str, now: datetime) -> Job:
@@ -292,8 +323,10 @@ class Store(Protocol):
     async def cancel_matching(
         self, job_filter: JobFilter, reason: str | None, limit: int, now: datetime
     ) -> int:
-        """``cancel_job`` for at most ``limit`` of the cancellable jobs matching
-        ``job_filter``, as ``retry_matching``; returns how many."""
+        """``cancel_job`` for at most ``limit`` of the jobs matching ``job_filter``
+        that no task runs yet (``CANCELLABLE_UNSTARTED``), as ``retry_matching``;
+        returns how many. Running jobs are left to ``cancel_job``, which also
+        records their attempt and tells their worker."""
 
     async def prune_jobs(self, finished_before: datetime) -> int:
         """Delete finished jobs (completed, failed, cancelled, timeout) whose
@@ -310,6 +343,26 @@ class Store(Protocol):
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         """One page of jobs and the total matching the filter (checked when made)."""
+
+    async def list_attempts(self, job_id: str) -> list[Attempt]:
+        """The job's last ``max_attempts_kept`` ended attempts, oldest first.
+
+        Written by the verbs that end an attempt: ``complete_jobs``, ``fail_jobs``,
+        ``rescue_jobs`` (outcome ``lost``) and ``cancel_job`` of a running job."""
+
+    async def report_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        fraction: float | None,
+        message: str | None,
+        now: datetime,
+    ) -> bool:
+        """Record how far a running job is (checked by ``attempts.check_progress``);
+        False, writing nothing, unless ``worker_id`` runs it."""
+
+    async def get_progress(self, job_id: str) -> Progress | None:
+        """The progress the job last reported, if any."""
 
     async def job_groups(self) -> list[JobGroup]:
         """Every stored job counted, in one pass, per (status, queue, priority).
@@ -338,8 +391,27 @@ class Store(Protocol):
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
-        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
-    ) -> None: ...
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        now: datetime,
+        *,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> None:
+        """Record a starting worker: where it runs, what it takes from (``queues``,
+        None: every queue) and the tasks it runs (``tasks``, None: any, as a worker
+        that does not say). Its counts start at 0."""
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """Every worker row kept (gone ones until pruned), oldest first, with the
+        ids of the jobs each runs."""
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
+
+    async def waiting_tasks(self) -> list[tuple[str, str | None, int]]:
+        """Waiting jobs (pending, retrying) counted per (task, version)."""
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         """Prove ``worker_id`` alive; one statement, whatever it holds.
@@ -349,11 +421,13 @@ class Store(Protocol):
         taken for an orphan and rescued while it runs.
         """
 
-    async def unregister_worker(self, worker_id: str) -> None: ...
+    async def unregister_worker(self, worker_id: str) -> None:
+        """A stopping worker: kept, marked gone at its last heartbeat, until pruned."""
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         """Take back jobs held by workers whose last heartbeat is older than
-        ``stale_before`` (or that are not registered at all), and forget those workers.
+        ``stale_before`` (or that are not registered at all, or gone), and mark those
+        workers gone (kept for the workers view until ``prune`` deletes them).
 
         A reserved job goes back to pending as ``release_jobs`` hands it back (no
         worker, no ``started_at``). A running one counts as a failed attempt (error
@@ -464,8 +538,9 @@ class Store(Protocol):
         Stores the per-minute counts of ``request.history_window()`` (each kind
         never lowered), then deletes at most ``request.limit`` finished jobs whose
         ``completed_at`` is before ``request.before``, at most as many
-        ``schedule_occurrences`` older than it (never a schedule's latest) and
-        stored minutes older than it, in one short transaction.
+        ``schedule_occurrences`` older than it (never a schedule's latest), stored
+        minutes older than it, and the workers gone before it, in one short
+        transaction.
         The runner holds the maintenance lease until ``request.lease_until``,
         renewed each round and given up by a round that leaves nothing to do.
         Returns None, having deleted nothing, while another runner holds it.

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from uno.jobs.jobs import CANCELLABLE, FINISHED, HELD, RETRYABLE, WAITING, Status
+from uno.jobs.jobs import (
+    CANCELLABLE,
+    CANCELLABLE_UNSTARTED,
+    FINISHED,
+    HELD,
+    RETRYABLE,
+    WAITING,
+    Status,
+)
 from uno.jobs.queries import FAILED_STATUSES
 from uno.jobs.schedules import ScheduleStatus
 
@@ -33,6 +41,7 @@ STATUS_SET_SLOTS: dict[str, str] = {
     "held": sql_statuses(HELD),
     "finished": sql_statuses(FINISHED),
     "cancellable": sql_statuses(CANCELLABLE),
+    "cancellable_unstarted": sql_statuses(CANCELLABLE_UNSTARTED),
     "retryable": sql_statuses(RETRYABLE),
     # The jobs counted as failed, in the statistics and the per-minute history.
     "failures": sql_statuses(FAILED_STATUSES),

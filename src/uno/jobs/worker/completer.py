@@ -35,6 +35,9 @@ from uno.jobs.worker.executor import Attempt
 from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
+#: One INFO line per job outcome (``log_outcome``): its own logger, so that it can be
+#: turned down (``logging.getLogger("uno.jobs.worker.outcomes").setLevel(...)``).
+_outcome_log = logging.getLogger("uno.jobs.worker.outcomes")
 
 _perf = time.perf_counter
 
@@ -237,6 +240,8 @@ class Completer:
             assert isinstance(outcome, Failure)
             self._failures.append(outcome)
             finished.append((attempt.job, outcome.status, duration))
+        if _outcome_log.isEnabledFor(logging.INFO):
+            log_outcome(attempt.job, outcome, duration)
         self.on_buffered()
 
     @property
@@ -340,3 +345,34 @@ class Completer:
             self.events.publish(
                 JobEvent(kind, job.id, job.task_name, job.queue_name, status, duration)
             )
+
+
+def log_outcome(job: Job, outcome: Outcome, duration: float) -> None:
+    """One INFO line for an attempt's outcome: task, id, queue, attempt, duration; a
+    failure adds its error type and message (the traceback at DEBUG, and in the job's
+    attempt history). The fields also travel as ``record.job_outcome`` (JSON logs)."""
+    fields: dict[str, object] = {
+        "task": job.task_name,
+        "job_id": job.id,
+        "queue": job.queue_name,
+        "attempt": job.retry_count + 1,
+        "duration": round(duration, 6),
+    }
+    if isinstance(outcome, Completion):
+        fields["outcome"] = Status.COMPLETED.value
+        _outcome_log.info(
+            "job completed: task=%s id=%s queue=%s attempt=%d duration=%.3fs",
+            job.task_name, job.id, job.queue_name, fields["attempt"], duration,
+            extra={"job_outcome": fields},
+        )  # fmt: skip
+        return
+    outcome_name = "retrying" if outcome.retry_at is not None else Status(outcome.status).value
+    fields.update(outcome=outcome_name, error_type=outcome.error.type, error=outcome.error.message)
+    _outcome_log.info(
+        "job %s: task=%s id=%s queue=%s attempt=%d duration=%.3fs error=%s: %s",
+        outcome_name, job.task_name, job.id, job.queue_name, fields["attempt"], duration,
+        outcome.error.type, outcome.error.message,
+        extra={"job_outcome": fields},
+    )  # fmt: skip
+    if outcome.error.traceback and _outcome_log.isEnabledFor(logging.DEBUG):
+        _outcome_log.debug("job %s traceback:\n%s", job.id, outcome.error.traceback)

@@ -5,7 +5,13 @@ process pool; a timeout is a timer on the loop, so no job costs a watcher. When
 a call ends (or times out) the executor judges it — a ``Completion``, or a
 ``Failure`` that retries, times out, cancels or fails the job — and hands the
 outcome to ``on_finished``. It never touches the store: the worker's
-completer writes outcomes, and ``testing.perform`` reads them directly.
+completer writes outcomes, and ``testing.perform`` reads them directly (progress
+reports go through the ``write_progress`` it is given).
+
+A job cancelled while it runs (``cancel``) gets no outcome (the store has ended
+it already): an async call is cancelled on the loop, a process-pool call's child
+is terminated, and a thread-pool call's context flag is set, the call abandoned
+when it has not returned within ``cancel_grace``. See docs/job-control.md.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +27,7 @@ from functools import partial
 from typing import Any
 
 from uno.jobs.clock import Clock
+from uno.jobs.context import PROGRESS_INTERVAL, JobContext, context_parameter
 from uno.jobs.errors import Cancel, TaskNotFound
 from uno.jobs.jobs import Job, JobError, Status
 from uno.jobs.limits import Limits
@@ -34,6 +42,7 @@ from uno.jobs.worker.execute import (
     retry_time,
 )
 from uno.jobs.worker.processes import ProcessPool
+from uno.jobs.worker.reporting import ProgressReporter, WriteProgress
 from uno.jobs.worker.threads import ThreadPool
 
 log = logging.getLogger("uno.jobs.worker")
@@ -42,11 +51,14 @@ _perf = time.perf_counter
 
 Outcome = Completion | Failure
 
+#: Cancels of jobs not (yet) running here that are remembered for a later launch.
+_EARLY_CANCELS = 256
+
 
 class Attempt:
     """One run of a job's call, from launch until its outcome is decided."""
 
-    __slots__ = ("done", "error", "handle", "job", "t0", "task", "timer")
+    __slots__ = ("cancelled", "done", "error", "flag", "handle", "job", "t0", "task", "timer")
 
     def __init__(self, job: Job, task: Task | None, t0: float) -> None:
         self.job = job
@@ -57,10 +69,17 @@ class Attempt:
         self.error: BaseException | None = None
         self.handle: asyncio.Task[Any] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        #: Set when the job is cancelled while running (seen by its ``JobContext``).
+        self.flag: threading.Event | None = None
+        #: True once the job was cancelled while running: its outcome is not reported.
+        self.cancelled = False
 
 
 #: ``on_finished(attempt, outcome, seconds)``, called on the event loop once per attempt.
 OnFinished = Callable[[Attempt, Outcome, float], None]
+#: ``on_cancelled(attempt, seconds)``: a job cancelled while running has stopped (or
+#: been abandoned); no outcome follows.
+OnCancelled = Callable[[Attempt, float], None]
 
 
 class Executor:
@@ -75,6 +94,11 @@ class Executor:
         concurrency: int,
         on_finished: OnFinished,
         worker_id: str = "",
+        *,
+        write_progress: WriteProgress | None = None,
+        on_cancelled: OnCancelled | None = None,
+        on_recheck: Callable[[str], None] | None = None,
+        cancel_grace: float = 5.0,
     ) -> None:
         self.registry = registry
         self.clock = clock
@@ -82,7 +106,16 @@ class Executor:
         self.concurrency = concurrency
         self.worker_id = worker_id
         self.on_finished = on_finished
+        self.write_progress = write_progress
+        self.on_cancelled = on_cancelled
+        self.on_recheck = on_recheck
+        #: Seconds a cancelled thread-pool call has to see its flag and return.
+        self.cancel_grace = cancel_grace
         self.running: dict[str, Attempt] = {}
+        #: Cancels heard for jobs not launched yet (the notice can overtake the claim's
+        #: answer): such a job is checked with the store (``on_recheck``) once launched.
+        #: Bounded; the oldest are forgotten.
+        self._cancelled_early: dict[str, None] = {}
         self._tasks: dict[tuple[str, str | None], Task | None] = {}
         self._threads: ThreadPool | None = None
         self._processes: ProcessPool | None = None
@@ -95,6 +128,11 @@ class Executor:
             task = self._task_for(job)
         run = Attempt(job, task, _perf())
         self.running[job.id] = run
+        # Cancelled before it got here, or a cancel of an earlier attempt (the job
+        # retried by hand since): the worker asks the store which.
+        early = self._cancelled_early
+        if early and early.pop(job.id, 0) is None and self.on_recheck is not None:
+            self.on_recheck(job.id)
         if task is None:
             self._settle(
                 run, False, TaskNotFound(f"Task not found in this worker: {job.task_name}")
@@ -105,16 +143,32 @@ class Executor:
             loop = self._loop = asyncio.get_running_loop()
         if job.timeout is not None:
             run.timer = loop.call_at(loop.time() + job.timeout, self._on_timeout, run)
+        kwargs = self._kwargs(loop, run, task)
         if task.is_async:
-            self._start_coroutine(loop, run, task)
+            self._start_coroutine(loop, run, task, kwargs)
         elif task.executor == "process":
-            self._process_pool().submit(run, task.func, job.args, job.kwargs)
+            self._process_pool().submit(run, task.func, job.args, kwargs)
         else:
-            self._thread_pool().submit(run, task.func, job.args, job.kwargs)
+            self._thread_pool().submit(run, task.func, job.args, kwargs)
 
-    def _start_coroutine(self, loop: asyncio.AbstractEventLoop, run: Attempt, task: Task) -> None:
+    def _kwargs(self, loop: asyncio.AbstractEventLoop, run: Attempt, task: Task) -> dict[str, Any]:
+        """The job's kwargs, with a ``JobContext`` for a task that asks for one."""
+        name = context_parameter(task.func)
+        if name is None:
+            return run.job.kwargs
+        job = run.job
+        run.flag = threading.Event()
+        sink = None
+        if self.write_progress is not None:
+            sink = ProgressReporter(loop, self.write_progress, job.id, PROGRESS_INTERVAL)
+        context = JobContext(job.id, job.retry_count + 1, run.flag, sink)
+        return {**job.kwargs, name: context}
+
+    def _start_coroutine(
+        self, loop: asyncio.AbstractEventLoop, run: Attempt, task: Task, kwargs: dict[str, Any]
+    ) -> None:
         try:
-            coro = task.func(*run.job.args, **run.job.kwargs)
+            coro = task.func(*run.job.args, **kwargs)
         except BaseException as exc:
             self._settle(run, False, exc)
             return
@@ -152,6 +206,55 @@ class Executor:
             self._processes = ProcessPool(size, self._on_pool_done)
         return self._processes
 
+    # -- cancelling -----------------------------------------------------------------
+    def cancel(self, job_id: str) -> bool:
+        """The job was cancelled while running: stop its call. No outcome follows.
+
+        Async: the coroutine is cancelled on the loop. Process pool: the child is
+        terminated. Thread pool: the context's flag is set; the call is abandoned
+        (its thread runs on, its result dropped) unless it returns within
+        ``cancel_grace``. False when the job does not run here."""
+        run = self.running.get(job_id)
+        if run is None:
+            self._cancelled_early[job_id] = None
+            if len(self._cancelled_early) > _EARLY_CANCELS:
+                del self._cancelled_early[next(iter(self._cancelled_early))]
+            return False
+        if run.done or run.cancelled:
+            return False
+        run.cancelled = True
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+        if run.flag is not None:
+            run.flag.set()
+        task = run.task
+        if run.handle is not None:
+            run.handle.cancel()  # _on_async_done ends it
+        elif task is not None and task.executor == "process" and not task.is_async:
+            self._abandon(run)
+            self._stopped(run)
+        else:
+            loop = self._loop or asyncio.get_running_loop()
+            run.timer = loop.call_later(self.cancel_grace, self._give_up, run)
+        return True
+
+    def _give_up(self, run: Attempt) -> None:
+        """A cancelled thread call that has not returned within the grace period."""
+        run.timer = None
+        if not run.done:
+            self._abandon(run)
+            self._stopped(run)
+
+    def _stopped(self, run: Attempt) -> None:
+        run.done = True
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+        self.running.pop(run.job.id, None)
+        if self.on_cancelled is not None:
+            self.on_cancelled(run, _perf() - run.t0)
+
     # -- withdrawing --------------------------------------------------------------
     def withdraw(self) -> list[str]:
         """Stop waiting for every running call (a stop past its grace period); the
@@ -188,6 +291,9 @@ class Executor:
     def _on_async_done(self, run: Attempt, handle: asyncio.Task[Any]) -> None:
         if run.done:
             return
+        if run.cancelled:
+            self._stopped(run)
+            return
         if handle.cancelled():
             self._settle(run, False, asyncio.CancelledError("the task was cancelled"))
             return
@@ -198,11 +304,15 @@ class Executor:
             self._settle(run, False, exc)
 
     def _on_pool_done(self, run: Attempt, ok: bool, value: Any) -> None:
-        if not run.done:
-            self._settle(run, ok, value)
+        if run.done:
+            return
+        if run.cancelled:  # a thread call that saw its flag within the grace period
+            self._stopped(run)
+            return
+        self._settle(run, ok, value)
 
     def _on_timeout(self, run: Attempt) -> None:
-        if run.done:
+        if run.done or run.cancelled:
             return
         run.timer = None
         self._abandon(run)

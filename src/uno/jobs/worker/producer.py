@@ -25,6 +25,7 @@ from uno.jobs.system import JobSystem
 from uno.jobs.worker.completer import Completer
 from uno.jobs.worker.executor import Executor
 from uno.jobs.worker.progress import Progress
+from uno.jobs.workers import TaskRef
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -121,6 +122,8 @@ class Producer:
         doorbell: Doorbell,
         stop: StopRequest,
         progress: Progress,
+        *,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> None:
         self.system = system
         self.worker_id = worker_id
@@ -130,6 +133,8 @@ class Producer:
         self.doorbell = doorbell
         self.stop = stop
         self.progress = progress
+        #: The tasks this worker runs: it claims only their jobs (None: any job).
+        self.tasks = tasks
         self.concurrency = executor.concurrency
         #: Longest wait for new work before looking again (jobs may become due).
         self.idle_timeout = 0.5
@@ -222,7 +227,9 @@ class Producer:
         system = self.system
         store = system.store
         now = system.clock.now()
-        jobs = await store.fetch_jobs(self.worker_id, self.queues, limit, now, running=limit)
+        jobs = await store.fetch_jobs(
+            self.worker_id, self.queues, limit, now, running=limit, tasks=self.tasks
+        )
         if not jobs:
             return 0
         if self.stop.asked:

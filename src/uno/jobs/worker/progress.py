@@ -20,7 +20,7 @@ Condition = Callable[["Progress"], bool]
 class Progress:
     """Counters of one worker: jobs launched, outcomes written, flushes done."""
 
-    __slots__ = ("_waiters", "flushes", "started", "written")
+    __slots__ = ("_waiters", "cancelled_running", "flushes", "started", "written")
 
     def __init__(self) -> None:
         #: Jobs claimed and launched.
@@ -29,6 +29,8 @@ class Progress:
         self.written = 0
         #: Flushes that reached the store.
         self.flushes = 0
+        #: Jobs cancelled while running here, stopped (or abandoned) without an outcome.
+        self.cancelled_running = 0
         self._waiters: list[tuple[Condition, asyncio.Future[None]]] = []
 
     def launched(self, count: int) -> None:
@@ -39,6 +41,11 @@ class Progress:
     def flushed(self, count: int) -> None:
         self.written += count
         self.flushes += 1
+        if self._waiters:
+            self._wake()
+
+    def cancelled(self) -> None:
+        self.cancelled_running += 1
         if self._waiters:
             self._wake()
 

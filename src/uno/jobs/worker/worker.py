@@ -6,6 +6,10 @@ period; the ``Executor`` runs each job on the event loop, a thread or a child
 process and judges how it ended; the ``Completer`` writes the outcomes, batched,
 overlapping the next claim. This class builds them, proves the worker alive
 (``Heartbeat``), and is what callers drive.
+
+It registers the tasks it runs (every version its registry holds), so that it
+claims only their jobs, and listens for cancellations of the jobs it runs
+(``Store.watch_cancels``: the wake-up channel it already listens on).
 """
 
 from __future__ import annotations
@@ -16,16 +20,17 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from uno.jobs.store import RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import signals
 from uno.jobs.worker.completer import Completer, FlushPolicy
-from uno.jobs.worker.executor import Executor
+from uno.jobs.worker.executor import Attempt, Executor
 from uno.jobs.worker.heartbeat import Heartbeat
 from uno.jobs.worker.producer import Doorbell, Producer, StopRequest
 from uno.jobs.worker.progress import Progress
+from uno.jobs.workers import TaskRef
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -60,7 +65,11 @@ class Worker:
         rescue_after: float | None = None,
         shutdown_grace: float | None = None,
         flush: FlushPolicy | None = None,
+        cancel_grace: float | None = None,
     ) -> None:
+        """``cancel_grace``: seconds a thread-pool task cancelled while running has to
+        see ``JobContext.cancelled`` and return before it is abandoned (default: the
+        shutdown grace, at most 5 s)."""
         settings = system.settings
         self.system = system
         self.queues: list[str] | None = list(queues) if queues else None
@@ -97,11 +106,18 @@ class Worker:
             self.concurrency,
             self._completer.add,
             self.worker_id,
+            write_progress=self._write_progress,
+            on_cancelled=self._on_cancelled,
+            on_recheck=self._recheck,
+            cancel_grace=_or(cancel_grace, min(self.shutdown_grace, 5.0)),
         )
+        #: The tasks (name and version) this worker runs: the only jobs it claims.
+        self.tasks = served_tasks(system)
         self._producer = Producer(
             system, self.worker_id, self.queues, self._executor, self._completer,
-            self._doorbell, self._stop, self.progress,
+            self._doorbell, self._stop, self.progress, tasks=self.tasks,
         )  # fmt: skip
+        self._unwatch: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registered = False
         self._stopped: asyncio.Future[None] | None = None
@@ -170,6 +186,9 @@ class Worker:
 
     async def close(self) -> None:
         """Leave the store's list of workers and shut the pools down."""
+        unwatch, self._unwatch = self._unwatch, None
+        if unwatch is not None:
+            unwatch()
         self._executor.close()
         if self._registered:
             self._registered = False
@@ -193,13 +212,72 @@ class Worker:
             now = self.system.clock.now()
             store = self.system.store
             await store.register_worker(
-                self.worker_id, socket.gethostname(), os.getpid(), self.queues, now
-            )
+                self.worker_id, socket.gethostname(), os.getpid(), self.queues, now,
+                tasks=self.tasks,
+            )  # fmt: skip
             self._registered = True
+            self._unwatch = await store.watch_cancels(self._on_cancel_notice)
             self.heartbeat.streak.beat_succeeded(self.system.clock.now())
 
     def _on_rescued(self, rescued: list[RescuedJob]) -> None:
         self._doorbell.ring_for_work()
+
+    # -- job control ------------------------------------------------------------------
+    def _on_cancel_notice(self, job_id: str | None) -> None:
+        """A running job was cancelled (None: notices may have been lost)."""
+        if job_id is None:
+            if self._executor.running and self._loop is not None:
+                self._loop.create_task(self._check_held())
+            return
+        if self._executor.cancel(job_id):
+            log.info(
+                "worker %s: job %s cancelled while running; stopping it", self.worker_id, job_id
+            )
+
+    def _recheck(self, job_id: str) -> None:
+        """A job launched after a cancel notice named it: ask the store whether the
+        cancel was of this attempt."""
+        if self._loop is not None:
+            self._loop.create_task(self._check_held([job_id]))
+
+    async def _check_held(self, job_ids: list[str] | None = None) -> None:
+        """After lost notices: stop the jobs this worker runs that it no longer holds."""
+        try:
+            ids = list(self._executor.running) if job_ids is None else job_ids
+            jobs = await self.system.store.get_jobs(ids)
+        except Exception as exc:
+            log.warning("worker %s could not check its jobs: %s", self.worker_id, exc)
+            return
+        for job in jobs:
+            if job.worker_id != self.worker_id:
+                self._on_cancel_notice(job.id)
+
+    def _on_cancelled(self, attempt: Attempt, seconds: float) -> None:
+        log.info(
+            "job cancelled while running: task=%s id=%s queue=%s attempt=%d duration=%.3fs",
+            attempt.job.task_name, attempt.job.id, attempt.job.queue_name,
+            attempt.job.retry_count + 1, seconds,
+            extra={"job_outcome": {
+                "outcome": "cancelled", "task": attempt.job.task_name, "job_id": attempt.job.id,
+                "queue": attempt.job.queue_name, "attempt": attempt.job.retry_count + 1,
+                "duration": round(seconds, 6),
+            }},
+        )  # fmt: skip
+        self.progress.cancelled()
+        self._doorbell.ring()
+
+    async def _write_progress(
+        self, job_id: str, fraction: float | None, message: str | None
+    ) -> None:
+        await self.system.store.report_progress(
+            job_id, self.worker_id, fraction, message, self.system.clock.now()
+        )
+
+
+def served_tasks(system: JobSystem) -> list[TaskRef]:
+    """Every task and version the system's registry holds."""
+    registry = system.registry
+    return [TaskRef(t.name, v) for t in registry.all() for v in registry.versions(t.name)]
 
 
 def _or(value: float | None, default: float) -> float:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from uno.jobs.api.dtos.common import Seconds
+from uno.jobs.api.dtos.control import TaskBacklogDto
 from uno.jobs.tasks import Task
 
 
@@ -37,6 +38,11 @@ class TaskInfoDto(BaseModel):
 class TaskListDto(BaseModel):
     items: list[TaskInfoDto]
     total: int
+    #: An addition to the reference, filled by List Tasks.
+    waiting_for_workers: list[TaskBacklogDto] = Field(
+        default_factory=list,
+        description="Waiting jobs whose task (at the version they name) no live worker has",
+    )
 
     @classmethod
     def from_domain(cls, tasks: list[Task]) -> TaskListDto:

@@ -23,6 +23,8 @@ from uno.jobs.jobs import WAITING
 from uno.jobs.system import JobSystem
 
 
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
 def build_router(ctx: RouteContext) -> APIRouter:
     router = APIRouter(tags=["console"], route_class=JobsRoute)
     read = ctx.require(SCOPE_READ)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from starlette.types import Receive
 
+from uno.jobs import job_control
 from uno.jobs.api.auth import SCOPE_READ, SCOPE_WRITE
 from uno.jobs.api.dtos import (
     CancelJobDto,
@@ -18,6 +19,7 @@ from uno.jobs.api.dtos import (
     JobViewDto,
     RunSyncJobDto,
 )
+from uno.jobs.api.dtos.control import JobDetailDto
 from uno.jobs.api.errors import failing_to
 from uno.jobs.api.fast_path import fast_route
 from uno.jobs.api.payloads import json_response
@@ -107,13 +109,14 @@ def _add_reads(router: APIRouter, ctx: RouteContext) -> None:
     @router.get(
         "/{job_id}",
         name="get_job",
-        response_model=JobViewDto,
+        response_model=JobDetailDto,
         dependencies=read,
         responses=ctx.responses(404),
         summary="Get Job",
     )
-    async def get_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
-        return JobViewDto.from_domain(await system.get(job_id))
+    async def get_job(job_id: str, system: JobSystem = system_dep) -> JobDetailDto:
+        """The job, with its attempt history and progress (additions to the reference)."""
+        return JobDetailDto.from_details(await job_control.job_details(system, job_id))
 
 
 # long: route declarations; each handler is a few lines, the rest is their OpenAPI
@@ -166,7 +169,8 @@ def _add_actions(router: APIRouter, ctx: RouteContext) -> None:
         body: Annotated[CancelJobDto | None, Body()] = None,
         system: JobSystem = system_dep,
     ) -> JobViewDto:
-        """Cancel a job that has not started; 409 once it has."""
+        """Cancel a job that has not ended; a running job's worker is told to stop it.
+        409 once it has ended."""
         reason = body.reason if body else None
         with failing_to("cancel job"):
             return JobViewDto.from_domain(await system.cancel(job_id, reason))

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from uno.jobs import job_control
 from uno.jobs.api.auth import SCOPE_READ
 from uno.jobs.api.dtos import TaskInfoDto, TaskListDto
+from uno.jobs.api.dtos.control import TaskBacklogDto
 from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.errors import TaskNotFound
@@ -28,8 +30,14 @@ def build_router(ctx: RouteContext) -> APIRouter:
         summary="List Tasks",
     )
     async def list_tasks(system: JobSystem = system_dep) -> TaskListDto:
-        """The highest version of every registered task."""
-        return TaskListDto.from_domain(system.registry.all())
+        """The highest version of every registered task, and the waiting jobs whose
+        task no live worker has (``waiting_for_workers``, an addition)."""
+        backlog = await job_control.backlog(system)
+        listed = TaskListDto.from_domain(system.registry.all())
+        listed.waiting_for_workers = [
+            TaskBacklogDto.from_domain(b) for b in backlog if not b.runnable
+        ]
+        return listed
 
     @router.get(
         "/{task_name}",

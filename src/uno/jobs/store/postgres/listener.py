@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 log = logging.getLogger(__name__)
+
+#: The payload prefix of a running job's cancellation (``cancel:<job id>``).
+_CANCEL = "cancel:"
 
 
 class Listener:
@@ -19,6 +23,10 @@ class Listener:
     One background task owns the connection; when it breaks (server restart,
     terminated backend) the task reconnects with a capped backoff and wakes the
     waiters once, since notifications sent meanwhile were lost.
+
+    A notification whose payload is ``cancel:<job id>`` is a running job's
+    cancellation: it goes to the cancel subscribers instead (told ``None`` after
+    a reconnect, since cancellations may have been lost too).
     """
 
     def __init__(self, conninfo: str, channel: str, connect_kwargs: dict[str, Any]):
@@ -28,6 +36,27 @@ class Listener:
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._cancel_listeners: list[Callable[[str | None], None]] = []
+        self._connected_before = False
+
+    def on_cancel(self, listener: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call ``listener`` with the id of every job cancelled while running; returns
+        the unsubscribe call."""
+        self._cancel_listeners.append(listener)
+        self.start()
+
+        def stop() -> None:
+            if listener in self._cancel_listeners:
+                self._cancel_listeners.remove(listener)
+
+        return stop
+
+    def _cancelled(self, job_id: str | None) -> None:
+        for listener in list(self._cancel_listeners):
+            try:
+                listener(job_id)
+            except Exception:  # one subscriber's fault must not stop the others
+                log.exception("A cancel listener failed")
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -75,8 +104,14 @@ class Listener:
                 self._listening.set()
                 # Anything sent before LISTEN took effect was missed: wake waiters once.
                 self._event.set()
-                async for _ in conn.notifies():
-                    self._event.set()
+                if self._connected_before:
+                    self._cancelled(None)
+                self._connected_before = True
+                async for notice in conn.notifies():
+                    if notice.payload.startswith(_CANCEL):
+                        self._cancelled(notice.payload[len(_CANCEL) :])
+                    else:
+                        self._event.set()
             except psycopg.OperationalError as exc:
                 log.info("LISTEN connection lost (%s); reconnecting", exc)
             finally:

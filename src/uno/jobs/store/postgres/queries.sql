@@ -34,12 +34,19 @@ COPY {schema}.jobs ({{job_columns}}) FROM STDIN (FORMAT BINARY);
 -- name: fetch_jobs
 -- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
 -- each other's rows). The first %(running)s jobs in claim order start at once;
--- the rest are reserved.
+-- the rest are reserved. With %(by_task)s only jobs of the tasks named (and, for
+-- a job that names a version, at that version) are claimed (workers.serves).
 WITH due AS (
     SELECT id, priority, scheduled_at, seq FROM jobs
     WHERE status IN {{waiting}}
       AND scheduled_at <= %(now)s
       AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
+      AND (NOT %(by_task)s OR (
+          task_name = ANY(%(task_names)s::text[])
+          AND (version IS NULL OR (task_name, version) IN (
+              SELECT n, v FROM unnest(%(task_names)s::text[], %(task_versions)s::text[]) AS t (n, v)
+          ))
+      ))
     ORDER BY priority, scheduled_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -60,13 +67,20 @@ RETURNING {{claimed_job_fields}};
 -- name: fetch_jobs_from_queues
 -- One statement claims the batch (SKIP LOCKED: concurrent workers never wait on
 -- each other's rows). The first %(running)s jobs in claim order start at once;
--- the rest are reserved.
+-- the rest are reserved. With %(by_task)s only jobs of the tasks named (and, for
+-- a job that names a version, at that version) are claimed (workers.serves).
 WITH due AS (
     SELECT id, priority, scheduled_at, seq FROM jobs
     WHERE status IN {{waiting}}
       AND scheduled_at <= %(now)s
       AND queue_name = ANY(%(queues)s::text[])
       AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused)
+      AND (NOT %(by_task)s OR (
+          task_name = ANY(%(task_names)s::text[])
+          AND (version IS NULL OR (task_name, version) IN (
+              SELECT n, v FROM unnest(%(task_names)s::text[], %(task_versions)s::text[]) AS t (n, v)
+          ))
+      ))
     ORDER BY priority, scheduled_at, seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -92,16 +106,36 @@ WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{res
 -- name: complete_jobs
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
 -- encoded in one call, where three arrays cost a dumper call per element. The
--- error of an earlier attempt goes: a completed job has none.
-UPDATE jobs AS j
-SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
-FROM (
-    SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
-           (e->>2)::timestamptz AS completed_at
-    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
-) AS c
-WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
-RETURNING j.id;
+-- error of an earlier attempt goes: a completed job has none. The attempts it
+-- ends are recorded (the job's history trimmed to %(kept)s) and counted on the
+-- worker, in the same statement.
+WITH done AS (
+    UPDATE jobs AS j
+    SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
+    FROM (
+        SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
+               (e->>2)::timestamptz AS completed_at
+        FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+    ) AS c
+    WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
+    RETURNING j.id, j.started_at, c.completed_at AS finished_at, {{completed}} AS outcome,
+              NULL::jsonb AS error
+), recorded AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+    SELECT id, coalesce((SELECT max(a.attempt) FROM job_attempts AS a WHERE a.job_id = done.id), 0)
+               + 1,
+           %(worker_id)s, started_at, finished_at, outcome, error
+    FROM done
+), trimmed AS (
+    DELETE FROM job_attempts AS a USING done
+    WHERE a.job_id = done.id
+      AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = done.id)
+                       + 1 - %(kept)s
+), counted AS (
+    UPDATE workers SET processed = processed + (SELECT count(*) FROM done)
+    WHERE id = %(worker_id)s AND EXISTS (SELECT 1 FROM done)
+)
+SELECT id FROM done;
 
 -- name: fail_jobs
 WITH failed AS (
@@ -114,10 +148,27 @@ WITH failed AS (
         worker_id = CASE WHEN f.retry_at IS NULL THEN j.worker_id END
     FROM unnest(
         %(ids)s::text[], %(errors)s::text[], %(finished_at)s::timestamptz[],
-        %(statuses)s::text[], %(retry_at)s::timestamptz[]
-    ) AS f (id, error, finished_at, status, retry_at)
+        %(statuses)s::text[], %(retry_at)s::timestamptz[], %(outcomes)s::text[]
+    ) AS f (id, error, finished_at, status, retry_at, outcome)
     WHERE j.id = f.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
-    RETURNING j.id, f.retry_at
+    RETURNING j.id, f.retry_at, j.started_at, f.finished_at, f.outcome,
+              f.error::jsonb AS error
+), recorded AS (
+    -- The attempts it ends, as complete_jobs records them.
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+    SELECT id, coalesce((SELECT max(a.attempt) FROM job_attempts AS a WHERE a.job_id = failed.id), 0)
+               + 1,
+           %(worker_id)s, started_at, finished_at, outcome, error
+    FROM failed
+), trimmed AS (
+    DELETE FROM job_attempts AS a USING failed
+    WHERE a.job_id = failed.id
+      AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = failed.id)
+                       + 1 - %(kept)s
+), counted AS (
+    UPDATE workers SET processed = processed + (SELECT count(*) FROM failed),
+                       failed = failed + (SELECT count(*) FROM failed)
+    WHERE id = %(worker_id)s AND EXISTS (SELECT 1 FROM failed)
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
     FROM (SELECT count(*) AS n FROM failed WHERE retry_at IS NOT NULL) AS c WHERE c.n > 0
@@ -144,14 +195,38 @@ WITH released AS (
 SELECT id, pg_notify(%(channel)s, '') FROM released;
 
 -- name: cancel_job
-UPDATE jobs SET
-    status = {{cancelled}},
-    completed_at = %(now)s,
-    worker_id = NULL,
-    metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
-                    ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
-WHERE id = %(id)s AND status IN {{cancellable}}
-RETURNING {{job_fields}};
+-- A running job's attempt is recorded as cancelled, and its worker told through
+-- a NOTIFY 'cancel:<id>' on the store's channel (delivered on commit).
+WITH target AS (
+    SELECT id AS target_id, status AS was, worker_id AS held_by, started_at AS began
+    FROM jobs WHERE id = %(id)s AND status IN {{cancellable}}
+    FOR UPDATE
+), cancelled AS (
+    UPDATE jobs AS j SET
+        status = {{cancelled}},
+        completed_at = %(now)s,
+        worker_id = NULL,
+        metadata = CASE WHEN %(reason)s::text IS NULL THEN j.metadata
+                        ELSE j.metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
+    FROM target WHERE j.id = target.target_id
+    RETURNING {{claimed_job_fields}}
+), recorded AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+    SELECT target_id,
+           coalesce((SELECT max(a.attempt) FROM job_attempts AS a WHERE a.job_id = target_id), 0)
+               + 1,
+           held_by, began, %(now)s, {{cancelled}}, NULL
+    FROM target WHERE was = {{running}}
+), trimmed AS (
+    DELETE FROM job_attempts AS a USING target
+    WHERE target.was = {{running}} AND a.job_id = target.target_id
+      AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = target_id)
+                       + 1 - %(kept)s
+), notified AS (
+    SELECT pg_notify(%(channel)s, 'cancel:' || target_id) AS sent
+    FROM target WHERE was = {{running}}
+)
+SELECT cancelled.* FROM cancelled LEFT JOIN notified ON true;
 
 -- name: retry_job
 WITH revived AS (
@@ -229,7 +304,9 @@ WITH revived AS (
 SELECT (SELECT count(*) FROM revived) AS changed FROM (SELECT 1) AS one LEFT JOIN notified ON true;
 
 -- name: cancel_matching
--- cancel_job for one bounded batch of the cancellable jobs a filter matches.
+-- cancel_job for one bounded batch of the jobs a filter matches that no task runs
+-- yet; running ones are cancelled one by one through cancel_job (bulk.py), which
+-- records their attempt and tells their worker.
 WITH cancelled AS (
     UPDATE jobs SET
         status = {{cancelled}},
@@ -238,7 +315,7 @@ WITH cancelled AS (
         metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
                         ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
     WHERE ctid = ANY(ARRAY(
-        SELECT ctid FROM jobs WHERE status IN {{cancellable}} {and_where}
+        SELECT ctid FROM jobs WHERE status IN {{cancellable_unstarted}} {and_where}
         ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
     ))
     RETURNING 1
@@ -344,32 +421,72 @@ FROM jobs
 GROUP BY status, queue_name, priority;
 
 -- name: register_worker
-INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(now)s, %(now)s)
+INSERT INTO workers (id, hostname, pid, queues, tasks, heartbeat_at, started_at)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(tasks)s::jsonb, %(now)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET
     hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
-    heartbeat_at = excluded.heartbeat_at;
+    tasks = excluded.tasks, heartbeat_at = excluded.heartbeat_at,
+    started_at = excluded.started_at, processed = 0, failed = 0, gone_at = NULL;
 
 -- name: heartbeat
 -- A worker forgotten after a long pause registers itself again, so the jobs it
 -- fetches next are not taken for orphans.
 INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
 VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at);
+ON CONFLICT (id) DO UPDATE SET
+    heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at), gone_at = NULL;
 
 -- name: unregister_worker
-DELETE FROM workers WHERE id = %(id)s;
+-- Kept for the workers view, gone since its last heartbeat, until pruned.
+UPDATE workers SET gone_at = heartbeat_at WHERE id = %(id)s;
+
+-- name: prune_gone_workers
+DELETE FROM workers WHERE gone_at < %(before)s;
+
+-- name: list_workers
+SELECT w.id, w.hostname, w.pid, w.queues, w.tasks, w.started_at, w.heartbeat_at, w.gone_at,
+       w.processed, w.failed,
+       ARRAY(SELECT j.id FROM jobs AS j
+             WHERE j.worker_id = w.id AND j.status IN {{held}} AND j.status = {{running}}
+             ORDER BY j.id) AS running_jobs
+FROM workers AS w
+WHERE %(id)s::text IS NULL OR w.id = %(id)s::text
+ORDER BY w.started_at, w.id;
+
+-- name: waiting_tasks
+SELECT task_name, version, count(*) AS waiting FROM jobs WHERE status IN {{waiting}}
+GROUP BY task_name, version;
+
+-- name: list_attempts
+SELECT attempt, worker_id, started_at, finished_at, outcome, error
+FROM job_attempts WHERE job_id = %(id)s ORDER BY attempt;
+
+-- name: report_progress
+INSERT INTO job_progress (job_id, fraction, message, updated_at)
+SELECT id, %(fraction)s, %(message)s, %(now)s FROM jobs
+WHERE id = %(id)s AND worker_id = %(worker_id)s AND status = {{running}}
+ON CONFLICT (job_id) DO UPDATE SET
+    fraction = excluded.fraction, message = excluded.message, updated_at = excluded.updated_at;
+
+-- name: get_progress
+SELECT fraction, message, updated_at FROM job_progress WHERE job_id = %(id)s;
 
 -- name: rescue_jobs
 -- A rescued job keeps its scheduled_at, and so its place in the queue.
+-- Silent workers are marked gone (kept for the workers view until pruned); the
+-- running jobs' lost attempts are recorded.
 WITH stale AS (
-    DELETE FROM workers WHERE heartbeat_at < %(stale_before)s RETURNING id
+    UPDATE workers SET gone_at = heartbeat_at
+    WHERE heartbeat_at < %(stale_before)s AND gone_at IS NULL
+    RETURNING id
 ), lost AS (
-    SELECT j.id FROM jobs AS j
+    SELECT j.id, j.status AS was, j.worker_id AS held_by, j.started_at AS began FROM jobs AS j
     WHERE j.status IN {{held}}
       AND (j.worker_id IS NULL
            OR j.worker_id IN (SELECT id FROM stale)
-           OR NOT EXISTS (SELECT 1 FROM workers AS w WHERE w.id = j.worker_id))
+           OR NOT EXISTS (
+               SELECT 1 FROM workers AS w WHERE w.id = j.worker_id AND w.gone_at IS NULL
+           ))
     FOR UPDATE SKIP LOCKED
 ), rescued AS (
     UPDATE jobs AS j SET
@@ -390,7 +507,18 @@ WITH stale AS (
         worker_id = CASE
             WHEN j.status = {{running}} AND j.retry_count >= j.max_retries THEN j.worker_id END
     FROM lost WHERE j.id = lost.id
-    RETURNING j.id, j.status
+    RETURNING j.id, j.status, lost.was, lost.held_by, lost.began, j.error
+), recorded AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+    SELECT id, coalesce((SELECT max(a.attempt) FROM job_attempts AS a WHERE a.job_id = rescued.id), 0)
+               + 1,
+           held_by, began, %(now)s, 'lost', error
+    FROM rescued WHERE was = {{running}}
+), trimmed AS (
+    DELETE FROM job_attempts AS a USING rescued
+    WHERE rescued.was = {{running}} AND a.job_id = rescued.id
+      AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = rescued.id)
+                       + 1 - %(kept)s
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
     FROM (SELECT count(*) AS n FROM rescued WHERE status IN {{waiting}}) AS c

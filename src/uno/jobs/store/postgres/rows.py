@@ -19,6 +19,7 @@ from functools import cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from uno.jobs.attempts import failure_outcome
 from uno.jobs.clock import as_utc
 from uno.jobs.jobs import Job, JobError, Priority, Status
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
@@ -261,6 +262,7 @@ def failure_columns(failures: Sequence[Failure]) -> dict[str, list[Any]]:
         "finished_at": [as_utc(f.finished_at) for f in failures],
         "statuses": [Status(f.status).value for f in failures],
         "retry_at": [utc(f.retry_at) for f in failures],
+        "outcomes": [failure_outcome(f.status, f.error.type).value for f in failures],
     }
 
 

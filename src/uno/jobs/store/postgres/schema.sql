@@ -76,7 +76,13 @@ CREATE TABLE workers (
     pid integer NOT NULL,
     queues text[],
     heartbeat_at timestamptz NOT NULL,
-    started_at timestamptz NOT NULL
+    started_at timestamptz NOT NULL,
+    -- [[name, version or null], ...] it runs; null: any task.
+    tasks jsonb,
+    processed bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,
+    -- When it was last seen, once it stopped or was found silent.
+    gone_at timestamptz
 );
 
 CREATE TABLE schedules (
@@ -132,4 +138,24 @@ CREATE TABLE job_history (
     completed bigint NOT NULL DEFAULT 0,
     failed bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (minute, queue_name)
+);
+
+-- One row per ended attempt (the last Limits.max_attempts_kept of each job).
+CREATE TABLE job_attempts (
+    job_id text NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt integer NOT NULL,
+    worker_id text,
+    started_at timestamptz,
+    finished_at timestamptz NOT NULL,
+    outcome text NOT NULL,
+    error jsonb,
+    PRIMARY KEY (job_id, attempt)
+);
+
+-- The progress a running job last reported (one row a job).
+CREATE TABLE job_progress (
+    job_id text PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    fraction double precision,
+    message text,
+    updated_at timestamptz NOT NULL
 );

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import select
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -21,6 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from uno.jobs.attempts import Attempt, Outcome, Progress
 from uno.jobs.clock import as_utc, utcnow
 from uno.jobs.errors import (
     DuplicateJob,
@@ -30,7 +32,8 @@ from uno.jobs.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.jobs import Job, JobError, Priority, Status
+from uno.jobs.limits import DEFAULT_LIMITS
 from uno.jobs.queries import (
     JobFilter,
     JobGroup,
@@ -45,6 +48,7 @@ from uno.jobs.settings import PostgresSettings, masked_url
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
+    CancelListener,
     Completion,
     Failure,
     Pruned,
@@ -59,6 +63,7 @@ from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
+from uno.jobs.workers import TaskRef, WorkerRecord, decode_tasks, encode_tasks
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +187,11 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
         connection: PostgresSettings | None = None,
+        attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
     ) -> None:
         self.url = url
+        #: The attempts of each job's history kept (``Limits.max_attempts_kept``).
+        self.attempts_kept = max(1, attempts_kept)
         #: Connect, pool and statement timeouts and TCP keepalives.
         self.connection = connection or PostgresSettings()
         url, url_schema = split_schema(url)
@@ -337,6 +345,11 @@ class PostgresStore:
             await asyncio.sleep(timeout)
             return
         await self._listener.wait(timeout)
+
+    async def watch_cancels(self, listener: CancelListener) -> Callable[[], None]:
+        if self._listener is None:
+            raise StoreUnavailable("The PostgreSQL store is not open")
+        return self._listener.on_cancel(listener)
 
     async def listening(self, timeout: float = 5.0) -> bool:
         """Start the LISTEN connection now; True once it is in place."""
@@ -508,14 +521,21 @@ class PostgresStore:
         now: datetime,
         *,
         running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
             return []
+        if tasks is not None and not tasks:
+            return []
+        served = sorted(set(tasks or ()))
         params: dict[str, Any] = {
             "worker_id": worker_id,
             "limit": limit,
             "now": as_utc(now),
             "running": running,
+            "by_task": tasks is not None,
+            "task_names": [t.name for t in served],
+            "task_versions": [t.version for t in served],
         }
         if queues is None:
             query = self._q["fetch_jobs"]
@@ -543,7 +563,11 @@ class PostgresStore:
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:
             return []
-        params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
+        params = {
+            "batch": rows.completion_batch(completions),
+            "worker_id": worker_id,
+            "kept": self.attempts_kept,
+        }
         written = await self._written_ids(self._q["complete_jobs"], params)
         return [c.job_id for c in completions if c.job_id not in written]
 
@@ -551,7 +575,7 @@ class PostgresStore:
         if not failures:
             return []
         params: dict[str, Any] = rows.failure_columns(failures)
-        params.update(worker_id=worker_id, channel=self.channel)
+        params.update(worker_id=worker_id, channel=self.channel, kept=self.attempts_kept)
         written = await self._written_ids(self._q["fail_jobs"], params)
         return [f.job_id for f in failures if f.job_id not in written]
 
@@ -576,7 +600,13 @@ class PostgresStore:
         return [row["id"] for row in found]
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
-        params = {"id": job_id, "reason": reason, "now": as_utc(now)}
+        params = {
+            "id": job_id,
+            "reason": reason,
+            "now": as_utc(now),
+            "channel": self.channel,
+            "kept": self.attempts_kept,
+        }
         found = await self._read_jobs(self._q["cancel_job"], params, idempotent=False)
         if found:
             return found[0]
@@ -660,9 +690,10 @@ class PostgresStore:
                 jobs = (await conn.execute(self._q["prune_jobs_batch"], params)).rowcount
                 cur = await conn.execute(self._q["prune_occurrences_batch"], params)
                 occurrences = cur.rowcount
+                workers = (await conn.execute(self._q["prune_gone_workers"], params)).rowcount
                 if jobs < limit and occurrences < limit:
                     await conn.execute(self._q["release_maintenance_lease"], params)
-            return Pruned(jobs=jobs, occurrences=occurrences)
+            return Pruned(jobs=jobs, occurrences=occurrences, workers=workers)
 
         return await self._with_conn(work, idempotent=True)
 
@@ -693,6 +724,46 @@ class PostgresStore:
             return page, total
 
         return await self._with_conn(work, idempotent=True)
+
+    async def list_attempts(self, job_id: str) -> list[Attempt]:
+        found = await self._query(self._q["list_attempts"], {"id": job_id}, idempotent=True)
+        return [
+            Attempt(
+                r["attempt"],
+                r["worker_id"],
+                r["started_at"],
+                r["finished_at"],
+                Outcome(r["outcome"]),
+                JobError.from_dict(r["error"]),
+            )
+            for r in found
+        ]
+
+    async def report_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        fraction: float | None,
+        message: str | None,
+        now: datetime,
+    ) -> bool:
+        params = {
+            "id": job_id,
+            "worker_id": worker_id,
+            "fraction": fraction,
+            "message": message,
+            "now": as_utc(now),
+        }
+        written = await self._rowcount(
+            self._q["report_progress"], params, idempotent=True, bookkeeping=True
+        )
+        return bool(written)
+
+    async def get_progress(self, job_id: str) -> Progress | None:
+        found = await self._query(self._q["get_progress"], {"id": job_id}, idempotent=True)
+        if not found:
+            return None
+        return Progress(found[0]["fraction"], found[0]["message"], found[0]["updated_at"])
 
     async def job_groups(self) -> list[JobGroup]:
         async def work(conn: Conn) -> list[JobGroup]:
@@ -748,16 +819,37 @@ class PostgresStore:
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
-        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        now: datetime,
+        *,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> None:
+        encoded = encode_tasks(tasks)
         params = {
             "id": worker_id,
             "hostname": hostname,
             "pid": pid,
             "queues": None if queues is None else list(queues),
+            "tasks": None if encoded is None else json.dumps(encoded),
             "now": as_utc(now),
         }
         await self._rowcount(self._q["register_worker"], params, idempotent=True)
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        found = await self._query(self._q["list_workers"], {"id": None}, idempotent=True)
+        return [_worker(r) for r in found]
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None:
+        found = await self._query(self._q["list_workers"], {"id": worker_id}, idempotent=True)
+        return _worker(found[0]) if found else None
+
+    async def waiting_tasks(self) -> list[tuple[str, str | None, int]]:
+        found = await self._query(self._q["waiting_tasks"], {}, idempotent=True)
+        return [(r["task_name"], r["version"], r["waiting"]) for r in found]
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         params = {"id": worker_id, "now": as_utc(now)}
@@ -767,7 +859,12 @@ class PostgresStore:
         await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
-        params = {"stale_before": as_utc(stale_before), "now": as_utc(now), "channel": self.channel}
+        params = {
+            "stale_before": as_utc(stale_before),
+            "now": as_utc(now),
+            "channel": self.channel,
+            "kept": self.attempts_kept,
+        }
         found = await self._query(self._q["rescue_jobs"], params, idempotent=False)
         return [RescuedJob(r["id"], Status(r["status"])) for r in found]
 
@@ -965,3 +1062,19 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
         conditions.append("created_at < %(created_before)s")
         params["created_before"] = job_filter.created_before
     return " AND ".join(conditions), params
+
+
+def _worker(row: Row) -> WorkerRecord:
+    return WorkerRecord(
+        id=row["id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=row["queues"],
+        tasks=decode_tasks(row["tasks"]),
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        gone_at=row["gone_at"],
+        processed=row["processed"],
+        failed=row["failed"],
+        running_jobs=list(row["running_jobs"]),
+    )

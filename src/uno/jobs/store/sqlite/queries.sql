@@ -24,6 +24,8 @@ INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)
 INSERT INTO jobs ({{job_columns}}) VALUES ({{job_values}})
 
 -- name: fetch_jobs
+-- With :tasks ([[name, version], ...]) only jobs of those tasks are claimed, at
+-- the version a job names (workers.serves says the same in Python).
 -- One statement claims the batch: inside BEGIN IMMEDIATE no other writer runs,
 -- so no job is claimed twice. The first :running jobs in claim order start at
 -- once (running, started_at); the rest are reserved. Ranks are computed over the
@@ -47,6 +49,11 @@ FROM (
           AND scheduled_at <= :now
           AND queue_name NOT IN (SELECT name FROM queues WHERE is_paused = 1)
           AND (:queues IS NULL OR queue_name IN (SELECT value FROM json_each(:queues)))
+          AND (:tasks IS NULL OR EXISTS (
+              SELECT 1 FROM json_each(:tasks) AS served
+              WHERE served.value ->> 0 = jobs.task_name
+                AND (jobs.version IS NULL OR served.value ->> 1 = jobs.version)
+          ))
         ORDER BY priority, scheduled_at, seq
         LIMIT :limit
     )
@@ -104,6 +111,62 @@ FROM (
 WHERE jobs.id = failed.id
   AND jobs.worker_id = :worker_id
   AND jobs.status = {{running}}
+
+-- name: record_completions
+-- The attempts complete_jobs ends, written before it in its transaction (the
+-- same conditions: only jobs still running on this worker).
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT jobs.id,
+       coalesce((SELECT max(attempt) FROM job_attempts AS a WHERE a.job_id = jobs.id), 0) + 1,
+       jobs.worker_id, jobs.started_at, done.value ->> 2, {{completed}}, NULL
+FROM json_each(:completions) AS done
+JOIN jobs ON jobs.id = done.value ->> 0
+WHERE jobs.worker_id = :worker_id AND jobs.status = {{running}}
+
+-- name: record_failures
+-- The attempts fail_jobs ends, as record_completions; the outcome is the
+-- failure's own (failed, timeout, cancelled) whether or not a retry follows.
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT jobs.id,
+       coalesce((SELECT max(attempt) FROM job_attempts AS a WHERE a.job_id = jobs.id), 0) + 1,
+       jobs.worker_id, jobs.started_at, failed.value ->> 3, failed.value ->> 5,
+       failed.value ->> 2
+FROM json_each(:failures) AS failed
+JOIN jobs ON jobs.id = failed.value ->> 0
+WHERE jobs.worker_id = :worker_id AND jobs.status = {{running}}
+
+-- name: trim_attempts
+-- Keeps the last :kept attempts of the jobs of a batch (:ids, a JSON array).
+DELETE FROM job_attempts
+WHERE job_id IN (SELECT value FROM json_each(:ids))
+  AND attempt <= (SELECT max(attempt) FROM job_attempts AS a
+                  WHERE a.job_id = job_attempts.job_id) - :kept
+
+-- name: count_outcomes
+UPDATE workers SET processed = processed + :processed, failed = failed + :failed
+WHERE id = :worker_id
+
+-- name: record_cancelled_attempt
+-- A running job cancelled by a user: its attempt ends now, on the worker it had.
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT id,
+       coalesce((SELECT max(attempt) FROM job_attempts AS a WHERE a.job_id = jobs.id), 0) + 1,
+       worker_id, started_at, :now, {{cancelled}}, NULL
+FROM jobs WHERE id = :id AND status = {{running}}
+
+-- name: report_progress
+INSERT INTO job_progress (job_id, fraction, message, updated_at)
+SELECT id, :fraction, :message, :now FROM jobs
+WHERE id = :id AND worker_id = :worker_id AND status = {{running}}
+ON CONFLICT (job_id) DO UPDATE SET
+    fraction = excluded.fraction, message = excluded.message, updated_at = excluded.updated_at
+
+-- name: get_progress
+SELECT fraction, message, updated_at FROM job_progress WHERE job_id = ?
+
+-- name: list_attempts
+SELECT attempt, worker_id, started_at, finished_at, outcome, error
+FROM job_attempts WHERE job_id = ? ORDER BY attempt
 
 -- name: release_jobs
 UPDATE jobs
@@ -202,7 +265,9 @@ WHERE seq IN (
 )
 
 -- name: cancel_matching
--- cancel_job for one bounded batch of the cancellable jobs a filter matches.
+-- cancel_job for one bounded batch of the jobs a filter matches that no task runs
+-- yet; running ones are cancelled one by one through cancel_job (bulk.py), which
+-- records their attempt and tells their worker.
 UPDATE jobs
 SET status = {{cancelled}},
     completed_at = :now,
@@ -212,7 +277,7 @@ SET status = {{cancelled}},
         ELSE json_set(metadata, '$.cancel_reason', :reason)
     END
 WHERE seq IN (
-    SELECT seq FROM jobs WHERE status IN {{cancellable}} {and_where} ORDER BY seq LIMIT :limit
+    SELECT seq FROM jobs WHERE status IN {{cancellable_unstarted}} {and_where} ORDER BY seq LIMIT :limit
 )
 
 -- name: count_minutes
@@ -332,14 +397,18 @@ FROM jobs
 GROUP BY status, queue_name, priority
 
 -- name: register_worker
-INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
-VALUES (:id, :hostname, :pid, :queues, :now, :now)
+INSERT INTO workers (id, hostname, pid, queues, tasks, heartbeat_at, started_at)
+VALUES (:id, :hostname, :pid, :queues, :tasks, :now, :now)
 ON CONFLICT (id) DO UPDATE SET
     hostname = excluded.hostname,
     pid = excluded.pid,
     queues = excluded.queues,
+    tasks = excluded.tasks,
     heartbeat_at = excluded.heartbeat_at,
-    started_at = excluded.started_at
+    started_at = excluded.started_at,
+    processed = 0,
+    failed = 0,
+    gone_at = NULL
 
 -- name: heartbeat
 -- A worker forgotten after a long pause registers itself again, so the jobs it
@@ -347,13 +416,33 @@ ON CONFLICT (id) DO UPDATE SET
 -- after a later one never moves the time back.
 INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
 VALUES (:id, '', 0, NULL, :now, :now)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = max(heartbeat_at, excluded.heartbeat_at)
+ON CONFLICT (id) DO UPDATE SET
+    heartbeat_at = max(heartbeat_at, excluded.heartbeat_at), gone_at = NULL
 
 -- name: unregister_worker
-DELETE FROM workers WHERE id = ?
+-- Kept for the workers view, gone since its last heartbeat, until pruned.
+UPDATE workers SET gone_at = heartbeat_at WHERE id = ?
 
 -- name: forget_stale_workers
-DELETE FROM workers WHERE heartbeat_at < ?
+UPDATE workers SET gone_at = heartbeat_at WHERE heartbeat_at < ? AND gone_at IS NULL
+
+-- name: prune_gone_workers
+DELETE FROM workers WHERE gone_at < :before
+
+-- name: worker_fields
+id, hostname, pid, queues, tasks, started_at, heartbeat_at, gone_at, processed, failed,
+(SELECT json_group_array(jobs.id) FROM jobs
+ WHERE jobs.worker_id = workers.id AND jobs.status IN {{held}} AND jobs.status = {{running}})
+
+-- name: list_workers
+SELECT {worker_fields} FROM workers ORDER BY started_at, id
+
+-- name: get_worker
+SELECT {worker_fields} FROM workers WHERE id = ?
+
+-- name: waiting_tasks
+SELECT task_name, version, count(*) FROM jobs WHERE status IN {{waiting}}
+GROUP BY task_name, version
 
 -- name: rescue_reserved
 -- The IN term repeats the partial index's condition so the planner uses jobs_held.
@@ -361,8 +450,24 @@ DELETE FROM workers WHERE heartbeat_at < ?
 UPDATE jobs
 SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE status IN {{held}} AND status = {{reserved}}
-  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
+  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers WHERE gone_at IS NULL))
 RETURNING id, status
+
+-- name: record_lost_attempts
+-- The attempts rescue_running ends, written before it (the same conditions).
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
+SELECT id,
+       coalesce((SELECT max(attempt) FROM job_attempts AS a WHERE a.job_id = jobs.id), 0) + 1,
+       worker_id, started_at, :now, 'lost', json_object(
+           'type', 'WorkerLost',
+           'message', 'Worker ' || coalesce(worker_id, '(none)')
+               || ' stopped sending heartbeats while running the job',
+           'traceback', NULL
+       )
+FROM jobs
+WHERE status IN {{held}} AND status = {{running}}
+  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers WHERE gone_at IS NULL))
+RETURNING job_id
 
 -- name: rescue_running
 -- A lost running job counts as a failed attempt (SET sees the old row). It keeps
@@ -380,7 +485,7 @@ SET status = CASE WHEN retry_count < max_retries THEN {{retrying}} ELSE {{failed
         'traceback', NULL
     )
 WHERE status IN {{held}} AND status = {{running}}
-  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers))
+  AND (worker_id IS NULL OR worker_id NOT IN (SELECT id FROM workers WHERE gone_at IS NULL))
 RETURNING id, status
 
 -- name: pause_queue

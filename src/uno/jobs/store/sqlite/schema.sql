@@ -68,7 +68,11 @@ CREATE TABLE workers (
     pid          INTEGER NOT NULL,
     queues       TEXT,
     heartbeat_at REAL NOT NULL,
-    started_at   REAL NOT NULL
+    started_at   REAL NOT NULL,
+    tasks TEXT,
+    processed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    gone_at REAL
 );
 
 CREATE TABLE schedules (
@@ -132,3 +136,22 @@ CREATE TABLE job_history (
 
 -- Jobs that ended, by when: the minutes of the history, counted from the jobs.
 CREATE INDEX jobs_completed ON jobs (completed_at) WHERE completed_at IS NOT NULL;
+-- One row per ended attempt (the last Limits.max_attempts_kept of each job).
+CREATE TABLE job_attempts (
+    job_id      TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    worker_id   TEXT,
+    started_at  REAL,
+    finished_at REAL    NOT NULL,
+    outcome     TEXT    NOT NULL,
+    error       TEXT,
+    PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
+
+-- The progress a running job last reported (one row a job).
+CREATE TABLE job_progress (
+    job_id     TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    fraction   REAL,
+    message    TEXT,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from uno.jobs.attempts import Attempt, Outcome, Progress, failure_outcome
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -35,7 +36,8 @@ from uno.jobs.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
+from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, JobError, Status
+from uno.jobs.limits import DEFAULT_LIMITS
 from uno.jobs.queries import (
     JobFilter,
     JobGroup,
@@ -49,6 +51,7 @@ from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
+    CancelListener,
     Completion,
     Failure,
     Pruned,
@@ -65,6 +68,7 @@ from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
+from uno.jobs.workers import TaskRef, WorkerRecord, decode_tasks, encode_tasks
 
 T = TypeVar("T")
 
@@ -80,7 +84,13 @@ def _load() -> dict[str, str]:
     slots = {**STATUS_SET_SLOTS, **codec.QUERY_SLOTS, "schedule_assignments": assignments}
     raw = load_queries(PACKAGE, "queries.sql", slots, optional=STATUS_SLOTS)
     schedule_columns = raw["schedule_columns"]
-    return {name: sql.replace("{schedule_columns}", schedule_columns) for name, sql in raw.items()}
+    worker_fields = raw["worker_fields"]
+    return {
+        name: sql.replace("{schedule_columns}", schedule_columns).replace(
+            "{worker_fields}", worker_fields
+        )
+        for name, sql in raw.items()
+    }
 
 
 Q = _load()
@@ -155,10 +165,13 @@ class SQLiteStore:
         busy_timeout: float = 30.0,
         poll_interval: float = 0.05,
         max_size: int | None = None,
+        attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
     ):
         """``max_size``: bytes the database file may grow to (None: as the disk allows);
-        a write past it raises ``StorageFull`` as a full disk does."""
+        a write past it raises ``StorageFull`` as a full disk does. ``attempts_kept``:
+        the attempts of each job's history kept (``Limits.max_attempts_kept``)."""
         self.url = url
+        self.attempts_kept = max(1, attempts_kept)
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
@@ -179,6 +192,7 @@ class SQLiteStore:
         self._version_seen: int | None = None
         # Other processes are woken through the database's wake-up folder.
         self._channel: WakeChannel | None = None
+        self._cancel_listeners: list[CancelListener] = []
         self._checkpointer: Checkpointer | None = None
         if self.path != ":memory:" and not self.path.startswith("file:"):
             self._channel = WakeChannel(self.path)
@@ -262,6 +276,29 @@ class SQLiteStore:
         self._wake_waiters()
         if self._channel is not None:
             self._channel.notify()
+
+    def _signal_cancel(self, job_id: str) -> None:
+        """Tell the subscribers of ``watch_cancels``, here and in the other processes,
+        that a running job was cancelled."""
+        self._cancelled_here(job_id)
+        if self._channel is not None:
+            self._channel.notify_cancel(job_id)
+
+    def _cancelled_here(self, job_id: str | None) -> None:
+        for listener in list(self._cancel_listeners):
+            listener(job_id)
+
+    async def watch_cancels(self, listener: CancelListener) -> Callable[[], None]:
+        self._cancel_listeners.append(listener)
+        if self._channel is not None:
+            self._channel.on_cancel(self._cancelled_here)
+            self._channel.listen(self._wake_waiters)
+
+        def stop() -> None:
+            if listener in self._cancel_listeners:
+                self._cancel_listeners.remove(listener)
+
+        return stop
 
     def _wake_waiters(self) -> None:
         self._wakes += 1
@@ -461,14 +498,18 @@ class SQLiteStore:
         now: datetime,
         *,
         running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
         if limit <= 0 or (queues is not None and not queues):
+            return []
+        if tasks is not None and not tasks:
             return []
         self._wakes_seen = self._wakes
         params = {
             "worker_id": worker_id,
             "now": ts(now),
             "queues": None if queues is None else json.dumps(list(queues)),
+            "tasks": None if tasks is None else json.dumps(encode_tasks(tasks)),
             "limit": limit,
             "running": running,
         }
@@ -499,7 +540,8 @@ class SQLiteStore:
             for c in completions
         ]
         params = {"completions": _dumps(rows), "worker_id": worker_id}
-        written = await self._run(self._write_outcomes, "complete_jobs", params, len(rows))
+        ids = [c.job_id for c in completions]
+        written = await self._run(self._write_outcomes, "complete_jobs", params, ids)
         if written is None:
             return []
         return [c.job_id for c in completions if c.job_id not in written]
@@ -514,11 +556,13 @@ class SQLiteStore:
                 codec.dumps_error(f.error),
                 ts(f.finished_at),
                 ts(f.retry_at),
+                failure_outcome(f.status, f.error.type).value,
             )
             for f in failures
         ]
         params = {"failures": _dumps(rows), "worker_id": worker_id}
-        written = await self._run(self._write_outcomes, "fail_jobs", params, len(rows))
+        ids = [f.job_id for f in failures]
+        written = await self._run(self._write_outcomes, "fail_jobs", params, ids)
         if any(f.retry_at for f in failures):
             self._notify()
         if written is None:
@@ -542,23 +586,32 @@ class SQLiteStore:
         with self._write() as conn:
             return [row[0] for row in conn.execute(Q["release_strays"], params)]
 
-    def _write_outcomes(self, query: str, params: dict[str, Any], count: int) -> set[str] | None:
-        """Run an outcome statement; ``None`` when it changed all ``count`` jobs, else
-        the ids it changed.
+    def _write_outcomes(
+        self, query: str, params: dict[str, Any], ids: list[str]
+    ) -> set[str] | None:
+        """Record the attempts an outcome statement ends, run it, trim the jobs'
+        histories and count the outcomes on the worker, in one transaction; ``None``
+        when it changed every job of ``ids``, else the ids it changed.
 
-        Every job of a batch is nearly always still held, and the row count says
-        so for free; only when it falls short is the statement rolled back and run
-        again with ``RETURNING`` (which costs about a third more) to learn which.
+        Every job of a batch is nearly always still held, and the attempts' row
+        count says so for free (their insert has the statement's conditions); only
+        when it falls short does the statement run with ``RETURNING`` (which costs
+        about a third more) to learn which.
         """
-        try:
-            with self._write() as conn:
-                if conn.execute(Q[query], params).rowcount == count:
-                    return None
-                raise _SomeLeftAlone
-        except _SomeLeftAlone:
-            pass
+        record = "record_completions" if query == "complete_jobs" else "record_failures"
         with self._write() as conn:
-            return {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
+            recorded = conn.execute(Q[record], params).rowcount
+            written: set[str] | None = None
+            if recorded == len(ids):
+                conn.execute(Q[query], params)
+            else:
+                written = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
+            trim = {"ids": _dumps(ids), "kept": self.attempts_kept}
+            conn.execute(Q["trim_attempts"], trim)
+            failed = 0 if query == "complete_jobs" else recorded
+            counts = {"worker_id": params["worker_id"], "processed": recorded, "failed": failed}
+            conn.execute(Q["count_outcomes"], counts)
+        return written
 
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
@@ -566,10 +619,21 @@ class SQLiteStore:
             return conn.execute(sql, params).rowcount
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
-        return await self._run(
+        params = {"id": job_id, "now": ts(now), "reason": reason}
+        was_running: list[bool] = []
+
+        def record(conn: sqlite3.Connection, status: str) -> None:
+            if status == Status.RUNNING.value:
+                conn.execute(Q["record_cancelled_attempt"], params)
+                was_running.append(True)
+
+        job = await self._run(
             self._transition, job_id, CANCELLABLE, Status.CANCELLED, "cancel", Q["cancel_job"],
-            {"id": job_id, "now": ts(now), "reason": reason},
+            params, record,
         )  # fmt: skip
+        if was_running:
+            self._signal_cancel(job_id)
+        return job
 
     async def retry_job(self, job_id: str, now: datetime) -> Job:
         job = await self._run(
@@ -587,14 +651,18 @@ class SQLiteStore:
         action: str,
         sql: str,
         params: dict[str, Any],
+        before: Callable[[sqlite3.Connection, str], None] | None = None,
     ) -> Job:
-        """Check the current status and apply ``sql`` in one write transaction."""
+        """Check the current status and apply ``sql`` in one write transaction,
+        ``before(conn, status)`` first when given."""
         with self._write() as conn:
             row = conn.execute(Q["job_status"], (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(f"Job {job_id} not found")
             if row[0] not in allowed:
                 raise IllegalTransition(job_id, row[0], target.value, action)
+            if before is not None:
+                before(conn, row[0])
             changed = read_jobs(conn.execute(sql, params))
         return changed[0]
 
@@ -645,9 +713,10 @@ class SQLiteStore:
             conn.execute(Q["prune_history"], params)
             jobs = conn.execute(Q["prune_jobs_batch"], params).rowcount
             occurrences = conn.execute(Q["prune_occurrences_batch"], params).rowcount
+            workers = conn.execute(Q["prune_gone_workers"], params).rowcount
             if jobs < params["limit"] and occurrences < params["limit"]:
                 conn.execute(Q["release_maintenance_lease"], params)
-        return Pruned(jobs=jobs, occurrences=occurrences)
+        return Pruned(jobs=jobs, occurrences=occurrences, workers=workers)
 
     # -- jobs: reads ----------------------------------------------------------
     async def get_job(self, job_id: str) -> Job | None:
@@ -692,6 +761,44 @@ class SQLiteStore:
             jobs = read_jobs(conn.execute(page_sql, {**params, "limit": limit, "offset": offset}))
         return jobs, total
 
+    async def list_attempts(self, job_id: str) -> list[Attempt]:
+        rows = await self._run_read(self._select, Q["list_attempts"], (job_id,))
+        return [
+            Attempt(
+                number,
+                worker,
+                codec.dt(started),
+                _at(finished),
+                Outcome(outcome),
+                JobError.from_dict(json.loads(error)) if error else None,
+            )
+            for number, worker, started, finished, outcome, error in rows
+        ]
+
+    async def report_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        fraction: float | None,
+        message: str | None,
+        now: datetime,
+    ) -> bool:
+        params = {
+            "id": job_id,
+            "worker_id": worker_id,
+            "fraction": fraction,
+            "message": message,
+            "now": ts(now),
+        }
+        return bool(await self._run(self._execute, Q["report_progress"], params))
+
+    async def get_progress(self, job_id: str) -> Progress | None:
+        rows = await self._run_read(self._select, Q["get_progress"], (job_id,))
+        if not rows:
+            return None
+        fraction, message, updated = rows[0]
+        return Progress(fraction, message, _at(updated))
+
     async def job_groups(self) -> list[JobGroup]:
         return await self._run_read(self._job_groups)
 
@@ -731,16 +838,36 @@ class SQLiteStore:
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
-        self, worker_id: str, hostname: str, pid: int, queues: Sequence[str] | None, now: datetime
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str] | None,
+        now: datetime,
+        *,
+        tasks: Sequence[TaskRef] | None = None,
     ) -> None:
         params = {
             "id": worker_id,
             "hostname": hostname,
             "pid": pid,
             "queues": None if queues is None else json.dumps(list(queues)),
+            "tasks": None if tasks is None else json.dumps(encode_tasks(tasks)),
             "now": ts(now),
         }
         await self._run(self._execute, Q["register_worker"], params)
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        rows = await self._run_read(self._select, Q["list_workers"], ())
+        return [_worker(row) for row in rows]
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None:
+        rows = await self._run_read(self._select, Q["get_worker"], (worker_id,))
+        return _worker(rows[0]) if rows else None
+
+    async def waiting_tasks(self) -> list[tuple[str, str | None, int]]:
+        rows = await self._run_read(self._select, Q["waiting_tasks"], ())
+        return [(name, version, count) for name, version, count in rows]
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
         await self._run(self._execute, Q["heartbeat"], {"id": worker_id, "now": ts(now)})
@@ -758,7 +885,11 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute(Q["forget_stale_workers"], (stale_before,))
             rows = conn.execute(Q["rescue_reserved"]).fetchall()
+            lost = [row[0] for row in conn.execute(Q["record_lost_attempts"], {"now": now})]
             rows += conn.execute(Q["rescue_running"], {"now": now}).fetchall()
+            if lost:
+                trim = {"ids": _dumps(lost), "kept": self.attempts_kept}
+                conn.execute(Q["trim_attempts"], trim)
         return [RescuedJob(job_id, STATUS_BY_VALUE[status]) for job_id, status in rows]
 
     # -- queues ---------------------------------------------------------------
@@ -918,3 +1049,27 @@ class SQLiteStore:
         except sqlite3.IntegrityError as exc:
             raise self._duplicate([job_id], exc) from None
         return True
+
+
+def _at(value: float) -> datetime:
+    """A timestamp column that is never NULL, as a datetime."""
+    when = codec.dt(value)
+    assert when is not None
+    return when
+
+
+def _worker(row: Sequence[Any]) -> WorkerRecord:
+    (worker_id, hostname, pid, queues, tasks, started, beat, gone, processed, failed, running) = row
+    return WorkerRecord(
+        id=worker_id,
+        hostname=hostname,
+        pid=pid,
+        queues=None if queues is None else json.loads(queues),
+        tasks=decode_tasks(None if tasks is None else json.loads(tasks)),
+        started_at=_at(started),
+        heartbeat_at=_at(beat),
+        gone_at=codec.dt(gone),
+        processed=processed,
+        failed=failed,
+        running_jobs=sorted(json.loads(running)),
+    )

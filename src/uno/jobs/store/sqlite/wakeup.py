@@ -6,6 +6,9 @@ just committed new work sends one byte to the socket of every marker there. A
 waiter killed without cleaning up leaves a marker whose socket is gone: the first
 sender to find it so removes it. Where abstract sockets do not exist (anything
 but Linux) nothing listens, and waiters poll the file's change counter instead.
+
+The same sockets carry cancellations of running jobs: a datagram ``c:<job id>``
+(a wake-up is ``!``), so the worker running the job hears of it at once.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 _PREFIX = "uno-jobs-"
+_CANCEL = b"c:"
+#: Largest datagram read: a cancel carries a job id (at most ``max_name_chars``).
+_MAX_DATAGRAM = 4096
 
 
 class WakeChannel:
@@ -33,6 +39,7 @@ class WakeChannel:
         self._sender: socket.socket | None = None
         self._peers: list[str] = []
         self._peers_mtime: int | None = None
+        self._on_cancel: Callable[[str | None], None] | None = None
 
     @staticmethod
     def supported() -> bool:
@@ -59,16 +66,33 @@ class WakeChannel:
         self._listener, self._loop, self._name = listener, loop, name
         return True
 
+    def on_cancel(self, handler: Callable[[str | None], None]) -> None:
+        """Call ``handler(job_id)`` for every cancellation datagram received."""
+        self._on_cancel = handler
+
     def _drain(self, on_wake: Callable[[], None]) -> None:
         listener = self._listener
         assert listener is not None
+        woken = False
         with contextlib.suppress(BlockingIOError):
-            while listener.recv(64):
-                pass
-        on_wake()
+            while message := listener.recv(_MAX_DATAGRAM):
+                if message.startswith(_CANCEL):
+                    if self._on_cancel is not None:
+                        self._on_cancel(message[len(_CANCEL) :].decode("utf-8", "replace"))
+                else:
+                    woken = True
+        if woken:
+            on_wake()
 
     def notify(self) -> None:
         """Wake every other listening store of this database (one send each)."""
+        self._send(b"!")
+
+    def notify_cancel(self, job_id: str) -> None:
+        """Tell every other listening store that the running job ``job_id`` was cancelled."""
+        self._send(_CANCEL + job_id.encode("utf-8"))
+
+    def _send(self, message: bytes) -> None:
         try:
             mtime = self.folder.stat().st_mtime_ns
         except FileNotFoundError:
@@ -83,7 +107,7 @@ class WakeChannel:
             if name == self._name:
                 continue  # this store's own waiters are woken in process
             try:
-                self._sender.sendto(b"!", "\0" + name)
+                self._sender.sendto(message, "\0" + name)
             except BlockingIOError:
                 pass  # its buffer is full of wake-ups already
             except (ConnectionRefusedError, FileNotFoundError):
