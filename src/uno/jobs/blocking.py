@@ -16,7 +16,7 @@ from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 
 if TYPE_CHECKING:
     from uno.jobs.system import JobRequest, JobSystem
-    from uno.jobs.tasks import Task
+    from uno.jobs.tasks import Task, TaskRef
 
 T = TypeVar("T")
 
@@ -49,12 +49,25 @@ class BlockingJobSystem:
 
     def enqueue(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> Job:
         return self._call(self._twin.enqueue(task, args, kwargs, **options))
+
+    def enqueue_by_name(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        **options: Any,
+    ) -> Job:
+        return self._call(
+            self._twin.enqueue_by_name(task_name, args, kwargs, queue=queue, **options)
+        )
 
     def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Job]:
         return self._call(self._twin.enqueue_many(requests))
@@ -81,7 +94,7 @@ class BlockingJobSystem:
 
     def run(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         *,

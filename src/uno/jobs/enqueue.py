@@ -16,7 +16,7 @@ checks accept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from uno.jobs.jobs import (
     validate_json,
 )
 from uno.jobs.limits import Limits, check_count, check_job_id, check_name, check_seconds
-from uno.jobs.tasks import TaskRegistry
+from uno.jobs.tasks import Task, TaskRef, TaskRegistry
 
 
 @dataclass(slots=True)
@@ -53,6 +53,9 @@ class JobRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
     job_id: str | None = None
+    #: Enqueue by name: the defaults to use when the registry has no such task
+    #: (the worker checks that it has it). ``None``: the task must be registered.
+    task_ref: TaskRef | None = None
 
 
 def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: datetime) -> Job:
@@ -60,14 +63,7 @@ def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: 
     what it leaves out taken from its task; ``ValidationError`` (or ``TaskNotFound``)
     names the first field that breaks a bound. ``now`` is its creation time (and
     bounds how far ahead it may be scheduled)."""
-    try:
-        task = registry.get(request.task_name, request.version)
-    except TaskNotFound:
-        # A registered name is valid; the others are checked before the error repeats them.
-        check_name(request.task_name, "task_name", limits)
-        if request.version is not None:
-            check_name(request.version, "version", limits)
-        raise
+    task = _task_of(request, registry, limits)
     args = request.args
     kind = type(args)
     if kind is not list and kind is not tuple:
@@ -141,6 +137,21 @@ def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: 
         timeout=None if timeout is None else float(timeout),
         version=task.version,
     )
+
+
+def _task_of(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task | TaskRef:
+    """The registered task a request names, else its ``task_ref`` when it has one."""
+    try:
+        return registry.get(request.task_name, request.version)
+    except TaskNotFound:
+        # A registered name is valid; the others are checked before the error repeats them.
+        check_name(request.task_name, "task_name", limits)
+        if request.version is not None:
+            check_name(request.version, "version", limits)
+        ref = request.task_ref
+        if ref is not None and ref.name == request.task_name:
+            return ref if request.version is None else replace(ref, version=request.version)
+        raise
 
 
 def _not_a_list(value: Any) -> bool:

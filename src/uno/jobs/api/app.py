@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from uno.jobs.api.dtos import ErrorDto
@@ -159,6 +159,11 @@ def _add_metrics(app: FastAPI, system: JobSystem) -> None:
 
 
 def _add_dashboard(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """A browser pointed at the server lands on the dashboard, not on a 404."""
+        return RedirectResponse("/dashboard", status_code=307)
+
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> HTMLResponse:
         """The page holds no data: its script calls the API with a pasted token."""

@@ -175,6 +175,7 @@ class PostgresStore:
         connection: PostgresSettings | None = None,
     ) -> None:
         self.url = url
+        self.applied_at_open: list[str] = []
         #: Connect, pool and statement timeouts and TCP keepalives.
         self.connection = connection or PostgresSettings()
         url, url_schema = split_schema(url)
@@ -209,7 +210,7 @@ class PostgresStore:
             self.channel,
             {**self._params, "application_name": self.application_name},
         )
-        await self.migrate()
+        self.applied_at_open = await self.migrate()
 
     async def _try_connect(self) -> None:
         """Connect once, so that a wrong or unreachable database fails the opening

@@ -36,6 +36,7 @@ from uno.jobs.errors import (
     ValidationError,
 )
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
+from uno.jobs.private_files import check_sqlite_folder
 from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.store.base import (
@@ -120,6 +121,7 @@ class SQLiteStore:
         """``max_size``: bytes the database file may grow to (None: as the disk allows);
         a write past it raises ``StorageFull`` as a full disk does."""
         self.url = url
+        self.applied_at_open: list[str] = []
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
@@ -244,7 +246,7 @@ class SQLiteStore:
 
     def _connect(self) -> None:
         if self.path != ":memory:" and not self.path.startswith("file:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_folder(Path(self.path))  # a mistyped path creates no folders
         # While another process turns a new file to WAL, SQLite answers some reads of
         # its header "locked" at once, without calling the busy handler: retry those
         # within the busy timeout, as the handler would have.
@@ -293,7 +295,7 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uno-jobs-sqlite")
         try:
             await self._run(self._connect)
-            await self.migrate()
+            self.applied_at_open = await self.migrate()
             if self._checkpointer is not None:
                 self._checkpointer.start()
             if self._channel is not None:  # a file other connections can open
