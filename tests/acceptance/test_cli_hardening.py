@@ -227,7 +227,7 @@ def test_serve_keeps_its_data_private_and_its_token_off_a_pipe(tmp_path: Path) -
         server.wait_ready()
         data = tmp_path / ".uno-jobs"
         token_file = data / "admin-token"
-        assert line == f"Admin token (valid 24 h) written to {tmp_path / '.uno-jobs' / 'admin-token'}"
+        assert line == f"Admin token (valid 24 h) written to {token_file}"  # the absolute path
         token = token_file.read_text().strip()
         response = httpx.get(
             f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=10

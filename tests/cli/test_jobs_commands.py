@@ -5,8 +5,7 @@ with not-found and refused cases ending in one line and the documented status.""
 from __future__ import annotations
 
 import pytest
-
-from cli_fixtures import Cli, assert_one_line_failure, cli, database  # noqa: F401
+from cli_support import Cli, assert_one_line_failure
 
 pytestmark = pytest.mark.slow
 

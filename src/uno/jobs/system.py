@@ -245,9 +245,9 @@ class JobSystem:
         A web process that only enqueues need not import the worker's code: the
         job goes to ``queue`` (``default`` when left out) with the defaults of a
         ``TaskRef`` unless ``options`` say otherwise, and the worker that claims
-        it checks that it has the task (a job it cannot run fails with
-        ``TaskNotFound``). When this system does know the task, its registered
-        defaults and checks apply, and ``queue`` still wins when given.
+        it checks that it has the task (a worker without it never runs the job).
+        When this system does know the task, its registered defaults and checks
+        apply, and ``queue`` still wins when given.
         """
         ref = TaskRef(task_name, queue=queue or DEFAULT_QUEUE)
         if queue is not None:

@@ -62,7 +62,7 @@ class TaskRef:
     The producer cannot read the task's defaults, so the ref carries them: the
     queue its jobs go to, and their retries and timeout. ``version=None`` lets the
     worker run its highest version. Nothing checks here that the task exists: a
-    worker that has no such task fails the job with ``TaskNotFound``.
+    worker without the task never runs the job.
     """
 
     name: str

@@ -112,11 +112,17 @@ def _debug_requested(args: list[str]) -> bool:
     return flag or "--debug" in args[:command_at]
 
 
-def main() -> None:
-    """Run the command; a failure ends it with one line on stderr (see the module's doc)."""
+def build_command() -> Any:
+    """The ``uno-jobs`` click command with every command group, as ``main`` runs it."""
     _register_commands()
     command = typer.main.get_command(cli)
     _plain_metavars(command)
+    return command
+
+
+def main() -> None:
+    """Run the command; a failure ends it with one line on stderr (see the module's doc)."""
+    command = build_command()
     try:
         command(prog_name="uno-jobs")
     except Exception as exc:

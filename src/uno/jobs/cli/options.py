@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from uno.jobs.errors import JobsError, ValidationError
+from uno.jobs.errors import JobsError
 from uno.jobs.loading import load_app
 from uno.jobs.private_files import private_dir
-from uno.jobs.settings import ENV_PREFIX, Settings, masked_url
+from uno.jobs.settings import ENV_PREFIX, Settings
 from uno.jobs.system import JobSystem
+
+log = logging.getLogger("uno.jobs.cli")
 
 AppOption = Annotated[
     str | None,
@@ -50,10 +53,13 @@ def command_settings(database: str | None = None, **flags: Any) -> Settings:
 def load_system(app: str | None, log_level: str, **flags: Any) -> JobSystem:
     """Set up logging and load the user's JobSystem, built from the final settings.
 
-    The command's flags are put in the environment before the app's module is
-    imported, so a ``JobSystem()`` made at import reads them (and so do worker
-    processes it starts). A module that cannot be loaded, or whose system was
-    built with settings that contradict the flags, ends the command with exit 2.
+    The final settings are the environment's with the command's flags on top. The
+    flags are in the environment while the app's module is imported, so the
+    ``JobSystem()`` it makes at import is built with them, and the tasks' own
+    calls (``jobs.enqueue`` inside a task) use the same database. A system that
+    was built otherwise (a module imported before, a URL written in the code) is
+    not changed after the fact: a new one is built from the final settings with
+    its tasks. A module that cannot be loaded ends the command with exit 2.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -64,35 +70,48 @@ def load_system(app: str | None, log_level: str, **flags: Any) -> JobSystem:
         demo_file = private_dir(settings.data_dir) / DEMO_DATABASE_FILE
         settings = settings.with_(database_url=f"sqlite:///{demo_file}")
     given = {"database_url": settings.database_url, **flags}
-    for name, value in given.items():
-        if value is not None:
-            os.environ[env_name(name)] = str(value)
     try:
-        system = load_app(spec, settings=settings)
-        _check_flags_applied(system, spec, settings, given)
+        with _in_environment(given):
+            system = load_app(spec, settings=settings)
     except JobsError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return system
+    differing = [
+        n
+        for n, v in given.items()
+        if v is not None and getattr(system.settings, n) != getattr(settings, n)
+    ]
+    if not differing:
+        return system
+    log.warning(
+        "%s's JobSystem was built with other settings (%s): serving its tasks on a "
+        "system built from this command's",
+        spec,
+        ", ".join(differing),
+    )
+    return JobSystem(settings=settings, registry=system.registry, clock=system.clock)
+
+
+@contextmanager
+def _in_environment(values: dict[str, Any]) -> Iterator[None]:
+    """``UNO_JOBS_<NAME>`` set to each non-None value for the block, then restored."""
+    saved = {env_name(n): os.environ.get(env_name(n)) for n, v in values.items() if v is not None}
+    try:
+        for name, value in values.items():
+            if value is not None:
+                os.environ[env_name(name)] = str(value)
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def env_name(setting: str) -> str:
     """The environment variable of a ``Settings`` field."""
     return ENV_PREFIX + setting.upper()
-
-
-def _check_flags_applied(
-    system: JobSystem, spec: str, settings: Settings, flags: dict[str, Any]
-) -> None:
-    """``ValidationError`` when the app's system ignores a setting the command was given."""
-    for name, wanted in flags.items():
-        actual = getattr(system.settings, name)
-        if wanted is not None and actual != getattr(settings, name):
-            raise ValidationError(
-                f"{spec} builds its JobSystem with {name}={masked_url(str(actual))!r}, "
-                f"not the {masked_url(str(wanted))!r} this command was given: leave it out "
-                f"of the code to use {env_name(name)} and the command's flags"
-            )
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
