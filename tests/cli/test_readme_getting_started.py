@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -68,7 +69,8 @@ def test_getting_started_runs_as_written(tmp_path: Path) -> None:
     try:
         wait_until_ready(base, server, lambda: "", timeout=120)
         assert httpx.get(f"{base}/").headers.get("location") == "/dashboard"
-        token = jwt.encode({"sub": "t", "scope": "jobs:read"}, SECRET, algorithm="HS256")
+        claims = {"sub": "t", "scope": "jobs:read", "exp": int(time.time()) + 600}
+        token = jwt.encode(claims, SECRET, algorithm="HS256")
         jobs = httpx.get(f"{base}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
         assert jobs.status_code == 200, jobs.text
         listed = jobs.json()["items"]

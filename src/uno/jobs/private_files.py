@@ -94,5 +94,5 @@ def prepare_sqlite_file(settings: Settings) -> None:
         private_dir(settings.data_dir)
     path = sqlite_file(settings.resolved_database_url)
     if path is not None:
-        log.info("SQLite database: %s", path.absolute())
         private_sqlite_file(path)
+        log.info("SQLite database: %s", path.absolute())
