@@ -4,8 +4,12 @@ with not-found and refused cases ending in one line and the documented status.""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from cli_support import Cli, assert_one_line_failure
+from cli_support import UNO_JOBS, Cli, assert_one_line_failure
+
+from processes import clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +99,46 @@ def test_a_missing_sqlite_file_is_not_created(cli: Cli) -> None:
     result = cli("jobs", "list", "--database", f"sqlite:///{path}")
     assert_one_line_failure(result, 1, f"No database at {path}")
     assert not path.exists()
+
+
+TASKS = """
+from uno.jobs import JobSystem
+
+jobs = JobSystem()
+
+
+@jobs.task(max_retries=0)
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@jobs.task(max_retries=0)
+def boom() -> None:
+    raise RuntimeError("it broke")
+"""
+
+
+def test_run_waits_for_a_worker_and_prints_the_result(cli: Cli, database: str) -> None:
+    (cli.cwd / "tasks.py").write_text(TASKS)
+    worker = subprocess.Popen(
+        [UNO_JOBS, "worker", "--app", "tasks", "--database", database, "--queues", "default"],
+        cwd=cli.cwd,
+        env=clean_env(PYTHONUNBUFFERED="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = cli("jobs", "run", "add", "--arg", "2", "--arg", "3", "--database", database)
+        assert (result.returncode, result.stdout) == (0, "5\n"), result.stderr
+        # By name, the job cannot know the task's max_retries=0: the caller says it.
+        failed = cli("jobs", "run", "boom", "--max-retries", "0", "--database", database)
+        assert_one_line_failure(failed, 1, "ended failed")
+        assert "it broke" in failed.stderr
+
+        cli.json("queues", "pause", "default", "--database", database)
+        paused = cli("jobs", "run", "add", "--arg", "1", "--arg", "1", "--database", database)
+        assert_one_line_failure(paused, 1, "default")
+        assert cli.json("jobs", "list", "--task", "add", "--database", database)["total"] == 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)

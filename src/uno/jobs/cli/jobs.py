@@ -16,8 +16,8 @@ from uno.jobs.cli import cli
 from uno.jobs.cli.database import check_page, on_database
 from uno.jobs.cli.options import DatabaseOption
 from uno.jobs.cli.output import JsonOption, print_fields, print_json, print_table
-from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import Job
+from uno.jobs.errors import JobFailed, JobsError, ValidationError
+from uno.jobs.jobs import Job, JobError
 from uno.jobs.limits import check_seconds
 from uno.jobs.queries import JOB_ORDER_FIELDS, JobFilter
 from uno.jobs.system import JobSystem
@@ -239,6 +239,14 @@ def run(
     kwarg: KwargOption = None,
     queue: QueueOption = None,
     priority: PriorityOption = "normal",
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            "--max-retries",
+            metavar="N",
+            help="Default 3: a producer by name cannot read the task's own.",
+        ),
+    ] = None,
     wait: Annotated[
         float | None,
         typer.Option(
@@ -261,6 +269,14 @@ def run(
     async def work(system: JobSystem) -> Any:
         longest = system.settings.limits.max_run_sync_wait  # the bound of run-sync
         waited = None if wait is None else check_seconds(wait, "--wait", longest, positive=True)
-        return await system.run(ref, args, kwargs, wait_timeout=waited, priority=priority)
+        return await system.run(
+            ref, args, kwargs, wait_timeout=waited, priority=priority, max_retries=max_retries
+        )
 
-    typer.echo(json.dumps(on_database(database, work), default=str))
+    try:
+        result = on_database(database, work)
+    except JobFailed as exc:  # the task's traceback stays on the job (``jobs show``)
+        error = exc.error
+        reason = f"{error.type}: {error.message}" if isinstance(error, JobError) else error
+        raise JobsError(f"Job {exc.job_id} ended {exc.status}: {reason}") from None
+    typer.echo(json.dumps(result, default=str))
