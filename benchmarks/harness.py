@@ -17,11 +17,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.systems.base import REPO, System
+from benchmarks.systems.base import REPO, ServerFacts, System
 
 #: drained jobs between these fractions count toward the steady rate
 STEADY_FROM, STEADY_TO = 0.10, 0.90
@@ -70,6 +71,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.record_dir.mkdir(parents=True, exist_ok=True)
+        ctx = self.system.ctx
         env = {
             **os.environ,
             **self.system.env(),
@@ -78,12 +80,13 @@ class WorkerProcess:
                 p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
-        argv = self.system.worker_argv()
+        env = {k: ctx.for_worker(v) for k, v in env.items()}
+        argv = [*ctx.worker_prefix, *(ctx.for_worker(a) for a in self.system.worker_argv())]
         profile_dir = os.environ.get("BENCH_PROFILE_DIR")
         if profile_dir:
             # py-spy samples the worker (and its children) into collapsed stacks
             Path(profile_dir).mkdir(parents=True, exist_ok=True)
-            out = Path(profile_dir) / f"{self.record_dir.parent.name}.txt"
+            out = Path(profile_dir) / f"{self.record_dir.parent.name}-{self.log_path.stem}.txt"
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             argv = [
                 spy,
@@ -126,6 +129,12 @@ class WorkerProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the worker's whole process group (children too)."""
+        if self.proc is None:
+            return 0.0
+        return cpu_seconds(lambda pgrp, _comm: pgrp == self.proc.pid)  # type: ignore[union-attr]
+
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM, then SIGKILL to the whole process group after ``grace``."""
         proc = self.proc
@@ -146,16 +155,47 @@ class WorkerProcess:
         self.proc = None
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(match: Callable[[int, str], bool]) -> float:
+    """User+system CPU seconds of the live processes whose (process group, command
+    name) ``match`` accepts, read from /proc; 0 where /proc is not there."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        comm = text[text.find("(") + 1 : text.rfind(")")]
+        fields = text[text.rfind(")") + 2 :].split()
+        if match(int(fields[2]), comm):
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every live PostgreSQL server process on this machine (all
+    databases: other users of the server count too)."""
+    return cpu_seconds(lambda _pgrp, comm: comm.startswith("postgres"))
+
+
 async def wait_for_records(
-    records: Records, count: int, worker: WorkerProcess, timeout: float, step: float = 0.02
+    records: Records,
+    count: int,
+    workers: WorkerProcess | list[WorkerProcess],
+    timeout: float,
+    step: float = 0.02,
 ) -> None:
+    group = workers if isinstance(workers, list) else [workers]
     deadline = time.monotonic() + timeout
     while records.poll() < count:
-        worker.check_alive()
+        for worker in group:
+            worker.check_alive()
         if time.monotonic() > deadline:
             raise BenchError(
-                f"{worker.system.name}: {len(records.rows)} of {count} jobs ran within "
-                f"{timeout:.0f} s\n{worker.log_tail()}"
+                f"{group[0].system.name}: {len(records.rows)} of {count} jobs ran within "
+                f"{timeout:.0f} s\n{group[0].log_tail()}"
             )
         await asyncio.sleep(step)
 
@@ -192,6 +232,33 @@ async def enqueue_bulk(system: System, n: int) -> float | None:
     return n / (time.perf_counter() - began)
 
 
+async def enqueue_concurrent(system: System, n: int, producers: int) -> float:
+    """Jobs/s for ``n`` single enqueues made by ``producers`` producers at once:
+    asyncio tasks, or threads for a system whose client blocks."""
+    await system.reset()
+    await system.enqueue_concurrent(time.time())  # opens what the producers share
+    share = [n // producers + (1 if i < n % producers else 0) for i in range(producers)]
+    if system.blocking_enqueue:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def produce_blocking(count: int) -> None:
+            for _ in range(count):
+                system.enqueue_blocking(time.time())
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(producers) as pool:
+            list(pool.map(produce_blocking, share))
+    else:
+
+        async def produce(count: int) -> None:
+            for _ in range(count):
+                await system.enqueue_concurrent(time.time())
+
+        began = time.perf_counter()
+        await asyncio.gather(*(produce(c) for c in share))
+    return n / (time.perf_counter() - began)
+
+
 async def fill(system: System, n: int, chunk: int = 10_000) -> None:
     """Queue ``n`` jobs by the fastest means the system has (not timed)."""
     done = 0
@@ -204,29 +271,56 @@ async def fill(system: System, n: int, chunk: int = 10_000) -> None:
         done += size
 
 
-async def drain(system: System, n: int, work: Workdir) -> dict[str, float]:
-    """Queue ``n`` jobs, start one worker process, and time until all have started.
+async def drain(system: System, n: int, work: Workdir, processes: int = 1) -> dict[str, float]:
+    """Queue ``n`` jobs, start ``processes`` worker processes, time until all have started.
 
-    ``total`` counts from the process spawn (start-up included) to the last job
-    start; ``steady`` is the rate between the 10th and the 90th percentile starts.
+    ``total`` counts from the first spawn (start-up included) to the last job
+    start; ``steady`` is the rate between the 10th and the 90th percentile
+    starts. ``cpu_per_1k`` is the workers' CPU milliseconds per 1,000 jobs and
+    ``pg_cpu_per_1k`` the PostgreSQL server's, both counted from the first job
+    start (imports and connecting left out) to the last.
     """
     await system.reset()
     await fill(system, n)
-    directory = work.fresh(f"{system.name}-drain{n}")
+    directory = work.fresh(f"{system.name}-drain{n}x{processes}")
     records = Records(directory / "records")
-    worker = WorkerProcess(system, records.directory, directory / "worker.log").start()
+    workers = [
+        WorkerProcess(system, records.directory, directory / f"worker{i}.log").start()
+        for i in range(processes)
+    ]
     try:
-        await wait_for_records(records, n, worker, timeout=max(120.0, n / 100), step=0.05)
+        cpu_from = await _first_records(records, workers)
+        await wait_for_records(records, n, workers, timeout=max(120.0, n / 100), step=0.05)
+        cpu_to = (sum(w.cpu_seconds() for w in workers), postgres_cpu_seconds())
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     starts = sorted(s for s, _ in records.rows)
     lo, hi = int(n * STEADY_FROM), int(n * STEADY_TO) - 1
-    return {
-        "total": n / (starts[n - 1] - worker.spawned_at),
+    spawned = min(w.spawned_at for w in workers)
+    found = {
+        "total": n / (starts[n - 1] - spawned),
         "steady": (hi - lo) / max(starts[hi] - starts[lo], 1e-9),
-        "startup": starts[0] - worker.spawned_at,
+        "startup": starts[0] - spawned,
         "extra": float(len(records.rows) - n),
     }
+    counted = n - cpu_from[2]
+    if counted >= n / 2:  # else too few jobs ran after the first sample to say
+        found["cpu_per_1k"] = (cpu_to[0] - cpu_from[0]) / counted * 1e6
+        found["pg_cpu_per_1k"] = (cpu_to[1] - cpu_from[1]) / counted * 1e6
+    return found
+
+
+async def _first_records(
+    records: Records, workers: list[WorkerProcess]
+) -> tuple[float, float, int]:
+    """Wait for the first job start; then (workers' CPU s, PostgreSQL CPU s, jobs so far)."""
+    await wait_for_records(records, 1, workers, timeout=120.0, step=0.01)
+    return (
+        sum(w.cpu_seconds() for w in workers),
+        postgres_cpu_seconds(),
+        records.poll(),
+    )
 
 
 async def pickup_latency(
@@ -446,6 +540,33 @@ def machine_info(postgres_url: str, redis_url: str, distributions: list[str]) ->
             versions[dist] = "not installed"
     info["versions"] = versions
     return info
+
+
+def server_facts(postgres_url: str, redis_url: str) -> ServerFacts:
+    """How PostgreSQL and Redis here persist commits (unknown ones stay ``?``)."""
+    found: dict[str, str] = {}
+    try:
+        import psycopg
+
+        with psycopg.connect(postgres_url, connect_timeout=3) as conn:
+            for name in ("synchronous_commit", "fsync"):
+                row = conn.execute(f"SHOW {name}").fetchone()
+                found[f"pg_{name}"] = str(row[0]) if row else "?"
+    except Exception as exc:
+        log(f"cannot read PostgreSQL's durability settings: {exc}")
+    try:
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, decode_responses=True)
+        try:
+            for name in ("appendonly", "appendfsync", "save"):
+                values: dict[str, str] = client.config_get(name)  # type: ignore[assignment]
+                found[f"redis_{name}"] = str(values.get(name, "?"))
+        finally:
+            client.close()
+    except Exception as exc:
+        log(f"cannot read Redis' persistence settings: {exc}")
+    return ServerFacts(**found)
 
 
 def _cpu_model() -> str:

@@ -8,11 +8,9 @@ reachable (or its store is not importable) those runs are skipped, except when
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -23,46 +21,19 @@ from uno.jobs.store.base import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import EPOCH, StoreFactory, make_job
+from helpers import (
+    EPOCH,
+    POSTGRES_URL,
+    StoreFactory,
+    drop_schema,
+    make_job,
+    postgres_problem,
+    skip_or_fail,
+)
 from processes import closed_port as refusing_port
 from processes import silent_port as hanging_port
 
-POSTGRES_URL = os.environ.get(
-    "UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip locally; fail in CI, where every backend must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
-    pytest.skip(reason)
-
-
-@cache
-def postgres_problem() -> str | None:
-    """Why the PostgreSQL tests cannot run here, or None when they can."""
-    try:
-        import uno.jobs.store.postgres  # noqa: F401
-    except ImportError as exc:
-        return f"uno.jobs.store.postgres cannot be imported: {exc}"
-    try:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except Exception as exc:
-        return f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}"
-    return None
-
-
-def drop_schema(schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture(params=BACKENDS)

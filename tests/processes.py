@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
+
+from helpers import eventually_blocking
 
 
 def free_port() -> int:
@@ -55,13 +56,17 @@ def wait_until_ready(
 ) -> None:
     """Poll ``url``/readyz until it answers 200; fail with the server's log if it dies
     or does not get there within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ready() -> bool:
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
+                return True
         except httpx.TransportError:
             pass
         assert process.poll() is None, f"the server exited:\n{log()}"
-        assert time.monotonic() < deadline, f"not ready within {timeout}s:\n{log()}"
-        time.sleep(0.05)
+        return False
+
+    try:
+        eventually_blocking(ready, timeout=timeout, what=f"{url} ready")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{log()}") from None

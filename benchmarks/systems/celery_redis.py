@@ -1,4 +1,9 @@
-"""Celery on Redis: no result backend, one worker process (solo pool)."""
+"""Celery on Redis, no result backend.
+
+Settings: N runs ``--pool threads --concurrency N`` (N jobs at once in one
+process); ``default`` is Celery's own (prefork, one child per CPU); ``best`` the
+solo pool of the earlier published tables (one job at a time, no pool overhead).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.systems.base import System, env_path, flush_redis
-
-POOL = "solo"
-CONCURRENCY = 1
+from benchmarks.systems.base import (
+    SETTING_BEST,
+    SETTING_DEFAULT,
+    ServerFacts,
+    System,
+    env_path,
+    flush_redis,
+)
 
 _app: Any = None
 _task: Any = None
@@ -44,10 +53,31 @@ class CeleryRedis(System):
     backend = "redis"
     requires = ("celery", "redis")
     distributions = ("celery", "kombu")
-    worker_config = f"celery worker --pool {POOL} --concurrency {CONCURRENCY}, no result backend"
+    blocking_enqueue = True
+    default_concurrency = os.cpu_count() or 1
+    best_concurrency = 1
+    best_reason = "solo pool: the setting of the earlier published tables"
+
+    @property
+    def pool(self) -> str:
+        if self.setting == SETTING_DEFAULT:
+            return "prefork"
+        return "solo" if self.setting == SETTING_BEST else "threads"
+
+    def knobs(self) -> str:
+        return f"{self.pool} pool, concurrency {self.concurrency}"
+
+    @property
+    def worker_config(self) -> str:
+        return (
+            f"celery worker --pool {self.pool} --concurrency {self.concurrency}, no result backend"
+        )
+
+    def durability(self, facts: ServerFacts) -> str:
+        return f"acked on receipt, before the task runs (acks_late off); {facts.redis()}"
 
     def env(self) -> dict[str, str]:
-        return {"BENCH_REDIS_URL": self.ctx.redis_url}
+        return {**super().env(), "BENCH_REDIS_URL": self.ctx.redis_url}
 
     async def reset(self) -> None:
         flush_redis(self.ctx.redis_url)
@@ -56,6 +86,9 @@ class CeleryRedis(System):
         flush_redis(self.ctx.redis_url)
 
     async def enqueue_one(self, enqueued_at: float) -> None:
+        self.enqueue_blocking(enqueued_at)
+
+    def enqueue_blocking(self, enqueued_at: float) -> None:
         build()[1].delay(enqueued_at)
 
     def worker_argv(self) -> list[str]:
@@ -67,9 +100,9 @@ class CeleryRedis(System):
             __name__,
             "worker",
             "--pool",
-            POOL,
+            self.pool,
             "--concurrency",
-            str(CONCURRENCY),
+            str(self.concurrency),
             "--loglevel",
             "WARNING",
         ]

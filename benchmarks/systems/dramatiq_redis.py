@@ -1,4 +1,8 @@
-"""Dramatiq on Redis: ``dramatiq MODULE --processes 1 --threads 8`` (default threads)."""
+"""Dramatiq on Redis: ``dramatiq MODULE --processes 1 --threads N``.
+
+``default`` is Dramatiq's own (a process per CPU, 8 threads each); ``best`` one
+process with its default 8 threads (the earlier published tables).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from benchmarks.systems.base import System, env_path, flush_redis
+from benchmarks.systems.base import SETTING_DEFAULT, ServerFacts, System, env_path, flush_redis
 
 THREADS = 8
 
@@ -42,10 +46,27 @@ class DramatiqRedis(System):
     backend = "redis"
     requires = ("dramatiq", "redis")
     distributions = ("dramatiq",)
-    worker_config = f"dramatiq CLI, 1 process, {THREADS} threads"
+    blocking_enqueue = True
+    default_concurrency = THREADS
+    best_concurrency = THREADS
+    best_reason = "1 process, its default 8 threads: the earlier published tables"
+
+    @property
+    def processes(self) -> int:
+        return (os.cpu_count() or 1) if self.setting == SETTING_DEFAULT else 1
+
+    def knobs(self) -> str:
+        return f"{self.processes} process(es) x {self.concurrency} threads"
+
+    @property
+    def worker_config(self) -> str:
+        return f"dramatiq CLI, {self.knobs()}"
+
+    def durability(self, facts: ServerFacts) -> str:
+        return f"acked after the actor runs; {facts.redis()}"
 
     def env(self) -> dict[str, str]:
-        return {"BENCH_REDIS_URL": self.ctx.redis_url}
+        return {**super().env(), "BENCH_REDIS_URL": self.ctx.redis_url}
 
     async def reset(self) -> None:
         flush_redis(self.ctx.redis_url)
@@ -54,6 +75,9 @@ class DramatiqRedis(System):
         flush_redis(self.ctx.redis_url)
 
     async def enqueue_one(self, enqueued_at: float) -> None:
+        self.enqueue_blocking(enqueued_at)
+
+    def enqueue_blocking(self, enqueued_at: float) -> None:
         build().send(enqueued_at)
 
     def worker_argv(self) -> list[str]:
@@ -63,9 +87,9 @@ class DramatiqRedis(System):
             "dramatiq",
             __name__,
             "--processes",
-            "1",
+            str(self.processes),
             "--threads",
-            str(THREADS),
+            str(self.concurrency),
         ]
 
 

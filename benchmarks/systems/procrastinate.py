@@ -1,13 +1,21 @@
-"""Procrastinate on PostgreSQL: psycopg connector, worker with concurrency 10, async task."""
+"""Procrastinate on PostgreSQL: psycopg connector, ``run_worker_async(concurrency=N)``, async task.
+
+Procrastinate's default concurrency is 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from benchmarks.systems.base import System, drop_database, env_path, recreate_database
-
-CONCURRENCY = 10
+from benchmarks.systems.base import (
+    ServerFacts,
+    System,
+    drop_database,
+    env_concurrency,
+    env_path,
+    recreate_database,
+)
 
 
 def build() -> tuple[Any, Any]:
@@ -30,10 +38,12 @@ class ProcrastinateSystem(System):
     backend = "postgres"
     requires = ("procrastinate",)
     distributions = ("procrastinate",)
-    worker_config = f"run_worker_async(concurrency={CONCURRENCY}), LISTEN/NOTIFY, async task"
+    default_concurrency = 1
+    best_concurrency = 50
+    best_reason = "concurrency 50, as uno-jobs' tuned setting (async no-op task)"
 
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Any, setting: str = "default") -> None:
+        super().__init__(ctx, setting)
         self._app: Any = None
         self._noop: Any = None
 
@@ -42,7 +52,14 @@ class ProcrastinateSystem(System):
         return self.ctx.database_url(self.name)
 
     def env(self) -> dict[str, str]:
-        return {"BENCH_PROCRASTINATE_DSN": self.url}
+        return {**super().env(), "BENCH_PROCRASTINATE_DSN": self.url}
+
+    @property
+    def worker_config(self) -> str:
+        return f"run_worker_async(concurrency={self.concurrency}), LISTEN/NOTIFY, async task"
+
+    def durability(self, facts: ServerFacts) -> str:
+        return f"fetch and finish: {facts.postgres_durable()}"
 
     async def reset(self) -> None:
         await self.close()
@@ -74,7 +91,7 @@ class ProcrastinateSystem(System):
 async def _consume() -> None:
     app, _ = build()
     async with app.open_async():
-        await app.run_worker_async(concurrency=CONCURRENCY, install_signal_handlers=True)
+        await app.run_worker_async(concurrency=env_concurrency(), install_signal_handlers=True)
 
 
 SYSTEM = ProcrastinateSystem

@@ -1,13 +1,11 @@
-"""SAQ on Redis: ``Worker(queue, concurrency=10)`` defaults, async task."""
+"""SAQ on Redis: ``Worker(queue, concurrency=N)`` (SAQ's default is 10), async task."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from benchmarks.systems.base import System, env_path, flush_redis
-
-CONCURRENCY = 10
+from benchmarks.systems.base import ServerFacts, System, env_concurrency, env_path, flush_redis
 
 
 async def noop(ctx: Any, *, t: float) -> None:
@@ -22,14 +20,23 @@ class SaqRedis(System):
     backend = "redis"
     requires = ("saq", "redis")
     distributions = ("saq",)
-    worker_config = f"saq Worker defaults (concurrency {CONCURRENCY}), async task"
+    default_concurrency = 10
+    best_concurrency = 50
+    best_reason = "concurrency 50, as uno-jobs' tuned setting (async no-op task)"
 
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx)
+    def __init__(self, ctx: Any, setting: str = "default") -> None:
+        super().__init__(ctx, setting)
         self._queue: Any = None
 
     def env(self) -> dict[str, str]:
-        return {"BENCH_REDIS_URL": self.ctx.redis_url}
+        return {**super().env(), "BENCH_REDIS_URL": self.ctx.redis_url}
+
+    @property
+    def worker_config(self) -> str:
+        return f"saq Worker(concurrency={self.concurrency}), async task"
+
+    def durability(self, facts: ServerFacts) -> str:
+        return facts.redis()
 
     async def reset(self) -> None:
         from saq import Queue
@@ -59,7 +66,7 @@ async def _consume() -> None:
     from saq import Queue, Worker
 
     queue = Queue.from_url(env_path("BENCH_REDIS_URL"))
-    worker = Worker(queue, functions=[("noop", noop)], concurrency=CONCURRENCY)
+    worker = Worker(queue, functions=[("noop", noop)], concurrency=env_concurrency())
     await worker.start()
 
 

@@ -9,16 +9,38 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from benchmarks.harness import BenchError, Workdir, log
-from benchmarks.systems.base import REPO, System
+from benchmarks.systems.base import REPO, SETTING_DEFAULT, ServerFacts, System
 
 APP = "benchmarks.systems.uno_tasks"
-#: jobs one worker process runs at once (``--concurrency``); BENCH_UNO_CONCURRENCY overrides
-CONCURRENCY = int(os.environ.get("BENCH_UNO_CONCURRENCY") or 50)
 JWT_SECRET = "uno-jobs-benchmark-secret-at-least-32-bytes"
+#: the worker setting that makes its bookkeeping commit durably (``--uno-durable``)
+DURABLE_ENV = "UNO_JOBS_WORKER_DURABLE_ACKS"
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class UnoVariant:
+    """A configuration of uno-jobs under test: extra environment and worker arguments.
+
+    ``name`` is empty for the plain defaults; the others appear in the results
+    as ``uno_postgres+<name>``, so two durability modes stand side by side.
+    """
+
+    name: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    worker_args: tuple[str, ...] = field(default=())
+
+    def durable_acks(self, durable_env: str) -> bool:
+        return any(k == durable_env and v.lower() in TRUE_WORDS for k, v in self.env)
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.env] + list(self.worker_args)
+        return " ".join(parts)
 
 
 def uno_command() -> list[str]:
@@ -33,13 +55,36 @@ class UnoSystem(System):
     serves_api = True
     requires = ("uno.jobs.worker",)
     distributions = ("uno-jobs",)
-    worker_config: ClassVar[str] = (
-        f"`uno-jobs worker --app {APP} --concurrency {CONCURRENCY}`, async task"
-    )
+    default_concurrency = 10
+    best_concurrency = 50
+    best_reason = "--concurrency 50: the tuned setting of docs/benchmarks.md"
+    #: the variable that ``--uno-durable`` sets; ``run.py --uno-durable-env`` renames it
+    durable_env = DURABLE_ENV
 
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx)
+    def __init__(
+        self, ctx: Any, setting: str = SETTING_DEFAULT, variant: UnoVariant | None = None
+    ) -> None:
+        super().__init__(ctx, setting)
+        self.variant = variant or UnoVariant()
         self._jobs: Any = None
+
+    @property
+    def key(self) -> str:
+        suffix = f"+{self.variant.name}" if self.variant.name else ""
+        return f"{self.name}{suffix}@{self.setting}"
+
+    @property
+    def display(self) -> str:
+        extra = f", {self.variant.name}" if self.variant.name else ""
+        return f"{self.label}, {self.knobs()}{extra}"
+
+    @property
+    def worker_config(self) -> str:
+        extra = f" with {self.variant.describe()}" if self.variant.describe() else ""
+        return f"`uno-jobs worker --app {APP} --concurrency {self.concurrency}`{extra}, async task"
+
+    def durability(self, facts: ServerFacts) -> str:
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -51,9 +96,11 @@ class UnoSystem(System):
 
     def env(self) -> dict[str, str]:
         return {
+            **super().env(),
             "UNO_JOBS_DATABASE_URL": self.url,
             "UNO_JOBS_DATA_DIR": str(self.ctx.workdir / "uno-data"),
             "UNO_JOBS_JWT_SECRET": JWT_SECRET,
+            **dict(self.variant.env),
         }
 
     async def reset(self) -> None:
@@ -88,7 +135,8 @@ class UnoSystem(System):
             "--database",
             self.url,
             "--concurrency",
-            str(CONCURRENCY),
+            str(self.concurrency),
+            *self.variant.worker_args,
         ]
 
     async def api_benchmark(
@@ -120,13 +168,17 @@ class UnoSystem(System):
         token = (await proc.communicate())[0].decode().strip()
         port = free_port()
         log_path = directory / "server.log"
-        server = start_server(self.url, port, env, log_path)
+        server = start_server(self.url, port, env, log_path, self.concurrency)
         base = f"http://127.0.0.1:{port}/api/v1/jobs"
         try:
             await wait_until_serving(base, token, server, log_path)
             get = await load(base + "?limit=10", "GET", None, token, seconds, connections)
             body = json.dumps({"task_name": "noop", "args": [0.0]})
             post = await load(base, "POST", body, token, seconds, connections)
+            # many producers: 4 client processes of 8 connections each, async httpx
+            producers = await load(
+                base, "POST", body, token, seconds, 32, tool="httpx", processes=4
+            )
         finally:
             server.terminate()
             try:
@@ -138,11 +190,11 @@ class UnoSystem(System):
             f"  {self.name} api via {post['tool']}: POST errors {post['errors']:.0f}, "
             f"GET errors {get['errors']:.0f}"
         )
-        return {"post": post["rps"], "get": get["rps"]}
+        return {"post": post["rps"], "get": get["rps"], "post_4proc": producers["rps"]}
 
 
 def start_server(
-    url: str, port: int, env: dict[str, str], log_path: Path
+    url: str, port: int, env: dict[str, str], log_path: Path, concurrency: int
 ) -> subprocess.Popen[bytes]:
     """``uno-jobs serve`` with its embedded worker, no scheduler, warnings only."""
     with log_path.open("wb") as out:
@@ -159,6 +211,8 @@ def start_server(
                 "--database",
                 url,
                 "--no-scheduler",
+                "--concurrency",
+                str(concurrency),
                 "--log-level",
                 "warning",
             ],
@@ -208,7 +262,15 @@ async def wait_until_serving(
 
 
 async def load(
-    url: str, method: str, body: str | None, token: str, seconds: float, connections: int
+    url: str,
+    method: str,
+    body: str | None,
+    token: str,
+    seconds: float,
+    connections: int,
+    *,
+    tool: str = "auto",
+    processes: int = 2,
 ) -> dict[str, Any]:
     """Run ``benchmarks/api_load.py`` in its own process; its JSON summary."""
     argv = [
@@ -224,6 +286,10 @@ async def load(
         str(seconds),
         "--connections",
         str(connections),
+        "--tool",
+        tool,
+        "--processes",
+        str(processes),
     ]
     if body is not None:
         argv += ["--body", body]

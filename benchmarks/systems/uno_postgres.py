@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.systems.base import drop_database, recreate_database
+from benchmarks.systems.base import ServerFacts, drop_database, recreate_database
 from benchmarks.systems.uno_common import UnoSystem
 
 
@@ -20,6 +20,15 @@ class UnoPostgres(UnoSystem):
 
     async def destroy(self) -> None:
         drop_database(self.ctx.postgres_url, self.url)
+
+    def durability(self, facts: ServerFacts) -> str:
+        if self.variant.durable_acks(self.durable_env):
+            return f"all commits, bookkeeping too: {facts.postgres_durable()}"
+        return (
+            f"enqueue {facts.postgres_durable()}; claims, outcomes, heartbeats "
+            "synchronous_commit=off (a PostgreSQL crash can forget the last ones: "
+            "those jobs run again)"
+        )
 
 
 SYSTEM = UnoPostgres

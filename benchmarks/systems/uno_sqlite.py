@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.systems.base import remove_sqlite
+from benchmarks.systems.base import ServerFacts, remove_sqlite
 from benchmarks.systems.uno_common import UnoSystem
 
 
@@ -20,6 +20,17 @@ class UnoSqlite(UnoSystem):
 
     async def destroy(self) -> None:
         self.wipe()
+
+    def durability(self, facts: ServerFacts) -> str:
+        mode = (
+            f" ({self.durable_env} set: see the worker's documentation)"
+            if self.variant.durable_acks(self.durable_env)
+            else ""
+        )
+        return (
+            "SQLite WAL, synchronous=NORMAL: commits survive a process crash, "
+            f"a power loss can undo the last ones{mode}"
+        )
 
 
 SYSTEM = UnoSqlite

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +21,10 @@ import httpx
 import jwt
 import pytest
 
+from helpers import POSTGRES_URL, fresh_schema
 from processes import clean_env, free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
-POSTGRES_URL = os.environ.get(
-    "UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 UNO_JOBS = str(Path(sys.executable).parent / "uno-jobs")
 START_TIMEOUT = 30.0
 SECRET = "cli-hardening-secret-of-at-least-32-bytes"
@@ -153,15 +150,17 @@ class Serve:
         if tty:
             assert reader_fd is not None
             os.close(writer_fd)
-            threading.Thread(target=self._pump_pty, args=(reader_fd,), daemon=True).start()
+            self.reader = threading.Thread(target=self._pump_pty, args=(reader_fd,), daemon=True)
         else:
-            threading.Thread(target=self._pump_pipe, daemon=True).start()
+            self.reader = threading.Thread(target=self._pump_pipe, daemon=True)
+        self.reader.start()
 
     def _pump_pipe(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            self.lines.put(line)
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self.output.append(line)
+                self.lines.put(line)
 
     def _pump_pty(self, fd: int) -> None:
         pending = b""
@@ -212,7 +211,9 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        time.sleep(0)  # let the reader thread take the last lines
+        # The reader takes the last lines and closes its end once the process is gone.
+        self.reader.join(10)
+        assert not self.reader.is_alive(), "the output of serve never ended"
         return "".join(self.output)
 
 
@@ -257,20 +258,8 @@ def test_serve_shows_the_token_to_a_terminal(tmp_path: Path) -> None:
 @pytest.fixture
 def schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped afterwards (skipped without PostgreSQL, but not in CI)."""
-    psycopg = pytest.importorskip("psycopg")
-    from psycopg import sql
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            pass
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc} (CI is set)")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-    name = f"cli_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with fresh_schema("cli") as name:
+        yield name
 
 
 @pytest.mark.postgres
@@ -302,7 +291,11 @@ def test_no_password_is_shown_by_serve_or_a_worker(tmp_path: Path, schema: str) 
         worker.send_signal(signal.SIGTERM)
         rest = worker.communicate(timeout=15)[0]
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.kill()
+        if worker is not None:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
+            assert worker.stdout is not None
+            worker.stdout.close()
         output = server.stop()
     assert "hunter2" not in output + started + rest

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import eventually_blocking
 from processes import clean_env, free_port, wait_until_ready
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
@@ -78,11 +79,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     def pump() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            lines.put(line)
+        with process.stdout:  # closed at the end of the output, when the server is gone
+            for line in process.stdout:
+                output.append(line)
+                lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     deadline = time.monotonic() + START_TIMEOUT
     token = ""
     while not token:
@@ -100,16 +103,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if process.poll() is None:
         process.kill()
         process.wait(10)
+    reader.join(10)
 
 
 def poll_job(client: httpx.Client, job_id: str, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in {"completed", "failed", "cancelled", "timeout"}:
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
+    """The job once it has finished, read over HTTP from the server process."""
+
+    def finished() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        return job if job["status"] in {"completed", "failed", "cancelled", "timeout"} else None
+
+    return eventually_blocking(finished, timeout=timeout, what=f"job {job_id} finished")
 
 
 def test_the_seed_job_runs_to_its_result(server: Server) -> None:

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from helpers import eventually_blocking
 from processes import clean_env, free_port, wait_until_ready
 from uno.jobs.settings import Settings
 from uno.jobs.tokens import issue_token
@@ -66,13 +67,6 @@ class Server:
         return sock
 
 
-def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve-run-sync")
@@ -96,9 +90,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     def pump() -> None:
         assert process.stdout is not None
-        output.extend(process.stdout)
+        with process.stdout:  # closed at the end of the output, when the server is gone
+            output.extend(process.stdout)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     token = issue_token(Settings(jwt_secret=SECRET), "tester", ttl=600)
     running = Server(process, port, token, output)
 
@@ -107,14 +103,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if process.poll() is None:
         process.kill()
         process.wait(10)
+    reader.join(10)
 
 
 def test_a_client_that_leaves_ends_its_wait_and_the_job_goes_on(server: Server) -> None:
     sockets = [server.open_run_sync() for _ in range(20)]
-    until(lambda: server.waiters() == 20, 10, "20 run-sync requests waiting")
+    eventually_blocking(
+        lambda: server.waiters() == 20, timeout=10, what="20 run-sync requests waiting"
+    )
     for sock in sockets:
         sock.close()
-    until(lambda: server.waiters() == 0, 5, "waits ended after the clients left")
+    eventually_blocking(
+        lambda: server.waiters() == 0, timeout=5, what="waits ended after the clients left"
+    )
     with server.client() as client:
         running = client.get("/api/v1/jobs", params={"task_name": "sleep", "status": "running"})
         assert running.json()["total"] == 20
@@ -143,7 +144,9 @@ def test_sigint_stops_the_server_while_a_run_sync_waits(server: Server) -> None:
 
         before = running()
         sock = server.open_run_sync()
-        until(lambda: running() == before + 1, 10, "the run-sync job running")
+        eventually_blocking(
+            lambda: running() == before + 1, timeout=10, what="the run-sync job running"
+        )
     started = time.monotonic()
     server.process.send_signal(signal.SIGINT)
     answer = ""

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
-from uno.jobs.demo import jobs as demo_jobs
+from uno.jobs.demo import registry as demo_registry
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 ALL = "jobs:read jobs:write jobs:admin"
@@ -30,7 +30,7 @@ def make_system(tmp_path: Path, **settings: Any) -> JobSystem:
     return JobSystem(
         f"sqlite:///{tmp_path}/jobs.db",
         settings=base.with_(**settings),
-        registry=demo_jobs.registry,
+        registry=demo_registry,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 
-FINISHED = {"completed", "failed", "cancelled", "timeout"}
+from helpers import eventually
+from uno.jobs.jobs import FINISHED as FINISHED_STATUSES
+
+FINISHED = {status.value for status in FINISHED_STATUSES}
 
 #: The request bodies of the Jobs API reference, verbatim.
 SEED_CREATE_JOB: dict[str, Any] = {
@@ -82,14 +83,11 @@ async def wait_for_job(
     client: httpx.AsyncClient, job_id: str, *, timeout: float = 10.0, prefix: str = "/api/v1"
 ) -> dict[str, Any]:
     """Poll the job until it is finished; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
+
+    async def finished() -> dict[str, Any] | None:
         response = await client.get(f"{prefix}/jobs/{job_id}")
         assert response.status_code == 200, response.text
-        job = response.json()
-        if job["status"] in FINISHED:
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        job: dict[str, Any] = response.json()
+        return job if job["status"] in FINISHED else None
+
+    return await eventually(finished, timeout=timeout, what=f"job {job_id} to finish")

@@ -74,7 +74,10 @@ async def test_probes_and_dashboard_need_no_token(clients: object, app: FastAPI)
         page = await anonymous.get("/dashboard")
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
-        assert "/api/v1" in page.text and "Authorization" in page.text
+        assert "dashboard/static/console.js" in page.text
+        script = await anonymous.get("/dashboard/static/console.js")
+        assert script.status_code == 200
+        assert "/api/v1" in script.text and "Authorization" in script.text
 
 
 async def test_readyz_is_503_when_the_store_is_unreachable(tmp_path: Path) -> None:

@@ -48,6 +48,11 @@ ROUTES = [
     ("POST", "/api/v1/queues/{queue_name}/clear", "jobs:admin"),
     ("GET", "/api/v1/tasks", "jobs:read"),
     ("GET", "/api/v1/tasks/{task_name}", "jobs:read"),
+    ("POST", "/api/v1/jobs/bulk-retry", "jobs:write"),
+    ("POST", "/api/v1/jobs/bulk-cancel", "jobs:write"),
+    ("GET", "/api/v1/jobs/{job_id}/wait-reasons", "jobs:read"),
+    ("GET", "/api/v1/console/overview", "jobs:read"),
+    ("GET", "/api/v1/console/session", "jobs:read"),
 ]
 BODIES: dict[str, Any] = {
     "/api/v1/jobs": {"task_name": "nope"},

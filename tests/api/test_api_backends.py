@@ -8,14 +8,12 @@ from helpers_api import SEED_CREATE_JOB, SEED_CRON_SCHEDULE, SEED_UPDATE_SCHEDUL
 from conftest import SECRET, claims, sign
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
-from uno.jobs.demo import jobs as demo_jobs
+from uno.jobs.demo import registry as demo_registry
 from uno.jobs.store import Store
 
 
 async def test_jobs_schedules_and_queues_over_each_backend(store: Store, tmp_path: object) -> None:
-    system = JobSystem(
-        store=store, settings=Settings(jwt_secret=SECRET), registry=demo_jobs.registry
-    )
+    system = JobSystem(store=store, settings=Settings(jwt_secret=SECRET), registry=demo_registry)
     app = create_app(system, embedded_worker=False, embedded_scheduler=False)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

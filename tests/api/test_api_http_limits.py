@@ -1,7 +1,7 @@
 """The HTTP edge: a token is checked before a body is read, bodies are bounded while
 they stream, token edge cases answer 401, and store faults answer 503 or 507.
 
-Every check runs on the lean path (``create_app``), on FastAPI's path (an app
+Every check runs on the fast path (``create_app``), on FastAPI's path (an app
 whose routes carry one more dependency) and on routers mounted with
 ``register_jobs_endpoints``, and the answers are the same on each.
 """
@@ -50,7 +50,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def _nothing() -> None:
-    """A dependency of the reference app: its routes cannot be served lean."""
+    """A dependency of the reference app: its routes cannot take the fast path."""
 
 
 @pytest.fixture
@@ -70,12 +70,12 @@ def _user_app(system: JobSystem) -> FastAPI:
 @pytest.fixture
 async def apps(limited: JobSystem) -> AsyncIterator[dict[str, tuple[FastAPI, str]]]:
     """The same job system behind every way of serving it, with the prefix of each."""
-    lean = create_app(limited, embedded_worker=False, embedded_scheduler=False)
+    fast = create_app(limited, embedded_worker=False, embedded_scheduler=False)
     reference = FastAPI()
     register_jobs_endpoints(reference, "/api/v1", dependencies=[Depends(_nothing)], system=limited)
-    async with lean.router.lifespan_context(lean):
+    async with fast.router.lifespan_context(fast):
         yield {
-            "lean": (lean, ""),
+            "fast": (fast, ""),
             "fastapi": (reference, ""),
             "mounted": (_user_app(limited), "/outer"),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import runpy
 import textwrap
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ def test_configure_services_builds_from_settings_and_app(tmp_path: Path) -> None
     reset_services()
     try:
         settings = Settings(database_url=f"sqlite:///{tmp_path}/x.db", jwt_secret=SECRET)
-        system = configure_services(settings=settings, app="uno.jobs.demo:jobs")
+        system = configure_services(settings=settings, app="uno.jobs.demo:registry")
         assert system.settings == settings
         assert "generate_report" in system.registry
         assert get_job_system() is system
@@ -169,3 +170,48 @@ async def test_endpoints_on_a_router_with_a_given_system_and_extra_dependencies(
     from uno.dependencies.service import _services
 
     assert _services.system is None
+
+
+def test_the_library_never_imports_the_composition_root() -> None:
+    """``uno.dependencies`` builds on ``uno.jobs``, never the other way round."""
+    library = Path(__file__).parents[2] / "src" / "uno" / "jobs"
+    imported: dict[str, set[str]] = {}
+    for path in library.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.setdefault(node.module, set()).add(path.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    imported.setdefault(alias.name, set()).add(path.name)
+    assert "uno.jobs.system" in imported  # the walk sees the library's imports
+    assert {m: f for m, f in imported.items() if m.startswith("uno.dependencies")} == {}
+
+
+def test_the_demo_module_builds_no_job_system() -> None:
+    """Importing the demo reads no settings: whoever serves it builds the system."""
+    from uno.jobs import demo
+    from uno.jobs.loading import load_app
+    from uno.jobs.tasks import TaskRegistry
+
+    assert isinstance(demo.registry, TaskRegistry)
+    assert not [v for v in vars(demo).values() if isinstance(v, JobSystem)]
+    assert {"process_data", "generate_report", "check_status", "echo", "add", "sleep", "fail"} <= {
+        task.name for task in demo.registry.all()
+    }
+    assert load_app("uno.jobs.demo").registry is demo.registry
+
+
+def test_mounting_without_a_system_or_a_root_fails_at_once() -> None:
+    from fastapi import FastAPI
+
+    from uno.jobs import register_jobs_endpoints
+    from uno.jobs.api import endpoints
+
+    root = endpoints._default_services
+    endpoints.serve_by_default(None)
+    try:
+        with pytest.raises(RuntimeError, match="configure_services"):
+            register_jobs_endpoints(FastAPI(), "/api/v1")
+    finally:
+        endpoints.serve_by_default(root)
+    assert root is not None  # importing uno.dependencies offered its system

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from conftest import SECRET, claims, sign
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
-from uno.jobs.demo import jobs as demo_jobs
+from uno.jobs.demo import registry as demo_registry
 from uno.jobs.store.base import Store
 
 API = "/api/v1"
@@ -58,9 +58,7 @@ class Client:
 
 async def run_against_the_api(store: Store, prop: Callable[[Client], None]) -> None:
     """``prop(client)`` in a thread, with a client of the app over ``store``."""
-    system = JobSystem(
-        store=store, settings=Settings(jwt_secret=SECRET), registry=demo_jobs.registry
-    )
+    system = JobSystem(store=store, settings=Settings(jwt_secret=SECRET), registry=demo_registry)
     app = create_app(system, embedded_worker=False, embedded_scheduler=False)
     headers = {"Authorization": f"Bearer {sign(claims())}", "Content-Type": "application/json"}
     async with httpx.AsyncClient(

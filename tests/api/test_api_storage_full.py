@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SECRET
 from uno.jobs import JobSystem, Settings
-from uno.jobs.demo import jobs as demo_jobs
+from uno.jobs.demo import registry as demo_registry
 from uno.jobs.store.sqlite import SQLiteStore
 
 JOBS = "/api/v1/jobs"
@@ -22,7 +22,7 @@ def system(tmp_path: Path) -> JobSystem:
     """The demo tasks over a SQLite file that may not grow past 256 KiB."""
     store = SQLiteStore(f"sqlite:///{tmp_path}/jobs.db", max_size=256 * 1024)
     settings = Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, shutdown_grace=2.0)
-    return JobSystem(store=store, settings=settings, registry=demo_jobs.registry)
+    return JobSystem(store=store, settings=settings, registry=demo_registry)
 
 
 async def test_a_full_database_answers_a_storage_error_and_recovers(

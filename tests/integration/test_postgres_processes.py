@@ -10,42 +10,31 @@ Side effects are counted in an O_APPEND log, one ``start``/``done`` line per run
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
 import sys
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 from worker_processes import Workers, all_done, count_status, system_on, worker_pool
 
-from helpers import eventually
+from helpers import POSTGRES_URL, eventually, fresh_schema, skip_or_fail
 from processes import free_port
 from uno.jobs import JobSystem, Status
+from uno.jobs.errors import StoreUnavailable
+from uno.jobs.store.postgres import PostgresStore
 from uno.jobs.system import JobRequest
+from uno.jobs.worker import Worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
-psycopg = pytest.importorskip("psycopg")
-
-from psycopg import sql  # noqa: E402
-
-from uno.jobs.errors import StoreUnavailable  # noqa: E402
-from uno.jobs.store.postgres import PostgresStore  # noqa: E402
-from uno.jobs.worker import Worker  # noqa: E402
-
-URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
-    pytest.skip(reason)
+URL = POSTGRES_URL
 
 
 def _accepting_connections() -> bool:
@@ -59,12 +48,8 @@ def _accepting_connections() -> bool:
 @pytest.fixture
 def schema() -> Iterator[str]:
     """A fresh schema name, dropped (CASCADE) after the test."""
-    if not _accepting_connections():
-        _skip_or_fail(f"PostgreSQL is not reachable at {URL}")
-    name = f"proc_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with fresh_schema("proc") as name:
+        yield name
 
 
 @pytest.fixture
@@ -206,7 +191,7 @@ def _restart_postgres() -> None:
     clusters = Path("/etc/postgresql")
     versions = sorted((p.name for p in clusters.iterdir()), key=float) if clusters.is_dir() else []
     if not versions:
-        _skip_or_fail("no local PostgreSQL cluster to restart (pg_ctlcluster)")
+        skip_or_fail("no local PostgreSQL cluster to restart (pg_ctlcluster)")
     command = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,12 @@ import itertools
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from helpers import StoreFactory
+from helpers import StoreFactory, eventually
 from uno.jobs.queries import JobFilter
 from uno.jobs.system import JobSystem
 
@@ -58,15 +56,6 @@ def scheduler_command() -> list[str]:
     return [sys.executable, "-c", "from uno.jobs.cli import main; main()", "scheduler"]
 
 
-async def wait_for(check: Callable[[], bool], what: str, timeout: float) -> None:
-    """Poll ``check()`` until truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 async def test_three_scheduler_processes_fire_each_occurrence_once(
     tmp_path: Path, store_factory: StoreFactory
 ) -> None:
@@ -91,31 +80,37 @@ async def test_three_scheduler_processes_fire_each_occurrence_once(
         """The same task the processes know."""
 
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(PROCESSES)]
-    processes = [
-        await asyncio.create_subprocess_exec(
-            *scheduler_command(),
-            "--app",
-            "beat_tasks",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log.open("w"),
-        )
-        for log in logs
-    ]
+    processes = []
+    for log in logs:
+        with log.open("w") as log_file:  # the child keeps its own copy of the descriptor
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *scheduler_command(),
+                    "--app",
+                    "beat_tasks",
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=log_file,
+                )
+            )
     try:
-        for log in logs:
-            await wait_for(lambda log=log: "Scheduler started" in log.read_text(), log.name, 30)
+
+        async def all_started() -> bool:
+            texts = [await asyncio.to_thread(log.read_text) for log in logs]
+            return all("Scheduler started" in text for text in texts)
+
+        await eventually(all_started, timeout=30, interval=0.05, what="every scheduler started")
         schedule = await system.schedules.create("heartbeat", "beat", interval={"seconds": 1})
 
-        deadline = time.monotonic() + OCCURRENCES + 20
-        while True:
-            _, total = await system.list_jobs(JobFilter(limit=1))
-            if total >= OCCURRENCES:
-                break
-            assert time.monotonic() < deadline, f"only {total} jobs were created"
+        async def enough_jobs() -> bool:
             assert all(p.returncode is None for p in processes), "a scheduler process died"
-            await asyncio.sleep(0.1)
+            _, total = await system.list_jobs(JobFilter(limit=1))
+            return total >= OCCURRENCES
+
+        await eventually(
+            enough_jobs, timeout=OCCURRENCES + 20, interval=0.1, what=f"{OCCURRENCES} jobs"
+        )
     finally:
         for process in processes:
             if process.returncode is None:

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 
+from helpers import eventually_blocking
 from processes import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
@@ -85,11 +86,13 @@ def test_serve_on_a_full_disk_answers_a_storage_error_and_recovers(tmp_path: Pat
             subprocess.run(
                 [nsenter, "-t", str(server.pid), "-m", "rm", str(disk / "filler")], check=True
             )
-            deadline = time.monotonic() + 20
-            while (response := client.post("/api/v1/jobs", json=BODY)).status_code != 201:
-                assert response.status_code in (503, 507), response.text
-                assert time.monotonic() < deadline, "writes did not resume after room was freed"
-                time.sleep(0.05)
+
+            def written() -> bool:
+                response = client.post("/api/v1/jobs", json=BODY)
+                assert response.status_code in (201, 503, 507), response.text
+                return response.status_code == 201
+
+            eventually_blocking(written, timeout=20, what="writes resumed after room was freed")
     finally:
         server.terminate()
         try:

@@ -10,6 +10,7 @@ import tasks_for_tests
 
 from uno.jobs import JobSystem, ManualClock, Status
 from uno.jobs.store.base import Store
+from uno.jobs.testing import perform
 from uno.jobs.worker import Worker
 
 
@@ -45,3 +46,14 @@ async def test_process_task_timeout_kills_the_child_and_the_pool_goes_on(
     timed_out = await system.get(stuck.id)
     assert timed_out.status == Status.TIMEOUT
     assert (await system.get(after.id)).status == Status.COMPLETED
+
+
+async def test_perform_runs_a_process_task_in_a_child_and_kills_it_at_its_timeout(
+    system: JobSystem,
+) -> None:
+    """``perform`` goes through the worker's executor, process pool included."""
+    result = await perform(system, "cpu_bound", 100)
+    assert result["sum"] == sum(i * i for i in range(100))
+    assert result["pid"] != os.getpid()
+    with pytest.raises(TimeoutError, match=r"timeout of 0\.5 seconds"):
+        await perform(system, "cpu_forever")

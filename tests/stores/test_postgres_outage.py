@@ -10,32 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
+
+from helpers import POSTGRES_URL, eventually, fresh_schema
+from uno.jobs.api import create_app
+from uno.jobs.errors import StoreUnavailable
+from uno.jobs.jobs import Job
+from uno.jobs.settings import PostgresSettings, Settings
+from uno.jobs.store.postgres import PostgresStore
+from uno.jobs.store.postgres.store import connection_params
+from uno.jobs.system import JobSystem
+from uno.jobs.tokens import issue_token
 
 pytestmark = pytest.mark.postgres
 
-psycopg = pytest.importorskip("psycopg")
-
-from psycopg import sql  # noqa: E402
-
-from uno.jobs.api import create_app  # noqa: E402
-from uno.jobs.errors import StoreUnavailable  # noqa: E402
-from uno.jobs.jobs import Job  # noqa: E402
-from uno.jobs.settings import PostgresSettings, Settings  # noqa: E402
-from uno.jobs.store.postgres import PostgresStore  # noqa: E402
-from uno.jobs.store.postgres.store import connection_params  # noqa: E402
-from uno.jobs.system import JobSystem  # noqa: E402
-from uno.jobs.tokens import issue_token  # noqa: E402
-
-URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = POSTGRES_URL
 SECRET = "outage-test-secret-of-at-least-32-bytes"
 #: ``/readyz``'s promise: an answer within this many seconds, whatever the database does.
 READY_WITHIN = 2.0
@@ -43,17 +40,9 @@ READY_WITHIN = 2.0
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    try:
-        with psycopg.connect(URL, connect_timeout=3):
-            pass
-    except Exception as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {URL}: {exc} (CI is set)")
-        pytest.skip(f"PostgreSQL is not reachable at {URL}: {exc}")
-    name = f"outage_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    """A fresh schema name, dropped afterwards (skipped without PostgreSQL, but not in CI)."""
+    with fresh_schema("outage") as name:
+        yield name
 
 
 class Proxy:
@@ -229,10 +218,7 @@ async def test_an_open_store_that_loses_its_server_answers_within_seconds(
             async def ready() -> bool:
                 return (await client.get("/readyz")).status_code == 200
 
-            deadline = time.monotonic() + 15
-            while not await ready():
-                assert time.monotonic() < deadline, "never ready again"
-                await asyncio.sleep(0.1)
+            await eventually(ready, timeout=15, interval=0.1, what="ready again")
     finally:
         await system.close()
 

@@ -8,52 +8,34 @@ Each test works in its own schema and drops it afterwards.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+
+from helpers import POSTGRES_URL, eventually, fresh_schema
+from uno.jobs.errors import DuplicateJob
+from uno.jobs.jobs import Job, Status
+from uno.jobs.store.base import Completion, Pruned, PruneRequest
+from uno.jobs.store.postgres import PostgresStore
+from uno.jobs.store.postgres.migrations import available_migrations, schema_snapshot
+from uno.jobs.store.postgres.store import COPY_THRESHOLD
 
 pytestmark = pytest.mark.postgres
 
-psycopg = pytest.importorskip("psycopg")
-
-from psycopg import sql  # noqa: E402
-
-from uno.jobs.errors import DuplicateJob  # noqa: E402
-from uno.jobs.jobs import Job, Status  # noqa: E402
-from uno.jobs.store.base import Completion, Pruned, PruneRequest  # noqa: E402
-from uno.jobs.store.postgres import PostgresStore  # noqa: E402
-from uno.jobs.store.postgres.migrations import available_migrations, schema_snapshot  # noqa: E402
-from uno.jobs.store.postgres.store import COPY_THRESHOLD  # noqa: E402
-
-URL = os.environ.get("UNO_JOBS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+URL = POSTGRES_URL
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _unreachable() -> str | None:
-    try:
-        with psycopg.connect(URL, connect_timeout=3):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL is not reachable at {URL}: {exc}"
-
-
 @pytest.fixture
-def schema() -> Any:
+def schema() -> Iterator[str]:
     """A fresh schema name, dropped (CASCADE) after the test."""
-    problem = _unreachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
-        pytest.skip(problem)
-    name = f"pgtest_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with fresh_schema("pgtest") as name:
+        yield name
 
 
 StoreMaker = Callable[[], Awaitable[PostgresStore]]
@@ -79,14 +61,6 @@ def job(**fields: Any) -> Job:
     fields.setdefault("created_at", NOW)
     fields.setdefault("scheduled_at", NOW)
     return Job("t", **fields)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll ``check`` until it holds, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 # -- migrations -----------------------------------------------------------------
@@ -358,7 +332,7 @@ async def test_store_recovers_after_its_connections_are_terminated(
         await waiter
         return time.monotonic() - started < 0.4
 
-    await eventually(woken_by_insert)
+    await eventually(woken_by_insert, timeout=10, what="a listener woken by the insert")
 
 
 # -- maintenance ------------------------------------------------------------------

@@ -25,6 +25,8 @@ from uno.jobs.jobs import (
     JobError,
     Status,
 )
+from uno.jobs.queries import FAILED_STATUSES
+from uno.jobs.schedules import ScheduleStatus
 from uno.jobs.store.base import Failure
 from uno.jobs.store.postgres.store import _QUERIES as POSTGRES_QUERIES
 from uno.jobs.store.sqlfile import read_sql, render_queries
@@ -35,12 +37,13 @@ PACKAGES = ["uno.jobs.store.sqlite", "uno.jobs.store.postgres"]
 RENDERED = {"uno.jobs.store.sqlite": SQLITE_QUERIES, "uno.jobs.store.postgres": POSTGRES_QUERIES}
 
 _NAMES = "|".join(s.value for s in Status)
-#: A quoted status name, anywhere.
-QUOTED_STATUS = re.compile(rf"'({_NAMES})'")
+_SCHEDULE_NAMES = "|".join(s.value for s in ScheduleStatus)
+#: A quoted job or schedule status name, anywhere.
+QUOTED_STATUS = re.compile(rf"'({_NAMES}|{_SCHEDULE_NAMES})'")
 #: A parenthesised list of quoted status names.
 STATUS_LIST = re.compile(rf"\(\s*'(?:{_NAMES})'(?:\s*,\s*'(?:{_NAMES})')*\s*\)")
 
-DOMAIN_SETS = [WAITING, HELD, FINISHED, CANCELLABLE, RETRYABLE]
+DOMAIN_SETS = [WAITING, HELD, FINISHED, CANCELLABLE, RETRYABLE, FAILED_STATUSES]
 
 
 def schema_texts(package: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from uno.jobs import Cancel, JobSystem, ManualClock, Retry, Status, TaskNotFound, ValidationError
 from uno.jobs.store.base import Store
-from uno.jobs.testing import assert_enqueued, drain, perform
+from uno.jobs.testing import FailedJobs, assert_enqueued, drain, perform
 
 
 @pytest.fixture
@@ -40,6 +40,10 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
     @jobs.task
     def returns_object() -> object:
         return object()
+
+    @jobs.task(max_retries=1, retry_delay=0)
+    def breaks(n: int) -> None:
+        raise ValueError(f"broken {n}")
 
     @jobs.task(max_retries=0, queue="mail")
     async def send(to: str) -> str:
@@ -82,6 +86,24 @@ async def test_drain_runs_every_due_job_of_the_queues(system: JobSystem) -> None
     assert (await system.get(other.id)).status == Status.PENDING
     assert await drain(system) == 1
     assert await drain(system) == 0
+
+
+async def test_drain_raises_listing_the_jobs_that_failed(system: JobSystem) -> None:
+    ok = await system.enqueue("add", [1, 2])
+    bad = [await system.enqueue("breaks", [n]) for n in range(2)]
+    gave_up = await system.enqueue("gives_up")
+    with pytest.raises(FailedJobs) as info:
+        await drain(system, raise_on_failure=True)
+    assert sorted(job.id for job in info.value.jobs) == sorted(job.id for job in bad)
+    assert "ValueError: broken 0" in str(info.value) and "ValueError: broken 1" in str(info.value)
+    assert ok.id not in str(info.value) and gave_up.id not in str(info.value)
+    assert (await system.get(ok.id)).status == Status.COMPLETED
+    assert [(await system.get(j.id)).retry_count for j in bad] == [1, 1]  # retried first
+
+
+async def test_drain_without_raise_on_failure_counts_failed_attempts(system: JobSystem) -> None:
+    await system.enqueue("breaks", [0])
+    assert await drain(system) == 2  # the attempt and its retry
 
 
 async def test_assert_enqueued_finds_the_job_or_says_what_is_there(system: JobSystem) -> None:

@@ -20,15 +20,27 @@ from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.store.base import Store
 from uno.jobs.worker import Worker
 
-calls: list[Any] = []
+
+@pytest.fixture
+def calls() -> list[Any]:
+    """What the recording tasks of this test's system were called with, in order."""
+    return []
 
 
 @pytest.fixture
-async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
+async def system(store: Store, clock: ManualClock, calls: list[Any]) -> AsyncIterator[JobSystem]:
     """A job system on the test's store with the tasks below registered."""
-    calls.clear()
     jobs = JobSystem(store=store, clock=clock, settings=Settings(concurrency=4))
+    _register_recording_tasks(jobs, calls)
+    _register_failing_tasks(jobs, calls)
+    await jobs.open()
+    try:
+        yield jobs
+    finally:
+        await jobs.close()
 
+
+def _register_recording_tasks(jobs: JobSystem, calls: list[Any]) -> None:
     @jobs.task(max_retries=0)
     async def record(value: Any) -> Any:
         calls.append(value)
@@ -39,6 +51,27 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
         calls.append(value)
         return value
 
+    @jobs.task(max_retries=0, timeout=0.2)
+    async def slow_async(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    @jobs.task(max_retries=0, timeout=0.2)
+    def slow_sync(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    @jobs.task(max_retries=0)
+    def returns_a_set() -> Any:
+        return {1, 2}
+
+    @jobs.task(max_retries=0, queue="other")
+    async def elsewhere(value: Any) -> Any:
+        calls.append(value)
+        return value
+
+
+def _register_failing_tasks(jobs: JobSystem, calls: list[Any]) -> None:
     @jobs.task(max_retries=2, retry_delay=10)
     def always_fails(message: str = "boom") -> None:
         calls.append(message)
@@ -55,16 +88,6 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
             raise RuntimeError("first attempt fails")
         return "second time lucky"
 
-    @jobs.task(max_retries=0, timeout=0.2)
-    async def slow_async(seconds: float) -> float:
-        await asyncio.sleep(seconds)
-        return seconds
-
-    @jobs.task(max_retries=0, timeout=0.2)
-    def slow_sync(seconds: float) -> float:
-        time.sleep(seconds)
-        return seconds
-
     @jobs.task(max_retries=1, retry_delay=0, timeout=0.1)
     async def always_slow() -> None:
         await asyncio.sleep(5)
@@ -77,28 +100,15 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
     def cancels_itself(reason: str) -> None:
         raise Cancel(reason)
 
-    @jobs.task(max_retries=0)
-    def returns_a_set() -> Any:
-        return {1, 2}
-
-    @jobs.task(max_retries=0, queue="other")
-    async def elsewhere(value: Any) -> Any:
-        calls.append(value)
-        return value
-
-    await jobs.open()
-    try:
-        yield jobs
-    finally:
-        await jobs.close()
-
 
 def worker(system: JobSystem, **options: Any) -> Worker:
     options.setdefault("worker_id", "w1")
     return Worker(system, **options)
 
 
-async def test_run_once_runs_a_batch_and_stores_results(system: JobSystem) -> None:
+async def test_run_once_runs_a_batch_and_stores_results(
+    system: JobSystem, calls: list[Any]
+) -> None:
     a = await system.enqueue("record", [1])
     b = await system.enqueue("record_sync", [2])
     async with worker(system) as w:
@@ -148,7 +158,7 @@ async def test_non_json_result_is_a_clear_failure(system: JobSystem) -> None:
 
 
 async def test_failures_are_retried_then_fail_with_the_error(
-    system: JobSystem, clock: ManualClock
+    system: JobSystem, clock: ManualClock, calls: list[Any]
 ) -> None:
     job = await system.enqueue("always_fails", ["kaput"])
     async with worker(system) as w:
@@ -263,7 +273,9 @@ async def test_cancel_signal_ends_the_job_cancelled_without_retry(system: JobSys
     assert (stored.error.type, stored.error.message) == ("Cancel", "not needed any more")
 
 
-async def test_priority_order_then_fifo(system: JobSystem, clock: ManualClock) -> None:
+async def test_priority_order_then_fifo(
+    system: JobSystem, clock: ManualClock, calls: list[Any]
+) -> None:
     order = [
         ("low-1", Priority.LOW),
         ("normal-1", Priority.NORMAL),
@@ -292,7 +304,9 @@ async def test_priority_order_then_fifo(system: JobSystem, clock: ManualClock) -
     ]
 
 
-async def test_future_job_is_not_run_early(system: JobSystem, clock: ManualClock) -> None:
+async def test_future_job_is_not_run_early(
+    system: JobSystem, clock: ManualClock, calls: list[Any]
+) -> None:
     later = await system.enqueue("record", ["later"], delay=60)
     at = await system.enqueue("record", ["at"], scheduled_at=clock.now() + timedelta(hours=1))
     async with worker(system) as w:
@@ -308,7 +322,7 @@ async def test_future_job_is_not_run_early(system: JobSystem, clock: ManualClock
     assert (await system.get(later.id)).status == Status.COMPLETED
 
 
-async def test_cancel_before_start_is_never_run(system: JobSystem) -> None:
+async def test_cancel_before_start_is_never_run(system: JobSystem, calls: list[Any]) -> None:
     job = await system.enqueue("record", ["x"])
     cancelled = await system.cancel(job.id, reason="changed my mind")
     assert cancelled.status == Status.CANCELLED
@@ -330,7 +344,7 @@ async def test_manual_retry_runs_a_failed_job_again(system: JobSystem) -> None:
     assert (done.status, done.result) == (Status.COMPLETED, "second time lucky")
 
 
-async def test_paused_queue_holds_jobs_until_resumed(system: JobSystem) -> None:
+async def test_paused_queue_holds_jobs_until_resumed(system: JobSystem, calls: list[Any]) -> None:
     held = await system.enqueue("elsewhere", ["held"])
     free = await system.enqueue("record", ["free"])
     await system.pause_queue("other")
@@ -361,7 +375,7 @@ async def test_clear_empties_the_queue_and_nothing_else(system: JobSystem) -> No
     assert all(j.id not in {w.id for w in waiting} for j in remaining)
 
 
-async def test_worker_consumes_only_its_queues(system: JobSystem) -> None:
+async def test_worker_consumes_only_its_queues(system: JobSystem, calls: list[Any]) -> None:
     await system.enqueue("record", ["default"])
     await system.enqueue("elsewhere", ["other"])
     await system.enqueue("record", ["named-by-job"], queue_name="brand-new")
@@ -373,7 +387,9 @@ async def test_worker_consumes_only_its_queues(system: JobSystem) -> None:
     assert sorted(calls) == ["default", "named-by-job", "other"]
 
 
-async def test_unknown_task_in_this_worker_fails_the_job(system: JobSystem) -> None:
+async def test_unknown_task_in_this_worker_fails_the_job(
+    system: JobSystem, calls: list[Any]
+) -> None:
     job = await system.enqueue("record", [1])
     other = await system.enqueue("record_sync", [2])
     blank = JobSystem(store=system.store, clock=system.clock)
@@ -414,7 +430,9 @@ async def test_run_sync_is_answered_by_a_running_worker(system: JobSystem) -> No
         await running
 
 
-async def test_run_until_empty_drains_including_quick_retries(system: JobSystem) -> None:
+async def test_run_until_empty_drains_including_quick_retries(
+    system: JobSystem, calls: list[Any]
+) -> None:
     for i in range(7):
         await system.enqueue("record", [i])
     flaky = await system.enqueue("fails_once", ["f"])

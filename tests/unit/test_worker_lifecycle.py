@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from helpers import eventually
 from uno.jobs import JobSystem, ManualClock, Settings, Status
 from uno.jobs.store.base import Store
 from uno.jobs.worker import Worker
@@ -31,15 +30,16 @@ async def system(store: Store, clock: ManualClock) -> AsyncIterator[JobSystem]:
         await jobs.close()
 
 
-async def running(system: JobSystem, job_id: str) -> bool:
-    return (await system.get(job_id)).status == Status.RUNNING
+async def one_started(worker: Worker) -> None:
+    """Until the worker has launched a job (claimed as running in the store)."""
+    await worker.progress.until(lambda progress: progress.started >= 1)
 
 
 async def test_stop_lets_running_jobs_finish_within_the_grace_period(system: JobSystem) -> None:
     job = await system.enqueue("nap", [0.3])
     worker = Worker(system, worker_id="w1")
     task = asyncio.create_task(worker.run())
-    await eventually(lambda: running(system, job.id))
+    await one_started(worker)
     await worker.stop(grace=10)
     await task
     done = await system.get(job.id)
@@ -50,13 +50,26 @@ async def test_stop_hands_back_what_outlives_the_grace_period(system: JobSystem)
     slow = await system.enqueue("nap", [30])
     worker = Worker(system, worker_id="w1")
     task = asyncio.create_task(worker.run())
-    await eventually(lambda: running(system, slow.id))
-    queued = await system.enqueue("nap", [0])
+    await one_started(worker)
     await worker.stop(grace=0.1)
     await task
     back = await system.get(slow.id)
     assert (back.status, back.worker_id, back.retry_count) == (Status.PENDING, None, 0)
-    assert (await system.get(queued.id)).status in (Status.PENDING, Status.COMPLETED)
+    assert worker.processed == 0
+
+
+async def test_a_stopping_worker_claims_nothing_more(system: JobSystem) -> None:
+    slow = await system.enqueue("nap", [0.3])
+    worker = Worker(system, worker_id="w1")  # two slots: one stays free
+    task = asyncio.create_task(worker.run())
+    await one_started(worker)
+    worker.request_stop(grace=10)
+    queued = await system.enqueue("nap", [0])
+    await task
+    assert (await system.get(slow.id)).status == Status.COMPLETED
+    left = await system.get(queued.id)
+    assert (left.status, left.worker_id, left.started_at) == (Status.PENDING, None, None)
+    assert worker.progress.started == 1
 
 
 async def test_signal_asks_for_a_graceful_stop(system: JobSystem) -> None:
@@ -65,7 +78,7 @@ async def test_signal_asks_for_a_graceful_stop(system: JobSystem) -> None:
     task = asyncio.create_task(worker.run())
     worker.install_signal_handlers()
     try:
-        await eventually(lambda: running(system, job.id))
+        await one_started(worker)
         signal.raise_signal(signal.SIGTERM)
         await asyncio.wait_for(task, 10)
     finally:
@@ -96,10 +109,14 @@ async def test_jobs_of_a_silent_worker_are_rescued(
     assert done.worker_id == "alive"
 
 
-async def test_worker_registers_and_leaves(system: JobSystem, clock: ManualClock) -> None:
-    async with Worker(system, worker_id="w1") as worker:
-        assert worker.worker_id == "w1"
-        clock.advance(60)
-        rescued = await system.store.rescue_jobs(clock.now() - timedelta(seconds=30), clock.now())
-        assert rescued == []
-    assert worker.heartbeat_interval == system.settings.heartbeat_interval
+async def test_worker_registers_and_leaves(
+    system: JobSystem, store: Store, clock: ManualClock
+) -> None:
+    """Registered, its jobs are not orphans; gone, they are (a rescue takes them)."""
+    held = await system.enqueue("nap", [0])
+    window = timedelta(seconds=30)
+    async with Worker(system, worker_id="w1"):
+        await store.fetch_jobs("w1", None, 1, clock.now(), running=1)
+        assert await store.rescue_jobs(clock.now() - window, clock.now()) == []
+    rescued = await store.rescue_jobs(clock.now() - window, clock.now())
+    assert [(r.job_id, r.status) for r in rescued] == [(held.id, Status.RETRYING)]

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from helpers import eventually, make_job
+from helpers import make_job
 from uno.jobs import JobSystem, ManualClock, Settings, Status
 from uno.jobs.errors import StoreUnavailable
 from uno.jobs.store.base import RescuedJob, Store
@@ -184,12 +184,7 @@ async def test_a_refused_completion_is_logged_at_warning_with_the_job_id(
     job = await system.enqueue("wait_for_gate")
     async with Worker(system, worker_id="slow") as worker:
         running = asyncio.create_task(worker.run_once())
-
-        async def started() -> bool:
-            found = await store.get_job(job.id)
-            return found is not None and found.status == Status.RUNNING
-
-        await eventually(started)
+        await worker.progress.until(lambda progress: progress.started == 1)
         # Another worker took "slow" for dead and rescued the job meanwhile.
         now = clock.advance(60)
         assert await store.rescue_jobs(now, now) == [RescuedJob(job.id, Status.RETRYING)]

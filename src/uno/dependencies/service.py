@@ -8,6 +8,10 @@ The seed's server integration reads::
 ``configure_services`` builds the job system from settings and the environment
 and registers it here; ``register_jobs_endpoints`` (without ``system=``) serves
 whatever is registered, configuring the default on first use.
+
+This is the composition root of such apps: it imports the library and offers
+the library its system (``uno.jobs.api.endpoints.serve_by_default``, done on
+import); nothing in ``uno.jobs`` imports this module.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from uno.jobs.api.endpoints import DefaultServices, serve_by_default
 from uno.jobs.loading import load_app
 from uno.jobs.settings import ENV_PREFIX, Settings
 from uno.jobs.system import JobSystem
@@ -111,3 +116,6 @@ def reset_services() -> None:
         _services.system = None
         _services.embedded_worker = True
         _services.embedded_scheduler = True
+
+
+serve_by_default(DefaultServices(system=get_job_system, embedded_loops=embedded_defaults))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from uno.jobs.clock import Clock, ManualClock, SystemClock
+from uno.jobs.enqueue import JobRequest
 from uno.jobs.errors import (
     Cancel,
     DuplicateJob,
@@ -23,7 +24,7 @@ from uno.jobs.jobs import Job, JobError, Priority, Status
 from uno.jobs.retry import RetryPolicy
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
 from uno.jobs.settings import Settings
-from uno.jobs.system import JobRequest, JobSystem
+from uno.jobs.system import JobSystem
 from uno.jobs.tasks import Task, TaskRef, TaskRegistry
 
 __all__ = [

@@ -15,7 +15,8 @@ from uno.jobs.jobs import Job
 from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 
 if TYPE_CHECKING:
-    from uno.jobs.system import JobRequest, JobSystem
+    from uno.jobs.enqueue import JobRequest
+    from uno.jobs.system import JobSystem
     from uno.jobs.tasks import Task, TaskRef
 
 T = TypeVar("T")

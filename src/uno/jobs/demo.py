@@ -1,22 +1,37 @@
 """The seed's example tasks, so every example of the API reference runs as written.
 
-``uno-jobs serve --app uno.jobs.demo`` serves them.
+``uno-jobs serve --app uno.jobs.demo`` serves them. The module holds a task
+registry only: whoever serves it builds the job system, from its own final
+settings, when it needs one (importing this module reads no settings and opens
+nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from uno.jobs.system import JobSystem
+from uno.jobs.tasks import Task, TaskRegistry
 
-jobs = JobSystem()
+registry = TaskRegistry()
 
 
-@jobs.task(
-    description="Process data with various options",
+def task(description: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """Register the decorated function in ``registry`` under its own name."""
+
+    def register(func: Callable[..., Any]) -> Task:
+        return registry.register(
+            Task(name=func.__name__, func=func, description=description, **options)
+        )
+
+    return register
+
+
+@task(
+    "Process data with various options",
     timeout=300,
     max_retries=3,
     retry_delay=60,
@@ -30,8 +45,8 @@ async def process_data(
     return {"processed": value}
 
 
-@jobs.task(
-    description="Generate a report in various formats",
+@task(
+    "Generate a report in various formats",
     timeout=600,
     max_retries=2,
     retry_delay=120,
@@ -51,25 +66,25 @@ async def generate_report(
     }
 
 
-@jobs.task(description="Check the status of the system", timeout=60, max_retries=1, retry_delay=30)
+@task("Check the status of the system", timeout=60, max_retries=1, retry_delay=30)
 async def check_status(*targets: str, **options: Any) -> dict[str, Any]:
     """Report every target as healthy."""
     return {"status": "ok", "targets": list(targets), **options}
 
 
-@jobs.task(description="Return the arguments it was called with", max_retries=0)
+@task("Return the arguments it was called with", max_retries=0)
 def echo(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Return the arguments as they arrived."""
     return {"args": list(args), "kwargs": kwargs}
 
 
-@jobs.task(description="Add two numbers", max_retries=0)
+@task("Add two numbers", max_retries=0)
 def add(a: float, b: float) -> float:
     """Return a + b."""
     return a + b
 
 
-@jobs.task(description="Sleep for a number of seconds", max_retries=0)
+@task("Sleep for a number of seconds", max_retries=0)
 async def sleep(seconds: float) -> float:
     """Sleep without blocking the worker; return the seconds slept."""
     started = time.monotonic()
@@ -77,7 +92,7 @@ async def sleep(seconds: float) -> float:
     return time.monotonic() - started
 
 
-@jobs.task(description="Fail with a message", max_retries=0, retry_delay=1)
+@task("Fail with a message", max_retries=0, retry_delay=1)
 def fail(message: str = "failed on purpose") -> None:
     """Raise RuntimeError(message), to see failures and retries."""
     raise RuntimeError(message)

@@ -62,61 +62,19 @@ def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: 
     """The pending job ``request`` asks for, every field checked against ``limits``, with
     what it leaves out taken from its task; ``ValidationError`` (or ``TaskNotFound``)
     names the first field that breaks a bound. ``now`` is its creation time (and
-    bounds how far ahead it may be scheduled)."""
-    task = _task_of(request, registry, limits)
-    args = request.args
-    kind = type(args)
-    if kind is not list and kind is not tuple:
-        if args is None:
-            args = ()
-        elif _not_a_list(args):
-            raise ValidationError(f"args must be a list, got {kind.__name__}")
-    listed = list(args)
-    validate_json(listed, "args", limits)
-    kwargs = request.kwargs
-    if type(kwargs) is not dict:
-        kwargs = _json_object(kwargs, "kwargs", limits)
-    elif kwargs:
-        kwargs = dict(kwargs)
-        validate_json(kwargs, "kwargs", limits)
-    else:
-        kwargs = {}
-    metadata = request.metadata
-    if type(metadata) is not dict:
-        metadata = _json_object(metadata, "metadata", limits)
-    elif metadata:
-        metadata = dict(metadata)
-        validate_json(metadata, "metadata", limits)
-    else:
-        metadata = {}
-    scheduled_at = now
-    if request.scheduled_at is not None:
-        if request.delay is not None:
-            raise ValidationError("Give scheduled_at or delay, not both")
-        scheduled_at = _scheduled_at(request.scheduled_at, now, limits)
-    elif request.delay is not None:
-        delay = check_seconds(request.delay, "delay", limits.max_schedule_ahead)
-        scheduled_at = now + timedelta(seconds=delay)
-    timeout = task.timeout
-    if request.timeout is not None:
-        timeout = check_seconds(request.timeout, "timeout", limits.max_timeout, positive=True)
-    max_retries = task.max_retries
-    if request.max_retries is not None:
-        max_retries = check_count(request.max_retries, "max_retries", limits.max_retries)
-    retry_delay = task.retry_delay
-    if request.retry_delay is not None:
-        retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
+    bounds how far ahead it may be scheduled).
+
+    The fields are checked in the order below, so the error names the same field
+    whatever else is wrong.
+    """
+    task = _task(request, registry, limits)
+    listed = _args(request.args, limits)
+    kwargs = _json_fields(request.kwargs, "kwargs", limits)
+    metadata = _json_fields(request.metadata, "metadata", limits)
+    scheduled_at = _scheduled_for(request, now, limits)
+    timeout, max_retries, retry_delay = _retry_terms(request, task, limits)
     tags = check_tags(request.tags, limits) if request.tags else []
-    queue_name = request.queue_name
-    if queue_name is None:
-        queue_name = task.queue
-    elif not is_plain_name(queue_name, limits):
-        check_name(queue_name, "queue_name", limits)
-    job_id = request.job_id
-    if job_id is None:
-        job_id = new_job_id()
-    else:
-        check_job_id(job_id, limits)
+    queue_name, job_id = _queue_and_id(request, task, limits)
     priority = request.priority
     if type(priority) is not Priority:
         priority = Priority.parse(priority)
@@ -139,8 +97,9 @@ def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: 
     )
 
 
-def _task_of(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task | TaskRef:
-    """The registered task a request names, else its ``task_ref`` when it has one."""
+def _task(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task | TaskRef:
+    """The task ``request`` names, else its ``task_ref`` (enqueue by name) when it has
+    one; ``TaskNotFound`` only for a name and version that are valid."""
     try:
         return registry.get(request.task_name, request.version)
     except TaskNotFound:
@@ -152,6 +111,73 @@ def _task_of(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Tas
         if ref is not None and ref.name == request.task_name:
             return ref if request.version is None else replace(ref, version=request.version)
         raise
+
+
+def _args(args: Any, limits: Limits) -> list[Any]:
+    """A new list of the positional arguments (``None`` is none), checked as JSON."""
+    kind = type(args)
+    if kind is not list and kind is not tuple:
+        if args is None:
+            args = ()
+        elif _not_a_list(args):
+            raise ValidationError(f"args must be a list, got {kind.__name__}")
+    listed = list(args)
+    validate_json(listed, "args", limits)
+    return listed
+
+
+def _json_fields(value: Any, what: str, limits: Limits) -> dict[str, Any]:
+    """A new dict of a JSON object (kwargs, metadata); a plain dict takes the short path."""
+    if type(value) is not dict:
+        return _json_object(value, what, limits)
+    if not value:
+        return {}
+    copy = dict(value)
+    validate_json(copy, what, limits)
+    return copy
+
+
+def _scheduled_for(request: JobRequest, now: datetime, limits: Limits) -> datetime:
+    """When the job is due: ``scheduled_at``, ``now`` plus ``delay``, or ``now``."""
+    if request.scheduled_at is not None:
+        if request.delay is not None:
+            raise ValidationError("Give scheduled_at or delay, not both")
+        return _scheduled_at(request.scheduled_at, now, limits)
+    if request.delay is not None:
+        delay = check_seconds(request.delay, "delay", limits.max_schedule_ahead)
+        return now + timedelta(seconds=delay)
+    return now
+
+
+def _retry_terms(
+    request: JobRequest, task: Task | TaskRef, limits: Limits
+) -> tuple[float | None, int, float]:
+    """Timeout, retries and retry delay: the request's, checked, or else the task's."""
+    timeout = task.timeout
+    if request.timeout is not None:
+        timeout = check_seconds(request.timeout, "timeout", limits.max_timeout, positive=True)
+    max_retries = task.max_retries
+    if request.max_retries is not None:
+        max_retries = check_count(request.max_retries, "max_retries", limits.max_retries)
+    retry_delay = task.retry_delay
+    if request.retry_delay is not None:
+        retry_delay = check_seconds(request.retry_delay, "retry_delay", limits.max_retry_delay)
+    return timeout, max_retries, retry_delay
+
+
+def _queue_and_id(request: JobRequest, task: Task | TaskRef, limits: Limits) -> tuple[str, str]:
+    """The queue (the task's unless named) and the job id (new unless given), checked."""
+    queue_name = request.queue_name
+    if queue_name is None:
+        queue_name = task.queue
+    elif not is_plain_name(queue_name, limits):
+        check_name(queue_name, "queue_name", limits)
+    job_id = request.job_id
+    if job_id is None:
+        job_id = new_job_id()
+    else:
+        check_job_id(job_id, limits)
+    return queue_name, job_id
 
 
 def _not_a_list(value: Any) -> bool:

@@ -217,32 +217,42 @@ def _plain_budget(value: Any, depth: int, budget: int) -> int:
     """
     kind = type(value)
     if kind is dict:
-        for key in value:
-            if type(key) is not str or not key.isascii() or "\x00" in key:
-                return -1
-            budget -= len(key) + 3
+        budget = _plain_keys_budget(value, budget)
         items: Iterable[Any] = value.values()
     elif kind is list or kind is tuple:
         items = value
     else:
         return -1
-    if depth <= 0:
+    if depth <= 0 or budget < 0:
         return -1
     for item in items:
-        kind = type(item)
-        if kind is str:
-            if not item.isascii() or "\x00" in item:
-                return -1
-            budget -= len(item) + 3
-        elif kind is bool or item is None or (kind is int and -_BIG <= item < _BIG):
-            budget -= 21
-        elif kind is float and math.isfinite(item):
-            budget -= 25
-        else:
-            budget = _plain_budget(item, depth - 1, budget)
+        budget = _plain_item_budget(item, depth, budget)
         if budget < 0:
             return -1
     return budget
+
+
+def _plain_keys_budget(value: dict[Any, Any], budget: int) -> int:
+    """``budget`` less the characters of the keys of ``value`` if all are plain, else -1."""
+    for key in value:
+        if type(key) is not str or not key.isascii() or "\x00" in key:
+            return -1
+        budget -= len(key) + 3
+    return budget
+
+
+def _plain_item_budget(item: Any, depth: int, budget: int) -> int:
+    """``budget`` less the characters of ``item``, a member of a value ``depth`` deep; or -1."""
+    kind = type(item)
+    if kind is str:
+        if not item.isascii() or "\x00" in item:
+            return -1
+        return budget - len(item) - 3
+    if kind is bool or item is None or (kind is int and -_BIG <= item < _BIG):
+        return budget - 21
+    if kind is float and math.isfinite(item):
+        return budget - 25
+    return _plain_budget(item, depth - 1, budget)
 
 
 def is_plain_name(value: Any, limits: Limits = DEFAULT_LIMITS) -> bool:

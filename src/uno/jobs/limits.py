@@ -78,6 +78,13 @@ class Limits:
     #: Task names not registered in the process that get their own label in ``/metrics``
     #: (registered tasks always do); the rest are summed as ``other``.
     max_metric_tasks: int = 50
+    #: Most jobs one bulk retry or cancel (`POST /jobs/bulk-retry`, `/jobs/bulk-cancel`)
+    #: changes; the rest are left for another request.
+    max_bulk_jobs: int = 100_000
+    #: Jobs a bulk retry or cancel changes per statement (one short transaction each).
+    bulk_batch_size: int = 500
+    #: Longest span of per-minute history one request reads (`GET /console/overview`).
+    max_history_minutes: int = 7 * 24 * 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:
@@ -137,13 +144,13 @@ def check_name(value: Any, what: str, limits: Limits = DEFAULT_LIMITS) -> str:
 
 def check_job_id(value: Any, limits: Limits = DEFAULT_LIMITS) -> str:
     """A caller-chosen job id: reachable at ``/jobs/{job_id}`` without escaping."""
-    check_text(value, "job_id", limits.max_name_chars)
-    if not _JOB_ID.fullmatch(value) or value in (".", ".."):
+    job_id = check_text(value, "job_id", limits.max_name_chars)
+    if not _JOB_ID.fullmatch(job_id) or job_id in (".", ".."):
         raise ValidationError(
             "job_id may hold only letters, digits and . _ ~ : @ + = - "
-            f"(it is part of the job's URL), got {value!r}"
+            f"(it is part of the job's URL), got {job_id!r}"
         )
-    return value
+    return job_id
 
 
 def clip_text(value: str, max_chars: int) -> str:
@@ -177,41 +184,12 @@ def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
     while stack:
         item, depth = stack.pop()
         kind = type(item)
-        if kind is str:
-            estimate += len(item) + 2
-            if "\x00" in item or _LONE_SURROGATE.search(item):
-                raise ValidationError(f"{what}: a string {text_fault(item)}")
-        elif kind is bool or item is None:
-            estimate += 8
-        elif kind is int:
-            bits = item.bit_length()
-            if bits > _MAX_INT_BITS:
-                raise ValidationError(f"{what}: an integer of {bits} bits is too large for JSON")
-            estimate += 8 if bits < 64 else bits // 3 + 2
-        elif kind is float:
-            if not math.isfinite(item):
-                raise ValidationError(f"{what} must be JSON: {item!r} is not a finite number")
-            estimate += 8
-        elif kind is list or kind is tuple or kind is dict:
+        if kind is list or kind is tuple or kind is dict:
             if depth > max_depth:
                 raise ValidationError(f"{what} is nested deeper than {max_depth} levels")
-            estimate += 2
-            if kind is dict:
-                for key, child in item.items():
-                    if type(key) is not str:
-                        raise ValidationError(
-                            f"{what} must be JSON: object keys must be strings, got {key!r}"
-                        )
-                    estimate += len(key) + 3
-                    if "\x00" in key or _LONE_SURROGATE.search(key):
-                        raise ValidationError(f"{what}: a key {text_fault(key)}")
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
+            estimate += _push_children(item, depth, stack, what)
         else:
-            raise ValidationError(
-                f"{what} must be JSON: {type(item).__name__} values are not JSON-serialisable"
-            )
+            estimate += _json_scalar_size(item, what)
         if estimate > max_bytes:
             break
     # UTF-8 takes at most 3 bytes per character of a string and escaping at most 6
@@ -223,6 +201,47 @@ def check_json(value: Any, what: str, max_depth: int, max_bytes: int) -> None:
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
     if size > max_bytes:
         raise ValidationError(f"{what} is {size} bytes as JSON, more than {max_bytes}")
+
+
+def _json_scalar_size(item: Any, what: str) -> int:
+    """A cheap estimate of the encoded size of ``item``, a JSON leaf; ValidationError if it
+    is not one that a store can hold."""
+    kind = type(item)
+    if kind is str:
+        if "\x00" in item or _LONE_SURROGATE.search(item):
+            raise ValidationError(f"{what}: a string {text_fault(item)}")
+        return len(item) + 2
+    if kind is bool or item is None:
+        return 8
+    if kind is int:
+        bits = item.bit_length()
+        if bits > _MAX_INT_BITS:
+            raise ValidationError(f"{what}: an integer of {bits} bits is too large for JSON")
+        return 8 if bits < 64 else bits // 3 + 2
+    if kind is float:
+        if not math.isfinite(item):
+            raise ValidationError(f"{what} must be JSON: {item!r} is not a finite number")
+        return 8
+    raise ValidationError(
+        f"{what} must be JSON: {type(item).__name__} values are not JSON-serialisable"
+    )
+
+
+def _push_children(item: Any, depth: int, stack: list[tuple[Any, int]], what: str) -> int:
+    """Push the members of the list or object ``item`` (at ``depth``) onto ``stack``; the
+    estimated size of its brackets and keys. ValidationError for a key a store cannot hold."""
+    if type(item) is not dict:
+        stack.extend((child, depth + 1) for child in item)
+        return 2
+    estimate = 2
+    for key, child in item.items():
+        if type(key) is not str:
+            raise ValidationError(f"{what} must be JSON: object keys must be strings, got {key!r}")
+        estimate += len(key) + 3
+        if "\x00" in key or _LONE_SURROGATE.search(key):
+            raise ValidationError(f"{what}: a key {text_fault(key)}")
+        stack.append((child, depth + 1))
+    return estimate
 
 
 def check_seconds(value: Any, what: str, maximum: float, *, positive: bool = False) -> float:

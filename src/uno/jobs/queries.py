@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, get_args
 
 from uno.jobs.errors import ValidationError
@@ -61,8 +62,14 @@ class JobFilter:
     offset: int = 0
     order_by: str = "created_at"
     order_dir: str = "desc"
+    #: Jobs created at or after this time (the console's time range).
+    created_after: datetime | None = None
+    #: Jobs created before this time.
+    created_before: datetime | None = None
 
     def __post_init__(self) -> None:
+        for name in ("created_after", "created_before"):
+            _set(self, name, _utc(getattr(self, name), name))
         for value, what in (
             (self.queue_name, "queue_name"),
             (self.worker_id, "worker_id"),
@@ -105,6 +112,15 @@ class ScheduleFilter:
         _check_page(self.limit, self.offset)
 
 
+def _utc(value: Any, what: str) -> datetime | None:
+    """A time filter as an aware UTC datetime (naive input is read as UTC)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _set(instance: Any, name: str, value: Any) -> None:
     """Put a checked value in canonical form on a frozen filter."""
     object.__setattr__(instance, name, value)
@@ -113,10 +129,10 @@ def _set(instance: Any, name: str, value: Any) -> None:
 def _filter_tags(tags: Any) -> tuple[str, ...]:
     if isinstance(tags, str | bytes):
         raise ValidationError(f"tags filter must be a list of strings, got {type(tags).__name__}")
-    tags = tuple(tags)
-    for tag in tags:
+    listed: tuple[str, ...] = tuple(tags)
+    for tag in listed:
         _check_filter_text(tag, "a tag")
-    return tags
+    return listed
 
 
 def _check_filter_text(value: Any, what: str) -> None:
@@ -239,3 +255,48 @@ class QueueInfo:
     name: str
     size: int
     is_paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCounts:
+    """What happened to the jobs of one queue in one minute (``minute`` is its start,
+    UTC): jobs created, jobs that ended completed, and jobs that ended failed or
+    timed out. The console's throughput charts are made of these."""
+
+    minute: datetime
+    queue_name: str
+    enqueued: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    def merged(self, other: MinuteCounts) -> MinuteCounts:
+        """The larger figure of each kind: a stored minute and the same minute
+        counted again from the jobs (some since pruned) agree on the larger."""
+        return MinuteCounts(
+            self.minute,
+            self.queue_name,
+            max(self.enqueued, other.enqueued),
+            max(self.completed, other.completed),
+            max(self.failed, other.failed),
+        )
+
+
+def merge_minutes(
+    stored: Iterable[MinuteCounts], counted: Iterable[MinuteCounts]
+) -> list[MinuteCounts]:
+    """The stored minutes and those counted again from the jobs, one per (minute,
+    queue) (``MinuteCounts.merged`` where both have it), by minute then queue."""
+    by_key = {(m.minute, m.queue_name): m for m in stored}
+    for m in counted:
+        known = by_key.get((m.minute, m.queue_name))
+        by_key[(m.minute, m.queue_name)] = known.merged(m) if known else m
+    return [by_key[key] for key in sorted(by_key)]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueWait:
+    """The oldest job of a queue that is due and waiting (pending or retrying,
+    ``scheduled_at`` passed), by when it became due."""
+
+    queue_name: str
+    oldest_due_at: datetime

@@ -10,11 +10,10 @@ anonymous caller nor a huge body costs the server more than reading headers:
   refused with 413 as soon as it passes the limit.
 
 ``RouteContext.require`` gives every route an ``Admission`` among its
-dependencies, and ``JobsRoute`` admits each request before the lean handler or
-FastAPI's handler sees it. The checks therefore hold on both paths, and on
-routers mounted into a user's app with ``register_jobs_endpoints``. The same
-dependency is FastAPI's own check of the token, which finds the admitted caller
-and does not verify the token twice.
+dependencies, and ``JobsRoute`` (``uno.jobs.api.route``) admits each request
+before FastAPI's handler sees it, here as on routers mounted into a user's app with
+``register_jobs_endpoints``. The same dependency is FastAPI's own check of the
+token, which finds the admitted caller and does not verify the token twice.
 
 An app with dependency overrides (a test double of the token or of the job
 system) is left to FastAPI's order, where the overrides apply: the body limit
@@ -32,7 +31,13 @@ from fastapi.params import Depends
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope
 
-from uno.jobs.api.auth import SystemProvider, admit_request, scope_dependency
+from uno.jobs.api.auth import (
+    PRINCIPAL_KEY,
+    SystemProvider,
+    admit,
+    bearer_scheme,
+    scope_dependency,
+)
 from uno.jobs.limits import DEFAULT_LIMITS, Limits
 from uno.jobs.system import JobSystem
 
@@ -82,7 +87,8 @@ class Admission:
         if self.provider not in overrides:
             system = unopened() if unopened is not None else await self.provider()
         if self.scope is not None and system is not None and not overrides:
-            await admit_request(Request(scope), system, self.scope)
+            credentials = await bearer_scheme(Request(scope))
+            scope[PRINCIPAL_KEY] = await admit(system, self.scope, credentials)
         limits: Limits = system.settings.limits if system is not None else DEFAULT_LIMITS
         return bounded_body(scope, receive, limits.max_body_bytes)
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
-from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from uno.jobs.api.dtos import ErrorDto
 from uno.jobs.api.endpoints import register_jobs_endpoints
 from uno.jobs.api.errors import unhandled_error
 from uno.jobs.api.runtime import embedded_runtime
+from uno.jobs.dashboard.pages import add_console
+from uno.jobs.loading import load_app
 from uno.jobs.metrics import observe
 from uno.jobs.settings import Settings, masked_url
 from uno.jobs.system import JobSystem
@@ -48,15 +50,17 @@ def create_app(
     path_prefix: str = "/api/v1",
     concurrency: int | None = None,
 ) -> FastAPI:
-    """The uno-jobs server for ``system`` (built from ``settings`` and env when absent).
+    """The uno-jobs server for ``system``.
+
+    Without one, the app of ``UNO_JOBS_APP`` (else the demo tasks) is served over
+    ``settings`` (else the environment).
 
     Its lifespan opens the store and runs the embedded worker and scheduler;
     ``/healthz``, ``/readyz`` and ``/dashboard`` need no token.
     """
     if system is None:
-        from uno.dependencies.service import build_system
-
-        system = build_system(settings)
+        tasks = load_app(os.environ.get("UNO_JOBS_APP")).registry
+        system = JobSystem(settings=settings, registry=tasks)
     the_system = system
     settings = system.settings
 
@@ -75,6 +79,9 @@ def create_app(
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the package by add_console (no CDN); ReDoc has no offline copy.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.jobs_system = system
     app.add_exception_handler(Exception, unhandled_error)
@@ -91,7 +98,13 @@ def create_app(
     )
     _add_probes(app, system)
     _add_metrics(app, system)
-    _add_dashboard(app)
+    add_console(app)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """A browser pointed at the server lands on the dashboard, not on a 404."""
+        return RedirectResponse("/dashboard", status_code=307)
+
     return app
 
 
@@ -156,16 +169,3 @@ def _add_metrics(app: FastAPI, system: JobSystem) -> None:
     async def prometheus_metrics() -> Response:
         """Job counts and durations of this process, for Prometheus to scrape."""
         return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-def _add_dashboard(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        """A browser pointed at the server lands on the dashboard, not on a 404."""
-        return RedirectResponse("/dashboard", status_code=307)
-
-    @app.get("/dashboard", include_in_schema=False)
-    async def dashboard() -> HTMLResponse:
-        """The page holds no data: its script calls the API with a pasted token."""
-        page = resources.files("uno.jobs.dashboard").joinpath("index.html").read_text()
-        return HTMLResponse(page)

@@ -43,7 +43,6 @@ __all__ = [
     "Principal",
     "TokenVerifier",
     "admit",
-    "admit_request",
     "ensure_secret",
     "has_configured_key",
     "issue_token",
@@ -268,14 +267,4 @@ async def admit(
     principal = await verifier_for(system.settings).verify(credentials.credentials)
     if not principal.allows(scope):
         raise HTTPException(403, detail=f"Missing scope: {scope}")
-    return principal
-
-
-async def admit_request(request: Request, system: JobSystem, scope: str) -> Principal:
-    """``admit`` for a request read without FastAPI's dependencies (lean handlers)."""
-    admitted: Principal | None = request.scope.get(PRINCIPAL_KEY)
-    if admitted is not None and admitted.allows(scope):
-        return admitted
-    principal = await admit(system, scope, await bearer_scheme(request))
-    request.scope[PRINCIPAL_KEY] = principal
     return principal

@@ -1,9 +1,16 @@
-"""``register_jobs_endpoints``: mount the Jobs API on a FastAPI app or router."""
+"""``register_jobs_endpoints``: mount the Jobs API on a FastAPI app or router.
+
+The library builds no job system of its own here: routers serve the system they
+are given, or else the one the application's composition root offers through
+``serve_by_default`` (``uno.dependencies.service.configure_services`` does, for
+the seed's one-call integration). Nothing here imports that root.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -11,25 +18,53 @@ from fastapi.params import Depends as DependsParam
 
 from uno.jobs.api.admission import without_opening
 from uno.jobs.api.auth import SystemProvider
-from uno.jobs.api.routes import jobs, queues, schedules, tasks
+from uno.jobs.api.routes import bulk, console, jobs, queues, schedules, tasks
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.api.runtime import embedded_runtime
 from uno.jobs.system import JobSystem
 
 
+@dataclass(frozen=True, slots=True)
+class DefaultServices:
+    """What the composition root offers routers mounted without ``system=``.
+
+    Both are asked at first use, so the root may be configured after mounting.
+    """
+
+    #: The job system to serve (built on first use if the root builds one).
+    system: Callable[[], JobSystem]
+    #: Whether the app's lifespan runs an embedded (worker, scheduler).
+    embedded_loops: Callable[[], tuple[bool, bool]]
+
+
+_default_services: DefaultServices | None = None
+
+
+def serve_by_default(services: DefaultServices | None) -> None:
+    """Let routers mounted without ``system=`` serve what ``services`` offers."""
+    global _default_services
+    _default_services = services
+
+
+def default_services() -> DefaultServices:
+    """What the composition root offers; an error naming the two ways to give one."""
+    if _default_services is None:
+        raise RuntimeError(
+            "No job system to serve: pass system= to register_jobs_endpoints, "
+            "or call uno.dependencies.service.configure_services() first"
+        )
+    return _default_services
+
+
 def system_provider(system: JobSystem | None = None) -> SystemProvider:
     """A dependency giving routes the job system, opened (lazily, once).
 
-    Without ``system`` it is the one ``configure_services`` registered, so a
-    FastAPI app without a lifespan still works: the store opens on first request.
+    Without ``system`` it is the composition root's, so a FastAPI app without a
+    lifespan still works: the store opens on first request.
     """
 
     def unopened() -> JobSystem:
-        if system is not None:
-            return system
-        from uno.dependencies.service import get_job_system as registered
-
-        return registered()
+        return system if system is not None else default_services().system()
 
     async def get_job_system() -> JobSystem:
         return await unopened().open()
@@ -46,7 +81,8 @@ def register_jobs_endpoints(
     *,
     manage_lifespan: bool = True,
 ) -> dict[str, APIRouter]:
-    """Add the jobs, schedules, queues and tasks routers under ``path_prefix``.
+    """Add the jobs, schedules, queues and tasks routers (and the bulk and console
+    routes) under ``path_prefix``.
 
     Every route checks the token and the body size from the request's headers
     before its body is read (``uno.jobs.api.admission``), here as in ``create_app``.
@@ -57,10 +93,12 @@ def register_jobs_endpoints(
     ``configure_services`` asked for; the app's own lifespan runs inside it.
     Returns the routers by resource name.
     """
+    if system is None and _default_services is None:
+        default_services()  # fail now, not at the first request
     ctx = RouteContext(
         provider=system_provider(system),
         include_auth=include_auth,
-        lean=_may_serve_lean(app_or_router, dependencies),
+        fast=_only_admission(app_or_router, dependencies),
     )
     routers = {
         "jobs": jobs.build_router(ctx),
@@ -68,7 +106,10 @@ def register_jobs_endpoints(
         "queues": queues.build_router(ctx),
         "tasks": tasks.build_router(ctx),
     }
-    for router in routers.values():
+    # Additions beyond the reference (bulk actions, the console's reads): mounted,
+    # but not among the returned routers, which are the reference's four.
+    additions = [bulk.build_router(ctx), console.build_router(ctx)]
+    for router in [*routers.values(), *additions]:
         app_or_router.include_router(
             router, prefix=path_prefix.rstrip("/"), dependencies=list(dependencies or ())
         )
@@ -77,12 +118,12 @@ def register_jobs_endpoints(
     return routers
 
 
-def _may_serve_lean(
+def _only_admission(
     app_or_router: FastAPI | APIRouter, dependencies: Sequence[DependsParam] | None
 ) -> bool:
-    """Lean handlers skip FastAPI's dependencies, so only where there are none of the
-    app's own: a FastAPI app (a router may be included under dependencies later)
-    with no app-wide dependencies and none given here."""
+    """Whether the routes' admission will be their only dependency: on a FastAPI app
+    (a router may be included under dependencies later) with none of its own and
+    none given here. The fast path skips dependencies, so it is taken only then."""
     return (
         isinstance(app_or_router, FastAPI)
         and not dependencies
@@ -95,10 +136,9 @@ def _wrap_lifespan(app: FastAPI, system: JobSystem | None) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(target_app: Any) -> AsyncIterator[Any]:
-        from uno.dependencies.service import embedded_defaults, get_job_system
-
-        target = system if system is not None else get_job_system()
-        worker, scheduler = embedded_defaults()
+        root = _default_services if system is not None else default_services()
+        worker, scheduler = root.embedded_loops() if root is not None else (True, True)
+        target = system if system is not None else default_services().system()
         async with (
             embedded_runtime(target, worker=worker, scheduler=scheduler),
             inner(target_app) as state,

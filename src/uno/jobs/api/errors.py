@@ -1,22 +1,21 @@
 """The one place where uno-jobs errors become HTTP status codes.
 
-Routes of the Jobs API use ``JobsRoute``: it turns a ``JobsError`` raised by the
-JobSystem, or a database driver's error that escaped a store, into a JSON
-response with a ``detail``, so route functions hold no error handling and the
-mapping works on a bare ``APIRouter`` too. Before anything reads the body it
-admits the request (token and body size, see ``uno.jobs.api.admission``), then
-tries the route's lean handler (see ``uno.jobs.api.lean``) before FastAPI's own.
+``STATUS_BY_ERROR`` maps an exception's type to its status; nothing else decides
+one. ``answer`` turns a ``JobsError`` raised by the JobSystem, or a database
+driver's error that escaped a store, into a JSON response with a ``detail``; the
+routes of the Jobs API call it through ``JobsRoute`` (``uno.jobs.api.route``), so
+route functions hold no error handling. A route that names what it was doing
+(``failing_to("create job")``) gets that action in front of the ``detail``.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import math
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -24,12 +23,8 @@ from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
 
-from uno.jobs.api.admission import Admission, admission_of
-from uno.jobs.api.lean import lean_handler_of, may_serve_lean, replay_body
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -50,8 +45,6 @@ from uno.jobs.jobs import JobError
 from uno.jobs.limits import clip_text, text_fault
 
 log = logging.getLogger("uno.jobs.api")
-#: A handler's answer: a response, or ``None`` from a lean handler that declines.
-Answer = TypeVar("Answer", Response, Response | None)
 
 #: Most specific first: the first matching class decides. Besides the domain's
 #: errors, the database drivers' errors that mean the database (not the caller)
@@ -82,55 +75,50 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
 MAX_FAULT_DETAIL = 300
 
 
-@dataclass(frozen=True, slots=True)
-class RouteErrors:
-    """How one route words its errors: an action prefix and status overrides."""
+class ActionFailed(Exception):
+    """A domain error raised while a route did ``action``; answers as ``error`` does."""
 
-    action: str | None = None
-    overrides: dict[type[JobsError], int] = field(default_factory=dict)
-
-
-#: By route name. A task lookup by name answers 404, not the 400 of enqueueing one.
-ROUTE_ERRORS: dict[str, RouteErrors] = {
-    "create_job": RouteErrors("create job"),
-    "run_job_sync": RouteErrors("run job"),
-    "cancel_job": RouteErrors("cancel job"),
-    "retry_job": RouteErrors("retry job"),
-    "create_schedule": RouteErrors("create schedule"),
-    "update_schedule": RouteErrors("update schedule"),
-    "get_task": RouteErrors(overrides={TaskNotFound: 404}),
-}
+    def __init__(self, action: str, error: JobsError) -> None:
+        super().__init__(f"Failed to {action}: {error}")
+        self.action = action
+        self.error = error
 
 
-def status_for(exc: Exception, route_name: str | None = None) -> int:
+@contextlib.contextmanager
+def failing_to(action: str) -> Iterator[None]:
+    """Name the action a domain error interrupted: ``Failed to create job: ...``.
+
+    Only domain errors are named: a store fault's ``detail`` names the store.
+    """
+    try:
+        yield
+    except JobsError as exc:
+        raise ActionFailed(action, exc) from exc
+
+
+def status_for(exc: Exception) -> int:
     """The status ``exc`` answers with; 500 for an error of none of the known kinds."""
+    if isinstance(exc, ActionFailed):
+        return status_for(exc.error)
     if isinstance(exc, JobFailed) and exc.status == "timeout":
         return 504  # the job ran past its timeout: the same answer as waiting past it
-    rules = ROUTE_ERRORS.get(route_name or "", RouteErrors())
-    for override, status in rules.overrides.items():
-        if isinstance(exc, override):
-            return status
     for error_type, status in STATUS_BY_ERROR:
         if isinstance(exc, error_type):
             return status
     return 500
 
 
-def detail_for(exc: Exception, route_name: str | None = None) -> str:
+def detail_for(exc: Exception) -> str:
+    if isinstance(exc, ActionFailed):
+        return f"Failed to {exc.action}: {detail_for(exc.error)}"
     if not isinstance(exc, JobsError):
         return store_fault_detail(exc)
     if isinstance(exc, JobFailed):
         error = exc.error
         if isinstance(error, JobError):
-            message = f"Job {exc.job_id} ended {exc.status}: {error.type}: {error.message}"
-        else:
-            message = f"Job {exc.job_id} ended {exc.status}"
-    else:
-        message = str(exc)
-    rules = ROUTE_ERRORS.get(route_name or "")
-    if rules and rules.action:
-        return f"Failed to {rules.action}: {message}"
-    return message
+            return f"Job {exc.job_id} ended {exc.status}: {error.type}: {error.message}"
+        return f"Job {exc.job_id} ended {exc.status}"
+    return str(exc)
 
 
 def store_fault_detail(exc: Exception) -> str:
@@ -144,90 +132,48 @@ def store_fault_detail(exc: Exception) -> str:
 
 def is_mapped(exc: Exception) -> bool:
     """Whether ``exc`` is a domain error or a store fault with its own status."""
-    return isinstance(exc, JobsError) or any(
+    return isinstance(exc, JobsError | ActionFailed) or any(
         isinstance(exc, error_type) for error_type, _ in STATUS_BY_ERROR
     )
 
 
-def error_response(exc: Exception, route_name: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"detail": detail_for(exc, route_name)}, status_code=status_for(exc, route_name)
-    )
+def error_response(exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": detail_for(exc)}, status_code=status_for(exc))
 
 
-def mapped_error(exc: Exception, route_name: str) -> JSONResponse | None:
+def mapped_error(exc: Exception, where: str) -> JSONResponse | None:
     """The response of a domain error or a store fault (logged when the server's);
     ``None`` for any other error, which is a bug."""
     if not is_mapped(exc):
         return None
-    status = status_for(exc, route_name)
-    if status >= 500 and not isinstance(exc, JobFailed | WaitTimeout | WaitAbandoned):
-        log.error("%s failed: %s: %s", route_name, type(exc).__name__, exc)
-    return error_response(exc, route_name)
+    status = status_for(exc)
+    cause = exc.error if isinstance(exc, ActionFailed) else exc
+    if status >= 500 and not isinstance(cause, JobFailed | WaitTimeout | WaitAbandoned):
+        log.error("%s failed: %s: %s", where, type(cause).__name__, cause)
+    return error_response(exc)
 
 
-class JobsRoute(APIRoute):
-    """An APIRoute that admits a request before reading its body, and whose domain
-    errors and store faults answer with their mapped status and a detail.
-
-    A route with a lean handler tries it next, before FastAPI wraps the request;
-    what the lean handler leaves goes to FastAPI's handler as on any route.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        name = self.name
-
-        async def handle(request: Request) -> Response:
-            return await answer(request, handler, name)
-
-        return handle
-
-    @functools.cached_property
-    def admission(self) -> Admission | None:
-        return admission_of(self.dependencies)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ours = scope["type"] == "http" and scope["method"] in (self.methods or ())
-        if ours and self.admission is not None:
-            try:
-                receive = await self.admission.admit(scope, receive)
-            except HTTPException:
-                raise  # the app's handler words it, as it words FastAPI's own
-            except Exception as exc:
-                refused = mapped_error(exc, self.name) or await unhandled_error(
-                    Request(scope, receive, send), exc
-                )
-                await refused(scope, receive, send)
-                return
-        lean = lean_handler_of(self.endpoint)
-        if lean is None or not ours or not may_serve_lean(scope):
-            await super().handle(scope, receive, send)
-            return
-        request = Request(scope, receive, send)
-        response = await answer(request, lean, self.name)
-        if response is None:
-            await super().handle(scope, replay_body(request, receive), send)
-            return
-        await response(scope, receive, send)
-
-
-async def answer(
-    request: Request, handler: Callable[[Request], Awaitable[Answer]], name: str
-) -> Answer | JSONResponse:
-    """``handler``'s response, with a domain error turned into its status and detail."""
+async def answer(request: Request, call: Callable[[], Awaitable[Response]], where: str) -> Response:
+    """``call()``'s response, with an error turned into its status and ``detail``."""
     try:
-        return await handler(request)
+        return await call()
     except RequestValidationError as exc:
-        # FastAPI's usual 422 body echoes the input, which may not encode (NaN,
-        # lone surrogates) or may be nested too deep to encode without recursing
-        # past the interpreter's limit: echo an encodable copy of it instead.
-        errors = jsonable_encoder(_echoable(exc.errors()))
-        return JSONResponse({"detail": errors}, status_code=422)
+        return validation_error(exc)
     except HTTPException:
         raise
     except Exception as exc:
-        return mapped_error(exc, name) or await unhandled_error(request, exc)
+        return mapped_error(exc, where) or await unhandled_error(request, exc)
+
+
+def validation_error(exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body, with the input it echoes made encodable.
+
+    FastAPI's usual answer echoes the input, which may not encode (NaN, lone
+    surrogates) or may be nested too deep to encode without recursing past the
+    interpreter's limit: an encodable copy of it is echoed instead.
+    """
+    errors = jsonable_encoder(_echoable(exc.errors()))
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:

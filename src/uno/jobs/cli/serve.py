@@ -48,16 +48,12 @@ def serve(
     ),
 ) -> None:
     """Serve the Jobs REST API, the dashboard and the embedded worker and scheduler."""
-    from uno.dependencies.service import configure_services
     from uno.jobs.api import create_app
     from uno.jobs.api.runtime import serve_app
 
     check_port_free(host, port)  # before any banner, token or loop starts
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
-    configure_services(
-        system=system, embedded_worker=not no_worker, embedded_scheduler=not no_scheduler
-    )
     server = create_app(
         system,
         embedded_worker=not no_worker,

@@ -16,12 +16,13 @@ import logging
 from datetime import datetime, timedelta
 
 from uno.jobs.clock import as_utc
+from uno.jobs.enqueue import JobRequest
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job
 from uno.jobs.scheduler.maintenance import Maintenance
 from uno.jobs.scheduler.occurrences import latest_occurrence, next_occurrence
 from uno.jobs.schedules import Schedule
-from uno.jobs.system import JobRequest, JobSystem
+from uno.jobs.system import JobSystem
 
 log = logging.getLogger("uno.jobs.scheduler")
 

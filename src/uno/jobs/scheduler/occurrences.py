@@ -267,11 +267,10 @@ def _instants(naive: datetime, rule: CronRule, zone: ZoneInfo) -> list[datetime]
 def _cron_forward(rule: CronRule, after: datetime) -> datetime:
     zone = rule.zone
     if rule.timezone == "UTC":
-        return (
-            croniter(rule.expression, after.replace(tzinfo=None))
-            .get_next(datetime)
-            .replace(tzinfo=UTC)
+        naive_next: datetime = croniter(rule.expression, after.replace(tzinfo=None)).get_next(
+            datetime
         )
+        return naive_next.replace(tzinfo=UTC)
     # Wall-clock order and real-time order differ only near an offset change, so
     # near one the search starts a few hours early and keeps the smallest instant.
     margin = _MAX_SHIFT if _transition_near(zone, after) else _ZERO
@@ -295,7 +294,8 @@ def _cron_backward(rule: CronRule, at: datetime) -> datetime | None:
     zone = rule.zone
     if rule.timezone == "UTC":
         start = at.replace(tzinfo=None) + _ONE_MICROSECOND
-        return croniter(rule.expression, start).get_prev(datetime).replace(tzinfo=UTC)
+        naive_prev: datetime = croniter(rule.expression, start).get_prev(datetime)
+        return naive_prev.replace(tzinfo=UTC)
     margin = _MAX_SHIFT if _transition_near(zone, at) else _ZERO
     candidates = croniter(rule.expression, _local_naive(at, zone) + margin + _ONE_MICROSECOND)
     best: datetime | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 from uno.jobs.enqueue import JobRequest, validated
 from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import Priority
+from uno.jobs.jobs import Job, Priority
 from uno.jobs.limits import Limits, check_name
 from uno.jobs.scheduler.occurrences import load_zone, normalize_cron, parse_interval
 from uno.jobs.schedules import Interval, Schedule
@@ -71,41 +71,10 @@ def validated_schedule(
     if spec.version is not None:
         check_name(spec.version, "version", limits)
     registry.get(spec.task_name, spec.version)
-    has_cron = spec.cron_expression is not None
-    if has_cron == (spec.interval is not None):
-        raise ValidationError(
-            "Give exactly one of cron_expression and interval"
-            + (", not both" if has_cron else " (neither was given)")
-        )
-    cron: str | None = None
-    interval: Interval | None = None
-    if spec.cron_expression is not None:
-        check_name(spec.cron_expression, "cron_expression", limits)
-        cron = normalize_cron(spec.cron_expression)
-    if spec.interval is not None:
-        interval = parse_interval(spec.interval)
+    cron, interval = _rule(spec, limits)
     check_name(spec.timezone, "timezone", limits)
     load_zone(spec.timezone)
-    # The job a firing would make, checked as every job is; the schedule keeps
-    # "the task's default" (None) where the spec leaves a field out.
-    job = validated(
-        JobRequest(
-            task_name=spec.task_name,
-            args=spec.args,
-            kwargs=spec.kwargs,
-            queue_name=spec.queue_name,
-            priority=spec.priority,
-            max_retries=spec.max_retries,
-            retry_delay=spec.retry_delay,
-            timeout=spec.timeout,
-            tags=spec.tags,
-            metadata=spec.metadata,
-            version=spec.version,
-        ),
-        registry,
-        limits,
-        now,
-    )
+    job = _first_job(spec, registry, limits, now)
     return Schedule(
         name=name,
         task_name=job.task_name,
@@ -124,4 +93,45 @@ def validated_schedule(
         version=spec.version,
         created_at=now,
         updated_at=now,
+    )
+
+
+def _rule(spec: ScheduleSpec, limits: Limits) -> tuple[str | None, Interval | None]:
+    """The cron expression (normalised) or the interval of ``spec``: exactly one is given."""
+    has_cron = spec.cron_expression is not None
+    if has_cron == (spec.interval is not None):
+        raise ValidationError(
+            "Give exactly one of cron_expression and interval"
+            + (", not both" if has_cron else " (neither was given)")
+        )
+    if spec.cron_expression is not None:
+        check_name(spec.cron_expression, "cron_expression", limits)
+        return normalize_cron(spec.cron_expression), None
+    assert spec.interval is not None
+    return None, parse_interval(spec.interval)
+
+
+def _first_job(spec: ScheduleSpec, registry: TaskRegistry, limits: Limits, now: datetime) -> Job:
+    """The job a firing would make, checked as every job is.
+
+    The schedule keeps "the task's default" (None) where the spec leaves a field
+    out; this job only proves that the values it does give are allowed.
+    """
+    return validated(
+        JobRequest(
+            task_name=spec.task_name,
+            args=spec.args,
+            kwargs=spec.kwargs,
+            queue_name=spec.queue_name,
+            priority=spec.priority,
+            max_retries=spec.max_retries,
+            retry_delay=spec.retry_delay,
+            timeout=spec.timeout,
+            tags=spec.tags,
+            metadata=spec.metadata,
+            version=spec.version,
+        ),
+        registry,
+        limits,
+        now,
     )

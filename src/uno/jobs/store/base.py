@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from uno.jobs.jobs import FAILURE_ENDS, Job, JobError, Status
-from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
+from uno.jobs.queries import (
+    JobFilter,
+    JobGroup,
+    MinuteCounts,
+    QueueInfo,
+    QueueWait,
+    ScheduleFilter,
+)
 from uno.jobs.schedules import Schedule, ScheduleStatus
 
 
@@ -101,15 +108,37 @@ def schedule_change_params(
     return params
 
 
+#: How far back the per-minute history is counted again from the jobs themselves:
+#: on every round of maintenance (which stores those minutes, so that pruning the
+#: jobs loses none of them) and on every read (for the minutes not stored yet).
+#: Longer than maintenance's period, so that no minute falls between two rounds.
+HISTORY_RECOUNT = timedelta(hours=1)
+
+
+def minute_start(when: datetime) -> datetime:
+    """The start of ``when``'s minute, in UTC."""
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
+
+
 @dataclass(frozen=True, slots=True)
 class PruneRequest:
-    """One round of maintenance asked by ``runner`` (any id unique to it) at ``now``."""
+    """One round of maintenance asked by ``runner`` (any id unique to it) at ``now``.
+
+    Besides deleting what is older than ``before``, a round stores the per-minute
+    counts of ``history_window`` (minutes before ``before`` are deleted too)."""
 
     runner: str
     before: datetime
     limit: int
     now: datetime
     lease_until: datetime
+
+    def history_window(self) -> tuple[datetime, datetime]:
+        """The complete minutes a round stores: the last ``HISTORY_RECOUNT`` up to,
+        not including, the minute before ``now``'s (a completion recorded late by a
+        batching worker still lands in an open minute)."""
+        until = minute_start(self.now) - timedelta(minutes=1)
+        return until - HISTORY_RECOUNT, until
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +264,15 @@ class Store(Protocol):
         """Hand back held jobs (a polite stop): reserved or running -> pending,
         ``worker_id`` cleared, ``retry_count`` unchanged."""
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        """Hand back every job held by ``worker_id`` (reserved or running) whose id is
+        not in ``keep``, as ``release_jobs`` does; return the ids handed back.
+
+        For a worker that is alive but may hold jobs it never started: a claim
+        whose answer was lost with its connection leaves them held by a worker
+        that keeps beating, so no rescue would ever take them back. The worker
+        passes the ids it is running or still has to report; one statement."""
+
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         """Cancel a job that has not started (pending, reserved, retrying).
 
@@ -248,6 +286,17 @@ class Store(Protocol):
         ``retry_count`` reset to 0 and error, result, times, worker and
         ``metadata["cancel_reason"]`` cleared.
         Raises ``JobNotFound`` or ``IllegalTransition``."""
+
+    async def retry_matching(self, job_filter: JobFilter, limit: int, now: datetime) -> int:
+        """``retry_job`` for at most ``limit`` of the retryable jobs matching
+        ``job_filter`` (its page and order ignored; oldest inserted first), in one
+        statement; returns how many. Bulk retry calls it batch after batch."""
+
+    async def cancel_matching(
+        self, job_filter: JobFilter, reason: str | None, limit: int, now: datetime
+    ) -> int:
+        """``cancel_job`` for at most ``limit`` of the cancellable jobs matching
+        ``job_filter``, as ``retry_matching``; returns how many."""
 
     async def prune_jobs(self, finished_before: datetime) -> int:
         """Delete finished jobs (completed, failed, cancelled, timeout) whose
@@ -271,6 +320,24 @@ class Store(Protocol):
         Only the counts and the sums behind the averages: ``JobStats.from_groups``
         turns them into statistics, the same way for every store.
         """
+
+    async def job_history(self, since: datetime, now: datetime) -> list[MinuteCounts]:
+        """Per-minute counts from ``since`` to ``now``, oldest first, minutes without
+        any event left out: the stored minutes (see ``prune``), merged
+        (``MinuteCounts.merged``) with those of the last ``HISTORY_RECOUNT`` counted
+        from the jobs. Every process reads the same figures, and a restart loses none."""
+
+    async def queue_waits(self, now: datetime) -> list[QueueWait]:
+        """Per queue with due waiting jobs, the oldest one's due time."""
+
+    async def jobs_ahead(self, job_id: str, now: datetime, cap: int) -> int:
+        """How many due waiting jobs of the same queue come before the job in claim
+        order (see ``fetch_jobs``), counted up to ``cap``; 0 for a job that is not
+        waiting or not due."""
+
+    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
+        """How many registered workers take jobs from ``queue_name`` (they named it,
+        or no queue at all) and have sent a heartbeat since ``alive_since``."""
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
@@ -397,9 +464,11 @@ class Store(Protocol):
     async def prune(self, request: PruneRequest) -> Pruned | None:
         """One bounded round of maintenance, run by one runner at a time.
 
-        Deletes at most ``request.limit`` finished jobs whose ``completed_at`` is
-        before ``request.before``, and at most as many ``schedule_occurrences``
-        older than it (never a schedule's latest), in one short transaction.
+        Stores the per-minute counts of ``request.history_window()`` (each kind
+        never lowered), then deletes at most ``request.limit`` finished jobs whose
+        ``completed_at`` is before ``request.before``, at most as many
+        ``schedule_occurrences`` older than it (never a schedule's latest) and
+        stored minutes older than it, in one short transaction.
         The runner holds the maintenance lease until ``request.lease_until``,
         renewed each round and given up by a round that leaves nothing to do.
         Returns None, having deleted nothing, while another runner holds it.

@@ -168,6 +168,18 @@ STATUS_VALUE: Mapping[Any, str] = {s: s.value for s in Status}
 STATUS_BY_VALUE: Mapping[str, Status] = {s.value: s for s in Status}
 
 
+def list_order(order_by: str, direction: str) -> str:
+    """The ORDER BY of a job list: the field, then insertion order for ties.
+
+    Jobs without the ordered time come last in either direction; ``NULLS LAST`` is
+    written only for nullable columns, because on a NOT NULL column it would stop
+    PostgreSQL from reading the index backwards for a descending list (it would sort
+    the whole table to return one page).
+    """
+    nulls = " NULLS LAST" if COLUMN_BY_NAME[order_by].nullable else ""
+    return f"{order_by} {direction}{nulls}, seq {direction}"
+
+
 def names(columns: Sequence[JobColumn], prefix: str = "") -> str:
     """``a, b, c``: the column names, each after ``prefix`` (a table alias and a dot)."""
     return ", ".join(prefix + c.name for c in columns)

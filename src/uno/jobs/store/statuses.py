@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Set
 
 from uno.jobs.jobs import CANCELLABLE, FINISHED, HELD, RETRYABLE, WAITING, Status
+from uno.jobs.queries import FAILED_STATUSES
+from uno.jobs.schedules import ScheduleStatus
 
 
-def sql_status(status: Status) -> str:
+def sql_status(status: Status | ScheduleStatus) -> str:
     """One status as a SQL string literal."""
     return f"'{status.value}'"
 
@@ -32,7 +34,13 @@ STATUS_SET_SLOTS: dict[str, str] = {
     "finished": sql_statuses(FINISHED),
     "cancellable": sql_statuses(CANCELLABLE),
     "retryable": sql_statuses(RETRYABLE),
+    # The jobs counted as failed, in the statistics and the per-minute history.
+    "failures": sql_statuses(FAILED_STATUSES),
 }
 
-#: One slot per status, named after it: a file uses those it needs.
-STATUS_SLOTS: dict[str, str] = {status.value: sql_status(status) for status in Status}
+#: One slot per status, named after it, and per schedule status, ``schedule_`` and its
+#: name (``{{schedule_active}}``): a file uses those it needs.
+STATUS_SLOTS: dict[str, str] = {
+    **{status.value: sql_status(status) for status in Status},
+    **{f"schedule_{status.value}": sql_status(status) for status in ScheduleStatus},
+}

@@ -1,13 +1,12 @@
-"""Running one task function, and judging what came of it.
+"""The rules for judging what came of one call, as pure functions.
 
-The worker loop owns the bookkeeping; this module knows how a call is made (on
-the event loop, in a thread, in a child process) and how an outcome becomes a
-stored result or a ``JobError``.
+The ``Executor`` makes the call and applies these: whether a result can be
+stored, how an exception is stored (a ``JobError``), when a retry is due, and
+what is written when an outcome cannot be settled at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import traceback
@@ -20,7 +19,7 @@ from uno.jobs.limits import DEFAULT_LIMITS, Limits, check_json, clip_text
 from uno.jobs.retry import RetryPolicy
 from uno.jobs.store import Failure
 from uno.jobs.tasks import Task
-from uno.jobs.worker.processes import ProcessPool, RemoteError
+from uno.jobs.worker.processes import RemoteError
 
 #: Integers every store keeps exactly (SQLite's JSON reads larger ones as floats).
 _INT64 = 2**63
@@ -156,43 +155,3 @@ def outcome_failure(job_id: str, problem: BaseException, now: datetime, limits: 
         None,
     )
     return Failure(job_id, error, now, Status.FAILED)
-
-
-async def call_inline(task: Task, args: Any, kwargs: Any, timeout: float | None) -> Any:
-    """Run one call of ``task`` to the end, as a worker would, and return its result.
-
-    Plain functions run in a thread (or a child process); ``TimeoutError`` is
-    raised past ``timeout``. Used by ``uno.jobs.testing.perform``.
-    """
-    if task.is_async:
-        awaitable: Any = task.func(*args, **kwargs)
-    elif task.executor == "process":
-        awaitable = _in_process(task, args, kwargs)
-    else:
-        awaitable = asyncio.to_thread(task.func, *args, **kwargs)
-    try:
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    except TimeoutError:
-        if timeout is None:
-            raise
-        raise JobTimedOut(timeout) from None
-
-
-async def _in_process(task: Task, args: Any, kwargs: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def deliver(_token: object, ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
-
-    pool = ProcessPool(1, deliver)
-    token = object()
-    try:
-        pool.submit(token, task.func, list(args), dict(kwargs))
-        return await future
-    finally:
-        if not future.done():
-            pool.abandon(token)
-        pool.close()

@@ -45,7 +45,8 @@ def resolve(module_name: str, qualname: str) -> Callable[..., Any]:
     target: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         target = getattr(target, part)
-    return getattr(target, "func", target)
+    function: Callable[..., Any] = getattr(target, "func", target)
+    return function
 
 
 def _child_main(conn: Connection) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -229,25 +229,26 @@ class JobListDto(PageDto):
 
 
 class JobListQuery(BaseModel):
-    """The query of List Jobs as one model, read without FastAPI by the lean handler.
+    """The query parameters of List Jobs; ``status`` and ``tags`` may repeat."""
 
-    Same names, types and bounds as the route's query parameters; the API tests
-    check that both accept and refuse the same queries.
-    """
-
-    queue_name: str | None = None
-    status: list[StatusEnum] | None = None
-    priority: PriorityEnum | None = None
-    tags: list[str] | None = None
-    worker_id: str | None = None
-    task_name: str | None = None
-    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
-    order_by: JobOrderField = "created_at"
-    order_dir: OrderDir = "desc"
-
-    #: Parameters that may repeat; the others are read once.
-    repeated: ClassVar[frozenset[str]] = frozenset({"status", "tags"})
+    queue_name: str | None = Field(default=None, description="Filter by queue name")
+    status: list[StatusEnum] | None = Field(
+        default=None, description="Filter by status (repeatable)"
+    )
+    priority: PriorityEnum | None = Field(default=None, description="Filter by priority level")
+    tags: list[str] | None = Field(default=None, description="Jobs having all these tags")
+    worker_id: str | None = Field(default=None, description="Filter by worker ID")
+    task_name: str | None = Field(default=None, description="Filter by task name")
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE, description="Page size")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip")
+    order_by: JobOrderField = Field(default="created_at", description="Field to order by")
+    order_dir: OrderDir = Field(default="desc", description="Order direction")
+    created_after: UtcDateTime | None = Field(
+        default=None, description="Jobs created at or after this time"
+    )
+    created_before: UtcDateTime | None = Field(
+        default=None, description="Jobs created before this time"
+    )
 
     def to_filter(self) -> JobFilter:
         """The store's filter for these parameters."""
@@ -262,6 +263,8 @@ class JobListQuery(BaseModel):
             offset=self.offset,
             order_by=self.order_by,
             order_dir=self.order_dir,
+            created_after=self.created_after,
+            created_before=self.created_before,
         )
 
 

@@ -1,20 +1,17 @@
 """What every router needs: the JobSystem dependency, per-scope admission (the
-token and the body size, checked before the body is read) and, where the app
-allows it, lean handlers."""
+token and the body size, checked before the body is read) and its error bodies
+in OpenAPI."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from uno.jobs.api.admission import Admission
-from uno.jobs.api.auth import SystemProvider, admit_request
+from uno.jobs.api.auth import SystemProvider
 from uno.jobs.api.dtos import ErrorDto
-from uno.jobs.api.lean import Endpoint, LeanHandler, serve_lean
-from uno.jobs.system import JobSystem
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,26 +20,15 @@ class RouteContext:
 
     provider: SystemProvider
     include_auth: bool = True
-    #: Whether busy endpoints may answer through lean handlers: only when the
-    #: routes carry no dependencies beyond the system and the auth guard.
-    lean: bool = False
+    #: Whether the busiest routes may read their input on the fast path: only
+    #: where no dependency but their admission applies (``uno.jobs.api.fast_path``).
+    fast: bool = False
 
     def require(self, scope: str) -> list[Any]:
         """Route dependencies admitting only requests whose token carries ``scope``
         (when auth is on) and whose body is within the limit."""
         admission = Admission(self.provider, scope if self.include_auth else None)
         return [Depends(admission.dependency())]
-
-    def lean_handler(self, handler: LeanHandler) -> Callable[[Endpoint], Endpoint]:
-        """Serve an endpoint's happy path through ``handler`` when ``lean`` allows it."""
-        return serve_lean(handler if self.lean else None)
-
-    async def admit(self, request: Request, scope: str) -> JobSystem:
-        """What the guard and the system dependency do, for a lean handler."""
-        system = await self.provider()
-        if self.include_auth:
-            await admit_request(request, system, scope)
-        return system
 
     def responses(self, *statuses: int) -> dict[int | str, dict[str, Any]]:
         """OpenAPI error bodies of a route: its own statuses, those of admission and

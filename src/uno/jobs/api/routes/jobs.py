@@ -10,106 +10,88 @@ from starlette.types import Receive
 
 from uno.jobs.api.auth import SCOPE_READ, SCOPE_WRITE
 from uno.jobs.api.dtos import (
-    MAX_PAGE_SIZE,
     CancelJobDto,
     CreateJobDto,
     JobListDto,
     JobListQuery,
     JobStatsDto,
     JobViewDto,
-    PriorityEnum,
     RunSyncJobDto,
-    StatusEnum,
 )
-from uno.jobs.api.dtos.common import MAX_OFFSET
-from uno.jobs.api.dtos.jobs import OrderDir
-from uno.jobs.api.errors import JobsRoute
-from uno.jobs.api.lean import json_response, read_body, read_query
+from uno.jobs.api.errors import failing_to
+from uno.jobs.api.fast_path import fast_route
+from uno.jobs.api.payloads import json_response
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
-from uno.jobs.queries import JobOrderField as OrderField
 from uno.jobs.system import JobSystem
 
 
 def build_router(ctx: RouteContext) -> APIRouter:
     """The job routes; the two busiest first, since routing tries them in order."""
     router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=JobsRoute)
-    read, write = ctx.require(SCOPE_READ), ctx.require(SCOPE_WRITE)
+    _add_busy_routes(router, ctx)
+    _add_reads(router, ctx)
+    _add_actions(router, ctx)
+    return router
+
+
+async def list_page(system: JobSystem, query: JobListQuery) -> Response:
+    """List Jobs: one page of the jobs matching every given filter."""
+    jobs, total = await system.list_jobs(query.to_filter())
+    return json_response(JobListDto.from_page(jobs, total, query.limit, query.offset))
+
+
+async def create(system: JobSystem, body: CreateJobDto) -> Response:
+    """Create Job: enqueue a job; fields left out come from the task's definition."""
+    with failing_to("create job"):
+        job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
+    return json_response(JobViewDto.from_domain(job), 201)
+
+
+def _add_busy_routes(router: APIRouter, ctx: RouteContext) -> None:
+    """List and create: clients and the dashboard call them most, so both read their
+    input on the fast path when they can (``uno.jobs.api.fast_path``) and answer
+    with their view encoded once (``uno.jobs.api.payloads``)."""
     system_dep = Depends(ctx.provider)
 
-    async def list_jobs_lean(request: Request) -> Response | None:
-        """``list_jobs`` for a query that fits; the dashboard and clients poll it."""
-        query = read_query(request, JobListQuery, JobListQuery.repeated)
-        if query is None:
-            return None
-        system = await ctx.admit(request, SCOPE_READ)
-        jobs, total = await system.list_jobs(query.to_filter())
-        return json_response(JobListDto.from_page(jobs, total, query.limit, query.offset))
+    async def list_jobs(
+        query: Annotated[JobListQuery, Query()], system: JobSystem = system_dep
+    ) -> Response:
+        """Jobs matching every given filter, one page at a time."""
+        return await list_page(system, query)
 
-    @router.get(
+    async def create_job(body: CreateJobDto, system: JobSystem = system_dep) -> Response:
+        """Enqueue a job; fields left out come from the task's definition."""
+        return await create(system, body)
+
+    router.add_api_route(
         "",
+        list_jobs,
+        methods=["GET"],
         name="list_jobs",
         response_model=JobListDto,
-        dependencies=read,
+        dependencies=ctx.require(SCOPE_READ),
         responses=ctx.responses(),
         summary="List Jobs",
+        route_class_override=fast_route(JobListQuery, list_page, body=False) if ctx.fast else None,
     )
-    @ctx.lean_handler(list_jobs_lean)
-    async def list_jobs(
-        queue_name: Annotated[str | None, Query(description="Filter by queue name")] = None,
-        status: Annotated[
-            list[StatusEnum] | None, Query(description="Filter by status (repeatable)")
-        ] = None,
-        priority: Annotated[
-            PriorityEnum | None, Query(description="Filter by priority level")
-        ] = None,
-        tags: Annotated[list[str] | None, Query(description="Jobs having all these tags")] = None,
-        worker_id: Annotated[str | None, Query(description="Filter by worker ID")] = None,
-        task_name: Annotated[str | None, Query(description="Filter by task name")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 100,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Jobs to skip")] = 0,
-        order_by: Annotated[OrderField, Query(description="Field to order by")] = "created_at",
-        order_dir: Annotated[OrderDir, Query(description="Order direction")] = "desc",
-        system: JobSystem = system_dep,
-    ) -> JobListDto:
-        """Jobs matching every given filter, one page at a time."""
-        query = JobListQuery.model_construct(
-            queue_name=queue_name,
-            status=status,
-            priority=priority,
-            tags=tags,
-            worker_id=worker_id,
-            task_name=task_name,
-            limit=limit,
-            offset=offset,
-            order_by=order_by,
-            order_dir=order_dir,
-        )
-        jobs, total = await system.list_jobs(query.to_filter())
-        return JobListDto.from_page(jobs, total, limit, offset)
-
-    async def create_job_lean(request: Request) -> Response | None:
-        """``create_job`` for a body that fits; the busiest route of the API."""
-        body = await read_body(request, CreateJobDto)
-        if body is None:
-            return None
-        system = await ctx.admit(request, SCOPE_WRITE)
-        job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
-        return json_response(JobViewDto.from_domain(job), 201)
-
-    @router.post(
+    router.add_api_route(
         "",
+        create_job,
+        methods=["POST"],
         name="create_job",
         status_code=201,
         response_model=JobViewDto,
-        dependencies=write,
+        dependencies=ctx.require(SCOPE_WRITE),
         responses=ctx.responses(400, 409),
         summary="Create Job",
+        route_class_override=fast_route(CreateJobDto, create, body=True) if ctx.fast else None,
     )
-    @ctx.lean_handler(create_job_lean)
-    async def create_job(body: CreateJobDto, system: JobSystem = system_dep) -> JobViewDto:
-        """Enqueue a job; fields left out come from the task's definition."""
-        job = await system.enqueue(body.task_name, body.args, body.kwargs, **body.to_options())
-        return JobViewDto.from_domain(job)
+
+
+def _add_reads(router: APIRouter, ctx: RouteContext) -> None:
+    read = ctx.require(SCOPE_READ)
+    system_dep = Depends(ctx.provider)
 
     @router.get(
         "/stats",
@@ -132,6 +114,13 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def get_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
         return JobViewDto.from_domain(await system.get(job_id))
+
+
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
+def _add_actions(router: APIRouter, ctx: RouteContext) -> None:
+    write = ctx.require(SCOPE_WRITE)
+    system_dep = Depends(ctx.provider)
 
     @router.post(
         "/run-sync",
@@ -157,9 +146,10 @@ def build_router(ctx: RouteContext) -> APIRouter:
         """
         client_gone = asyncio.ensure_future(_disconnected(request.receive))
         try:
-            return await system.run(
-                body.task_name, body.args, body.kwargs, abandon=client_gone, **body.to_options()
-            )
+            with failing_to("run job"):
+                return await system.run(
+                    body.task_name, body.args, body.kwargs, abandon=client_gone, **body.to_options()
+                )
         finally:
             client_gone.cancel()
 
@@ -178,7 +168,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
     ) -> JobViewDto:
         """Cancel a job that has not started; 409 once it has."""
         reason = body.reason if body else None
-        return JobViewDto.from_domain(await system.cancel(job_id, reason))
+        with failing_to("cancel job"):
+            return JobViewDto.from_domain(await system.cancel(job_id, reason))
 
     @router.post(
         "/{job_id}/retry",
@@ -190,9 +181,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
     )
     async def retry_job(job_id: str, system: JobSystem = system_dep) -> JobViewDto:
         """Send a failed, timed-out or cancelled job back to pending; 409 otherwise."""
-        return JobViewDto.from_domain(await system.retry(job_id))
-
-    return router
+        with failing_to("retry job"):
+            return JobViewDto.from_domain(await system.retry(job_id))
 
 
 #: Pause between two reads of a request channel that does not block once the body is read.

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from uno.jobs.api.auth import SCOPE_ADMIN, SCOPE_READ
 from uno.jobs.api.dtos import QueueListDto
-from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 
 
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
 def build_router(ctx: RouteContext) -> APIRouter:
     router = APIRouter(prefix="/queues", tags=["queues"], route_class=JobsRoute)
     read, admin = ctx.require(SCOPE_READ), ctx.require(SCOPE_ADMIN)

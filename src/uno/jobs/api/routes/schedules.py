@@ -16,11 +16,14 @@ from uno.jobs.api.dtos import (
     UpdateScheduleDto,
 )
 from uno.jobs.api.dtos.common import MAX_OFFSET
-from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.errors import failing_to
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
 from uno.jobs.system import JobSystem
 
 
+# long: route declarations; each handler is a few lines, the rest is their OpenAPI
+# (status codes, summaries), which FastAPI reads from the decorators.
 def build_router(ctx: RouteContext) -> APIRouter:
     router = APIRouter(prefix="/schedules", tags=["schedules"], route_class=JobsRoute)
     read, write = ctx.require(SCOPE_READ), ctx.require(SCOPE_WRITE)
@@ -76,7 +79,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         body: CreateScheduleDto, system: JobSystem = system_dep
     ) -> ScheduleViewDto:
         """A recurring job from a cron expression or an interval (exactly one)."""
-        schedule = await system.schedules.create(body.name, body.task_name, **body.to_options())
+        with failing_to("create schedule"):
+            schedule = await system.schedules.create(body.name, body.task_name, **body.to_options())
         return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.put(
@@ -91,7 +95,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         schedule_id: str, body: UpdateScheduleDto, system: JobSystem = system_dep
     ) -> ScheduleViewDto:
         """Change the fields given; the others keep their value."""
-        schedule = await system.schedules.update(schedule_id, **body.to_changes())
+        with failing_to("update schedule"):
+            schedule = await system.schedules.update(schedule_id, **body.to_changes())
         return ScheduleViewDto.from_domain(schedule, system.schedules.task_of(schedule))
 
     @router.delete(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from uno.jobs.api.auth import SCOPE_READ
 from uno.jobs.api.dtos import TaskInfoDto, TaskListDto
-from uno.jobs.api.errors import JobsRoute
+from uno.jobs.api.route import JobsRoute
 from uno.jobs.api.routes.guards import RouteContext
+from uno.jobs.errors import TaskNotFound
 from uno.jobs.system import JobSystem
 
 
@@ -45,6 +46,11 @@ def build_router(ctx: RouteContext) -> APIRouter:
         ] = None,
         system: JobSystem = system_dep,
     ) -> TaskInfoDto:
-        return TaskInfoDto.from_domain(system.registry.get(task_name, version))
+        """A task by name; 404 for a name or version the registry does not hold."""
+        try:
+            task = system.registry.get(task_name, version)
+        except TaskNotFound as exc:
+            raise HTTPException(404, detail=str(exc)) from None  # a lookup, not an enqueue
+        return TaskInfoDto.from_domain(task)
 
     return router

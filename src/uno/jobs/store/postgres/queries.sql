@@ -133,6 +133,16 @@ WITH released AS (
 )
 SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM released) AS c WHERE c.n > 0;
 
+-- name: release_strays
+-- Identical notifications of one transaction are delivered once.
+WITH released AS (
+    UPDATE jobs SET status = {{pending}}, worker_id = NULL, started_at = NULL
+    WHERE worker_id = %(worker_id)s AND status IN {{held}}
+      AND NOT (id = ANY(%(keep)s::text[]))
+    RETURNING id
+)
+SELECT id, pg_notify(%(channel)s, '') FROM released;
+
 -- name: cancel_job
 UPDATE jobs SET
     status = {{cancelled}},
@@ -199,6 +209,104 @@ DELETE FROM schedule_occurrences WHERE ctid = ANY(ARRAY(
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ));
+
+-- name: retry_matching
+-- retry_job for one bounded batch of the retryable jobs a filter matches ({and_where});
+-- rows another transaction holds are left for the next batch.
+WITH revived AS (
+    UPDATE jobs SET
+        status = {{pending}}, scheduled_at = %(now)s, retry_count = 0, error = NULL,
+        result = NULL, started_at = NULL, completed_at = NULL, worker_id = NULL,
+        metadata = metadata - 'cancel_reason'
+    WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM jobs WHERE status IN {{retryable}} {and_where}
+        ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING 1
+), notified AS (
+    SELECT pg_notify(%(channel)s, '') FROM (SELECT count(*) AS n FROM revived) AS c WHERE c.n > 0
+)
+SELECT (SELECT count(*) FROM revived) AS changed FROM (SELECT 1) AS one LEFT JOIN notified ON true;
+
+-- name: cancel_matching
+-- cancel_job for one bounded batch of the cancellable jobs a filter matches.
+WITH cancelled AS (
+    UPDATE jobs SET
+        status = {{cancelled}},
+        completed_at = %(now)s,
+        worker_id = NULL,
+        metadata = CASE WHEN %(reason)s::text IS NULL THEN metadata
+                        ELSE metadata || jsonb_build_object('cancel_reason', %(reason)s::text) END
+    WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM jobs WHERE status IN {{cancellable}} {and_where}
+        ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING 1
+)
+SELECT count(*) AS changed FROM cancelled;
+
+-- name: count_minutes
+-- The per-minute history of each queue over [since, until) counted from the jobs:
+-- creations along jobs_created_idx, endings along jobs_completed_idx.
+SELECT minute, queue_name, sum(enqueued)::bigint AS enqueued,
+       sum(completed)::bigint AS completed, sum(failed)::bigint AS failed
+FROM (
+    SELECT date_trunc('minute', created_at) AS minute, queue_name,
+           count(*) AS enqueued, 0 AS completed, 0 AS failed
+    FROM jobs WHERE created_at >= %(since)s AND created_at < %(until)s
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT date_trunc('minute', completed_at), queue_name, 0,
+           count(*) FILTER (WHERE status = {{completed}}),
+           count(*) FILTER (WHERE status IN {{failures}})
+    FROM jobs WHERE completed_at >= %(since)s AND completed_at < %(until)s
+      AND status IN {{finished}}
+    GROUP BY 1, 2
+) AS counted
+GROUP BY minute, queue_name
+HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
+ORDER BY minute, queue_name;
+
+-- name: store_minutes
+-- The minutes count_minutes counted, as arrays; a stored figure is never lowered
+-- (its jobs may have been pruned since).
+INSERT INTO job_history (minute, queue_name, enqueued, completed, failed)
+SELECT * FROM unnest(
+    %(minutes)s::timestamptz[], %(queues)s::text[], %(enqueued)s::bigint[],
+    %(completed)s::bigint[], %(failed)s::bigint[]
+)
+ON CONFLICT (minute, queue_name) DO UPDATE SET
+    enqueued = greatest(job_history.enqueued, excluded.enqueued),
+    completed = greatest(job_history.completed, excluded.completed),
+    failed = greatest(job_history.failed, excluded.failed);
+
+-- name: stored_minutes
+SELECT minute, queue_name, enqueued, completed, failed FROM job_history
+WHERE minute >= %(since)s AND minute < %(until)s ORDER BY minute, queue_name;
+
+-- name: prune_history
+DELETE FROM job_history WHERE minute < %(before)s;
+
+-- name: queue_waits
+SELECT queue_name, min(scheduled_at) AS oldest FROM jobs
+WHERE status IN {{waiting}} AND scheduled_at <= %(now)s
+GROUP BY queue_name;
+
+-- name: live_workers_for_queue
+SELECT count(*) AS live FROM workers
+WHERE heartbeat_at >= %(since)s AND (queues IS NULL OR %(queue)s = ANY(queues));
+
+-- name: jobs_ahead
+-- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
+SELECT count(*) AS ahead FROM (
+    SELECT 1 FROM jobs AS other, jobs AS this
+    WHERE this.id = %(id)s AND this.status IN {{waiting}} AND this.scheduled_at <= %(now)s
+      AND other.queue_name = this.queue_name
+      AND other.status IN {{waiting}} AND other.scheduled_at <= %(now)s
+      AND (other.priority, other.scheduled_at, other.seq)
+          < (this.priority, this.scheduled_at, this.seq)
+    LIMIT %(cap)s
+) AS ahead;
 
 -- name: get_job
 SELECT {{job_fields}} FROM jobs WHERE id = %(id)s;
@@ -347,7 +455,7 @@ SELECT 1 AS found FROM schedules WHERE id = %(id)s;
 -- Moves only a stale next_run_at, and never last_run_at back.
 UPDATE schedules
 SET next_run_at = %(next_run_at)s, last_run_at = greatest(last_run_at, %(occurrence)s)
-WHERE id = %(id)s AND status = 'active' AND next_run_at <= %(occurrence)s
+WHERE id = %(id)s AND status = {{schedule_active}} AND next_run_at <= %(occurrence)s
   AND (%(revision)s::int IS NULL OR revision = %(revision)s::int);
 
 -- name: get_schedule
@@ -365,14 +473,14 @@ DELETE FROM schedules WHERE id = %(id)s;
 
 -- name: due_schedules
 SELECT * FROM schedules
-WHERE status = 'active' AND next_run_at <= %(now)s
+WHERE status = {{schedule_active}} AND next_run_at <= %(now)s
 ORDER BY next_run_at, id
 LIMIT %(limit)s;
 
 -- name: fire_schedule
 WITH schedule AS (
     SELECT id FROM schedules
-    WHERE id = %(schedule_id)s AND status = 'active'
+    WHERE id = %(schedule_id)s AND status = {{schedule_active}}
       AND (%(revision)s::int IS NULL OR revision = %(revision)s::int)
     FOR UPDATE
 ), occurrence AS (

@@ -48,6 +48,8 @@ CREATE INDEX jobs_created_idx ON jobs (created_at, seq);
 -- Tag filters mean "has all of these": tags @> $1 AND tags <> '{}'. Untagged jobs
 -- (most) are left out of the index.
 CREATE INDEX jobs_tags_idx ON jobs USING gin (tags) WHERE tags <> '{}';
+-- Jobs that ended, by when: the minutes of the history, counted from the jobs.
+CREATE INDEX jobs_completed_idx ON jobs (completed_at) WHERE completed_at IS NOT NULL;
 
 CREATE TABLE queues (
     name text PRIMARY KEY,
@@ -119,4 +121,15 @@ CREATE TABLE maintenance_leases (
     name text PRIMARY KEY,
     holder text NOT NULL,
     expires_at timestamptz NOT NULL
+);
+
+-- Per-minute counts of each queue behind the console's throughput charts, stored
+-- by each round of maintenance and pruned with the jobs (minute: its start).
+CREATE TABLE job_history (
+    minute timestamptz NOT NULL,
+    queue_name text NOT NULL,
+    enqueued bigint NOT NULL DEFAULT 0,
+    completed bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (minute, queue_name)
 );

@@ -31,10 +31,19 @@ from uno.jobs.errors import (
     ValidationError,
 )
 from uno.jobs.jobs import Job, Priority, Status
-from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
+from uno.jobs.queries import (
+    JobFilter,
+    JobGroup,
+    MinuteCounts,
+    QueueInfo,
+    QueueWait,
+    ScheduleFilter,
+    merge_minutes,
+)
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.settings import PostgresSettings, masked_url
 from uno.jobs.store.base import (
+    HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
     Completion,
     Failure,
@@ -43,7 +52,7 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER
+from uno.jobs.store.columns import CLAIM_ORDER, list_order
 from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
@@ -562,6 +571,11 @@ class PostgresStore:
             params = {"ids": list(job_ids), "worker_id": worker_id, "channel": self.channel}
             await self._rowcount(self._q["release_jobs"], params, idempotent=True)
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": list(keep), "channel": self.channel}
+        found = await self._query(self._q["release_strays"], params, idempotent=True)
+        return [row["id"] for row in found]
+
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {"id": job_id, "reason": reason, "now": as_utc(now)}
         found = await self._read_jobs(self._q["cancel_job"], params, idempotent=False)
@@ -582,6 +596,25 @@ class PostgresStore:
             return JobNotFound(f"Job not found: {job_id}")
         target = Status.CANCELLED if action == "cancel" else Status.PENDING
         return IllegalTransition(job_id, job.status.value, target.value, action)
+
+    async def retry_matching(self, job_filter: JobFilter, limit: int, now: datetime) -> int:
+        params = {"now": as_utc(now), "channel": self.channel}
+        return await self._matching("retry_matching", job_filter, limit, params)
+
+    async def cancel_matching(
+        self, job_filter: JobFilter, reason: str | None, limit: int, now: datetime
+    ) -> int:
+        params = {"now": as_utc(now), "reason": reason}
+        return await self._matching("cancel_matching", job_filter, limit, params)
+
+    async def _matching(
+        self, query: str, job_filter: JobFilter, limit: int, extra: dict[str, Any]
+    ) -> int:
+        where, params = _job_where(job_filter)
+        sql_text = self._q[query].replace("{and_where}", f"AND {where}")
+        params.update(extra, limit=max(limit, 0))
+        found = await self._query(sql_text, params, idempotent=False)
+        return int(found[0]["changed"]) if found else 0
 
     async def prune_jobs(self, finished_before: datetime) -> int:
         """Delete finished jobs, free of the statement timeout: the first prune of a
@@ -610,6 +643,8 @@ class PostgresStore:
             "before": as_utc(request.before),
             "limit": limit,
         }
+        since, until = request.history_window()
+        history = {"since": since, "until": until}
 
         async def work(conn: Conn) -> Pruned | None:
             async with conn.transaction():
@@ -621,6 +656,8 @@ class PostgresStore:
                 cur = await conn.execute(self._q["take_maintenance_lease"], params)
                 if not cur.rowcount:
                     return None
+                await self._store_minutes(conn, history)
+                await conn.execute(self._q["prune_history"], params)
                 jobs = (await conn.execute(self._q["prune_jobs_batch"], params)).rowcount
                 cur = await conn.execute(self._q["prune_occurrences_batch"], params)
                 occurrences = cur.rowcount
@@ -643,7 +680,7 @@ class PostgresStore:
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         where, params = _job_where(job_filter)
-        order_by = _job_order(job_filter)
+        order_by = list_order(job_filter.order_by, job_filter.order_dir)
         params.update(limit=job_filter.limit, offset=job_filter.offset)
         page_sql = self._q["list_jobs"].replace("{where}", where).replace("{order_by}", order_by)
         count_sql = self._q["count_jobs"].replace("{where}", where)
@@ -669,6 +706,46 @@ class PostgresStore:
             ]
 
         return await self._with_conn(work, idempotent=True)
+
+    async def _store_minutes(self, conn: Conn, window: dict[str, datetime]) -> None:
+        async with conn.cursor() as cur:
+            await cur.execute(self._q["count_minutes"], window)
+            counted = await cur.fetchall()
+        columns = list(zip(*counted, strict=True)) if counted else [(), (), (), (), ()]
+        names = ("minutes", "queues", "enqueued", "completed", "failed")
+        params = {name: list(values) for name, values in zip(names, columns, strict=True)}
+        await conn.execute(self._q["store_minutes"], params)
+
+    async def job_history(self, since: datetime, now: datetime) -> list[MinuteCounts]:
+        stored_window = {"since": as_utc(since), "until": as_utc(now)}
+        recount_window = {
+            "since": max(as_utc(since), as_utc(now) - HISTORY_RECOUNT),
+            "until": as_utc(now),
+        }
+
+        async def work(conn: Conn) -> tuple[list[Any], list[Any]]:
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.execute(self._q["stored_minutes"], stored_window)
+                stored = await cur.fetchall()
+                await cur.execute(self._q["count_minutes"], recount_window)
+                return stored, await cur.fetchall()
+
+        stored, counted = await self._with_conn(work, idempotent=True)
+        return merge_minutes(_minutes(stored), _minutes(counted))
+
+    async def queue_waits(self, now: datetime) -> list[QueueWait]:
+        found = await self._query(self._q["queue_waits"], {"now": as_utc(now)}, idempotent=True)
+        return [QueueWait(row["queue_name"], row["oldest"]) for row in found]
+
+    async def jobs_ahead(self, job_id: str, now: datetime, cap: int) -> int:
+        params = {"id": job_id, "now": as_utc(now), "cap": max(cap, 0)}
+        found = await self._query(self._q["jobs_ahead"], params, idempotent=True)
+        return int(found[0]["ahead"]) if found else 0
+
+    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
+        params = {"queue": queue_name, "since": as_utc(alive_since)}
+        found = await self._query(self._q["live_workers_for_queue"], params, idempotent=True)
+        return int(found[0]["live"]) if found else 0
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
@@ -855,6 +932,10 @@ def _duplicate(exc: psycopg.errors.UniqueViolation) -> DuplicateJob:
     return DuplicateJob(f"A job with this id exists already: {exc.diag.message_detail}")
 
 
+def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
+    return [MinuteCounts(m, q, int(e), int(c), int(f)) for m, q, e, c, f in rows]
+
+
 def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
     """The WHERE clause and parameters of a job list: fixed fragments, bound values."""
     conditions = ["true"]
@@ -878,10 +959,10 @@ def _job_where(job_filter: JobFilter) -> tuple[str, dict[str, Any]]:
     if job_filter.task_name is not None:
         conditions.append("task_name = %(task_name)s")
         params["task_name"] = job_filter.task_name
+    if job_filter.created_after is not None:
+        conditions.append("created_at >= %(created_after)s")
+        params["created_after"] = job_filter.created_after
+    if job_filter.created_before is not None:
+        conditions.append("created_at < %(created_before)s")
+        params["created_before"] = job_filter.created_before
     return " AND ".join(conditions), params
-
-
-def _job_order(job_filter: JobFilter) -> str:
-    """ORDER BY from a field and direction ``JobFilter`` allows; insertion order breaks ties."""
-    direction = job_filter.order_dir
-    return f"{job_filter.order_by} {direction} NULLS LAST, seq {direction}"

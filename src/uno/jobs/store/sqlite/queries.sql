@@ -111,6 +111,13 @@ SET status = {{pending}}, worker_id = NULL, started_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status IN {{held}}
 
+-- name: release_strays
+UPDATE jobs
+SET status = {{pending}}, worker_id = NULL, started_at = NULL
+WHERE worker_id = :worker_id AND status IN {{held}}
+  AND id NOT IN (SELECT value FROM json_each(:keep))
+RETURNING id
+
 -- name: job_status
 SELECT status FROM jobs WHERE id = ?
 
@@ -178,6 +185,96 @@ DELETE FROM schedule_occurrences WHERE (schedule_id, occurrence) IN (
     LIMIT :limit
 )
 
+-- name: retry_matching
+-- retry_job for one bounded batch of the retryable jobs a filter matches ({and_where}).
+UPDATE jobs
+SET status = {{pending}},
+    scheduled_at = :now,
+    retry_count = 0,
+    error = NULL,
+    result = NULL,
+    started_at = NULL,
+    completed_at = NULL,
+    worker_id = NULL,
+    metadata = json_remove(metadata, '$.cancel_reason')
+WHERE seq IN (
+    SELECT seq FROM jobs WHERE status IN {{retryable}} {and_where} ORDER BY seq LIMIT :limit
+)
+
+-- name: cancel_matching
+-- cancel_job for one bounded batch of the cancellable jobs a filter matches.
+UPDATE jobs
+SET status = {{cancelled}},
+    completed_at = :now,
+    worker_id = NULL,
+    metadata = CASE
+        WHEN :reason IS NULL THEN metadata
+        ELSE json_set(metadata, '$.cancel_reason', :reason)
+    END
+WHERE seq IN (
+    SELECT seq FROM jobs WHERE status IN {{cancellable}} {and_where} ORDER BY seq LIMIT :limit
+)
+
+-- name: count_minutes
+-- The per-minute history of each queue over [:since, :until) counted from the jobs:
+-- creations along jobs_created, endings along jobs_completed.
+SELECT minute, queue_name, sum(enqueued), sum(completed), sum(failed) FROM (
+    SELECT CAST(created_at / 60 AS INTEGER) * 60 AS minute, queue_name,
+           count(*) AS enqueued, 0 AS completed, 0 AS failed
+    FROM jobs WHERE created_at >= :since AND created_at < :until
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT CAST(completed_at / 60 AS INTEGER) * 60 AS minute, queue_name, 0,
+           sum(status = {{completed}}), sum(status IN {{failures}})
+    FROM jobs WHERE completed_at >= :since AND completed_at < :until
+      AND status IN {{finished}}
+    GROUP BY 1, 2
+)
+GROUP BY minute, queue_name
+HAVING sum(enqueued) + sum(completed) + sum(failed) > 0
+ORDER BY minute, queue_name
+
+-- name: store_minutes
+-- :minutes is [[minute, queue, enqueued, completed, failed], ...]; a stored figure
+-- is never lowered (its jobs may have been pruned since).
+INSERT INTO job_history (minute, queue_name, enqueued, completed, failed)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+       json_extract(value, '$[3]'), json_extract(value, '$[4]')
+FROM json_each(:minutes) WHERE true
+ON CONFLICT (minute, queue_name) DO UPDATE SET
+    enqueued = max(enqueued, excluded.enqueued),
+    completed = max(completed, excluded.completed),
+    failed = max(failed, excluded.failed)
+
+-- name: stored_minutes
+SELECT minute, queue_name, enqueued, completed, failed FROM job_history
+WHERE minute >= :since AND minute < :until ORDER BY minute, queue_name
+
+-- name: prune_history
+DELETE FROM job_history WHERE minute < :before
+
+-- name: queue_waits
+SELECT queue_name, min(scheduled_at) FROM jobs
+WHERE status IN {{waiting}} AND scheduled_at <= :now
+GROUP BY queue_name
+
+-- name: live_workers_for_queue
+SELECT count(*) FROM workers
+WHERE heartbeat_at >= :since
+  AND (queues IS NULL OR :queue IN (SELECT value FROM json_each(workers.queues)))
+
+-- name: jobs_ahead
+-- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
+SELECT count(*) FROM (
+    SELECT 1 FROM jobs AS other, jobs AS this
+    WHERE this.id = :id AND this.status IN {{waiting}} AND this.scheduled_at <= :now
+      AND other.queue_name = this.queue_name
+      AND other.status IN {{waiting}} AND other.scheduled_at <= :now
+      AND (other.priority, other.scheduled_at, other.seq)
+          < (this.priority, this.scheduled_at, this.seq)
+    LIMIT :cap
+)
+
 -- name: get_job
 SELECT {{job_fields}} FROM jobs WHERE id = ?
 
@@ -206,6 +303,12 @@ worker_id = :worker_id
 
 -- name: filter_task_name
 task_name = :task_name
+
+-- name: filter_created_after
+created_at >= :created_after
+
+-- name: filter_created_before
+created_at < :created_before
 
 -- name: filter_tags
 NOT EXISTS (
@@ -356,7 +459,7 @@ SELECT 1 FROM schedules WHERE id = ?
 UPDATE schedules
 SET next_run_at = :next_run_at,
     last_run_at = max(coalesce(last_run_at, :occurrence), :occurrence)
-WHERE id = :id AND status = 'active' AND next_run_at <= :occurrence
+WHERE id = :id AND status = {{schedule_active}} AND next_run_at <= :occurrence
   AND (:revision IS NULL OR revision = :revision)
 
 -- name: delete_schedule
@@ -364,7 +467,7 @@ DELETE FROM schedules WHERE id = ?
 
 -- name: due_schedules
 SELECT {schedule_columns} FROM schedules
-WHERE status = 'active' AND next_run_at <= ?
+WHERE status = {{schedule_active}} AND next_run_at <= ?
 ORDER BY next_run_at, id
 LIMIT ?
 

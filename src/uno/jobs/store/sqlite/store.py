@@ -37,9 +37,18 @@ from uno.jobs.errors import (
 )
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, Status
 from uno.jobs.private_files import check_sqlite_folder
-from uno.jobs.queries import JobFilter, JobGroup, QueueInfo, ScheduleFilter
+from uno.jobs.queries import (
+    JobFilter,
+    JobGroup,
+    MinuteCounts,
+    QueueInfo,
+    QueueWait,
+    ScheduleFilter,
+    merge_minutes,
+)
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.store.base import (
+    HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
     Completion,
     Failure,
@@ -48,11 +57,11 @@ from uno.jobs.store.base import (
     RescuedJob,
     schedule_change_params,
 )
-from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE
+from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE, list_order
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
-from uno.jobs.store.sqlite.codec import job_reader, read_jobs, row_to_schedule, ts
+from uno.jobs.store.sqlite.codec import dt, job_reader, read_jobs, row_to_schedule, ts
 from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
@@ -88,8 +97,38 @@ class _SomeLeftAlone(Exception):
     """An outcome statement changed fewer jobs than it was given: roll it back."""
 
 
-_NULLABLE_ORDER_FIELDS = frozenset({"started_at", "completed_at"})
-_LIST_FILTERS = ("queue_name", "statuses", "priority", "worker_id", "task_name", "tags")
+_LIST_FILTERS = (
+    "queue_name",
+    "statuses",
+    "priority",
+    "worker_id",
+    "task_name",
+    "tags",
+    "created_after",
+    "created_before",
+)
+
+
+def _filter_clauses(f: JobFilter) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of the filters ``f`` sets (to join with AND) and their parameters."""
+    params: dict[str, Any] = {
+        "queue_name": f.queue_name,
+        "statuses": json.dumps([str(s) for s in f.statuses]) if f.statuses else None,
+        "priority": None if f.priority is None else f.priority.rank,
+        "worker_id": f.worker_id,
+        "task_name": f.task_name,
+        "tags": json.dumps(list(f.tags)) if f.tags else None,
+        "created_after": ts(f.created_after),
+        "created_before": ts(f.created_before),
+    }
+    clauses = [f"({Q[f'filter_{name}']})" for name in _LIST_FILTERS if params[name] is not None]
+    return clauses, {k: v for k, v in params.items() if v is not None}
+
+
+def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
+    return [
+        MinuteCounts(dt(m) or datetime.min, q, int(e), int(c), int(f)) for m, q, e, c, f in rows
+    ]
 
 
 def path_from_url(url: str) -> str:
@@ -494,6 +533,17 @@ class SQLiteStore:
             await self._run(self._execute, Q["release_jobs"], params)
             self._notify()
 
+    async def release_strays(self, worker_id: str, keep: Sequence[str]) -> list[str]:
+        params = {"worker_id": worker_id, "keep": _dumps(list(keep))}
+        released = await self._run(self._released_ids, params)
+        if released:
+            self._notify()
+        return released
+
+    def _released_ids(self, params: dict[str, Any]) -> list[str]:
+        with self._write() as conn:
+            return [row[0] for row in conn.execute(Q["release_strays"], params)]
+
     def _write_outcomes(self, query: str, params: dict[str, Any], count: int) -> set[str] | None:
         """Run an outcome statement; ``None`` when it changed all ``count`` jobs, else
         the ids it changed.
@@ -550,6 +600,26 @@ class SQLiteStore:
             changed = read_jobs(conn.execute(sql, params))
         return changed[0]
 
+    async def retry_matching(self, job_filter: JobFilter, limit: int, now: datetime) -> int:
+        changed = await self._matching("retry_matching", job_filter, limit, {"now": ts(now)})
+        if changed:
+            self._notify()
+        return changed
+
+    async def cancel_matching(
+        self, job_filter: JobFilter, reason: str | None, limit: int, now: datetime
+    ) -> int:
+        params = {"now": ts(now), "reason": reason}
+        return await self._matching("cancel_matching", job_filter, limit, params)
+
+    async def _matching(
+        self, query: str, job_filter: JobFilter, limit: int, extra: dict[str, Any]
+    ) -> int:
+        clauses, params = _filter_clauses(job_filter)
+        and_where = "".join(f" AND {c}" for c in clauses)
+        sql = Q[query].replace("{and_where}", and_where)
+        return await self._run(self._execute, sql, {**params, **extra, "limit": max(limit, 0)})
+
     async def prune_jobs(self, finished_before: datetime) -> int:
         return await self._run(self._execute, Q["prune_jobs"], {"before": ts(finished_before)})
 
@@ -557,19 +627,24 @@ class SQLiteStore:
         """A round in one ``BEGIN IMMEDIATE`` transaction, behind the lease row of
         ``maintenance_leases``: the writer lock keeps rounds apart, the lease makes
         another runner skip rather than follow with rounds of its own."""
-        params = {
+        params: dict[str, Any] = {
             "runner": request.runner,
             "now": ts(request.now),
             "until": ts(request.lease_until),
             "before": ts(request.before),
             "limit": max(request.limit, 0),
         }
+        since, until = request.history_window()
+        params["history"] = {"since": ts(since), "until": ts(until)}
         return await self._run(self._prune, params)
 
     def _prune(self, params: dict[str, Any]) -> Pruned | None:
         with self._write() as conn:
             if not conn.execute(Q["take_maintenance_lease"], params).rowcount:
                 return None
+            counted = conn.execute(Q["count_minutes"], params["history"]).fetchall()
+            conn.execute(Q["store_minutes"], {"minutes": json.dumps(counted)})
+            conn.execute(Q["prune_history"], params)
             jobs = conn.execute(Q["prune_jobs_batch"], params).rowcount
             occurrences = conn.execute(Q["prune_occurrences_batch"], params).rowcount
             if jobs < params["limit"] and occurrences < params["limit"]:
@@ -598,19 +673,9 @@ class SQLiteStore:
 
     async def list_jobs(self, job_filter: JobFilter) -> tuple[list[Job], int]:
         f = job_filter
-        params: dict[str, Any] = {
-            "queue_name": f.queue_name,
-            "statuses": json.dumps([str(s) for s in f.statuses]) if f.statuses else None,
-            "priority": None if f.priority is None else f.priority.rank,
-            "worker_id": f.worker_id,
-            "task_name": f.task_name,
-            "tags": json.dumps(list(f.tags)) if f.tags else None,
-        }
-        clauses = [Q[f"filter_{name}"] for name in _LIST_FILTERS if params[name] is not None]
-        where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
-        params = {k: v for k, v in params.items() if v is not None}
-        nulls = " NULLS LAST" if f.order_by in _NULLABLE_ORDER_FIELDS else ""
-        order = f"{f.order_by} {f.order_dir}{nulls}, seq {f.order_dir}"
+        clauses, params = _filter_clauses(f)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        order = list_order(f.order_by, f.order_dir)
         page_sql = Q["list_jobs"].format(where=where, order=order)
         count_sql = Q["count_jobs"].format(where=where)
         return await self._run_read(self._list_jobs, page_sql, count_sql, params, f.limit, f.offset)
@@ -639,6 +704,32 @@ class SQLiteStore:
             JobGroup(STATUS_BY_VALUE[status], queue, PRIORITY_BY_RANK[rank], *sums)
             for status, queue, rank, *sums in rows
         ]
+
+    async def job_history(self, since: datetime, now: datetime) -> list[MinuteCounts]:
+        recount = max(since, now - HISTORY_RECOUNT)
+        return await self._run_read(self._job_history, ts(since), ts(recount), ts(now))
+
+    def _job_history(
+        self, conn: sqlite3.Connection, since: float, recount: float, now: float
+    ) -> list[MinuteCounts]:
+        with self._read(conn):
+            stored = conn.execute(Q["stored_minutes"], {"since": since, "until": now}).fetchall()
+            counted = conn.execute(Q["count_minutes"], {"since": recount, "until": now}).fetchall()
+        return merge_minutes(_minutes(stored), _minutes(counted))
+
+    async def queue_waits(self, now: datetime) -> list[QueueWait]:
+        rows = await self._run_read(self._select, Q["queue_waits"], {"now": ts(now)})
+        return [QueueWait(name, dt(due) or datetime.min) for name, due in rows]
+
+    async def jobs_ahead(self, job_id: str, now: datetime, cap: int) -> int:
+        params = {"id": job_id, "now": ts(now), "cap": max(cap, 0)}
+        rows = await self._run_read(self._select, Q["jobs_ahead"], params)
+        return int(rows[0][0])
+
+    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
+        params = {"queue": queue_name, "since": ts(alive_since)}
+        rows = await self._run_read(self._select, Q["live_workers_for_queue"], params)
+        return int(rows[0][0])
 
     # -- workers --------------------------------------------------------------
     async def register_worker(

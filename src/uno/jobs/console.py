@@ -1,0 +1,161 @@
+"""What the operator console asks that the Jobs API reference does not: the
+overview (throughput per minute, queue depths and waits, failure rate) and the
+answer to "why is this job waiting?".
+
+Both are computed here, from what the store knows, so that every console (and
+every API process) shows the same figures, and the page holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from uno.jobs.errors import ValidationError
+from uno.jobs.jobs import WAITING, Job, Status
+from uno.jobs.limits import check_count
+from uno.jobs.queries import JobStats, MinuteCounts
+from uno.jobs.system import JobSystem
+
+#: Jobs ahead of a waiting one are counted up to this many ("10000 or more").
+MAX_JOBS_AHEAD = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Jobs created, completed and failed (or timed out) over some span."""
+
+    enqueued: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Throughput | MinuteCounts) -> Throughput:
+        return Throughput(
+            self.enqueued + other.enqueued,
+            self.completed + other.completed,
+            self.failed + other.failed,
+        )
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Of the jobs that ended completed, failed or timed out, the share that failed."""
+        ended = self.completed + self.failed
+        return self.failed / ended if ended else None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOverview:
+    """A queue as the overview shows it; ``oldest_due_at`` is when its longest-waiting
+    due job became due (None: nothing due is waiting); ``throughput`` covers the
+    overview's window."""
+
+    name: str
+    size: int
+    is_paused: bool
+    oldest_due_at: datetime | None
+    throughput: Throughput
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The overview at ``now``: ``history``, every queue's counts added up per minute
+    since ``since`` (minutes without events left out, oldest first), the queues, the
+    job statistics, and the whole window's ``throughput``."""
+
+    now: datetime
+    since: datetime
+    history: list[tuple[datetime, Throughput]]
+    queues: list[QueueOverview]
+    stats: JobStats
+    throughput: Throughput
+
+
+async def overview(system: JobSystem, minutes: int) -> Overview:
+    """The overview of the last ``minutes`` minutes (1 to ``max_history_minutes``)."""
+    check_count(minutes, "minutes", system.settings.limits.max_history_minutes)
+    if minutes < 1:
+        raise ValidationError(f"minutes must be 1 or more, got {minutes}")
+    await system.open()
+    now = system.clock.now()
+    since = now - timedelta(minutes=minutes)
+    per_minute: dict[datetime, Throughput] = {}
+    per_queue: dict[str, Throughput] = {}
+    for counts in await system.store.job_history(since, now):
+        per_minute[counts.minute] = per_minute.get(counts.minute, Throughput()) + counts
+        per_queue[counts.queue_name] = per_queue.get(counts.queue_name, Throughput()) + counts
+    waits = {w.queue_name: w.oldest_due_at for w in await system.store.queue_waits(now)}
+    queues = [
+        QueueOverview(
+            q.name, q.size, q.is_paused, waits.get(q.name), per_queue.get(q.name, Throughput())
+        )
+        for q in await system.list_queues()
+    ]
+    return Overview(
+        now=now,
+        since=since,
+        history=sorted(per_minute.items()),
+        queues=queues,
+        stats=await system.stats(),
+        throughput=sum(per_queue.values(), Throughput()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WaitReason:
+    """One reason a job is not running yet.
+
+    ``code`` is one of ``not_waiting`` (the job is not waiting at all),
+    ``queue_paused``, ``no_worker`` (no live worker takes jobs from its queue),
+    ``scheduled`` (due at ``until``), ``retry_backoff`` (its next attempt is due at
+    ``until``), ``jobs_ahead`` (``count`` due jobs of its queue come first in claim
+    order) or ``next_in_line`` (due, nothing ahead: the next free worker slot of its
+    queue takes it).
+    """
+
+    code: str
+    message: str
+    until: datetime | None = None
+    count: int | None = None
+
+
+async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitReason]]:
+    """Why ``job_id`` is waiting, as far as the store knows; ``JobNotFound`` if none."""
+    job = await system.get(job_id)
+    if job.status not in WAITING:
+        return job, [WaitReason("not_waiting", _not_waiting(job))]
+    now = system.clock.now()
+    reasons: list[WaitReason] = []
+    if job.queue_name in await system.store.paused_queues():
+        reasons.append(
+            WaitReason("queue_paused", f"Queue {job.queue_name!r} is paused: resume it to run jobs")
+        )
+    alive_since = now - timedelta(seconds=system.settings.rescue_after)
+    if not await system.store.live_workers_for_queue(job.queue_name, alive_since):
+        text = (
+            f"No live worker takes jobs from queue {job.queue_name!r} (none has sent a "
+            f"heartbeat in the last {system.settings.rescue_after:g} s)"
+        )
+        reasons.append(WaitReason("no_worker", text))
+    due = job.scheduled_at
+    if due is not None and due > now:
+        if job.status is Status.RETRYING:
+            text = f"Attempt {job.retry_count + 1} waits for its retry backoff until {due}"
+            reasons.append(WaitReason("retry_backoff", text, until=due))
+        else:
+            reasons.append(WaitReason("scheduled", f"Scheduled for {due}", until=due))
+        return job, reasons
+    ahead = await system.store.jobs_ahead(job.id, now, MAX_JOBS_AHEAD)
+    if ahead:
+        more = " or more" if ahead >= MAX_JOBS_AHEAD else ""
+        text = f"{ahead}{more} due jobs of queue {job.queue_name!r} come first (priority, then age)"
+        reasons.append(WaitReason("jobs_ahead", text, count=ahead))
+    elif not reasons:
+        text = "Due with nothing ahead: the next free worker slot of its queue takes it"
+        reasons.append(WaitReason("next_in_line", text, count=0))
+    return job, reasons
+
+
+def _not_waiting(job: Job) -> str:
+    if job.status in (Status.RESERVED, Status.RUNNING):
+        return f"Not waiting: {job.status.value} on worker {job.worker_id or '(unknown)'}"
+    return f"Not waiting: the job is {job.status.value}"

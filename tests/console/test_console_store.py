@@ -1,0 +1,138 @@
+"""The store verbs behind the console, on every backend: per-minute history kept
+through pruning, bulk retry and cancel in bounded batches, time-range filters,
+queue waits and the jobs ahead of a waiting one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from helpers import EPOCH, make_job
+from uno.jobs.jobs import Priority, Status
+from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait
+from uno.jobs.store.base import PruneRequest, Store
+
+MINUTE = timedelta(minutes=1)
+NOW = EPOCH + timedelta(minutes=30, seconds=20)
+
+
+def prune_request(now: timedelta | None = None, before_days: int = 1) -> PruneRequest:
+    at = NOW + (now or timedelta())
+    return PruneRequest(
+        runner="r", before=at - timedelta(days=before_days), limit=100, now=at,
+        lease_until=at + MINUTE,
+    )  # fmt: skip
+
+
+async def test_history_counts_creations_completions_and_failures_per_minute(
+    store: Store,
+) -> None:
+    await store.insert_jobs(
+        [
+            make_job(created_at=EPOCH + timedelta(seconds=5), queue_name="mail"),
+            make_job(
+                created_at=EPOCH + timedelta(seconds=50),
+                status=Status.COMPLETED,
+                completed_at=EPOCH + MINUTE + timedelta(seconds=1),
+            ),
+            make_job(
+                created_at=EPOCH + MINUTE,
+                status=Status.TIMEOUT,
+                completed_at=EPOCH + MINUTE + timedelta(seconds=30),
+            ),
+            make_job(
+                created_at=EPOCH + MINUTE,
+                status=Status.CANCELLED,
+                completed_at=EPOCH + 2 * MINUTE,
+            ),
+        ]
+    )
+    history = await store.job_history(EPOCH - MINUTE, NOW)
+    assert history == [
+        MinuteCounts(EPOCH, "default", enqueued=1),
+        MinuteCounts(EPOCH, "mail", enqueued=1),
+        MinuteCounts(EPOCH + MINUTE, "default", enqueued=2, completed=1, failed=1),
+    ]
+
+
+async def test_prune_stores_the_minutes_so_they_outlive_their_jobs(store: Store) -> None:
+    created = NOW - timedelta(minutes=10)
+    waiting = [make_job(queue_name="q", created_at=created) for _ in range(2)]
+    failed = make_job(created_at=created, status=Status.FAILED, completed_at=created + MINUTE)
+    await store.insert_jobs([*waiting, failed])
+    assert await store.prune(prune_request()) is not None
+    assert await store.clear_queue("q") == 2
+    minute = created.replace(second=0)
+    # A day later the minutes are past the recount window: they come from storage.
+    history = await store.job_history(NOW - timedelta(hours=2), NOW + timedelta(days=1))
+    assert history == [
+        MinuteCounts(minute, "default", enqueued=1),
+        MinuteCounts(minute, "q", enqueued=2),
+        MinuteCounts(minute + MINUTE, "default", failed=1),
+    ]
+    # A round whose retention has passed those minutes deletes them.
+    assert await store.prune(prune_request(now=timedelta(days=3), before_days=1)) is not None
+    assert await store.job_history(NOW - timedelta(hours=2), NOW + timedelta(days=3)) == []
+
+
+async def test_retry_matching_changes_one_bounded_batch_of_matching_jobs(store: Store) -> None:
+    failed = [make_job(queue_name="mail", status=Status.FAILED) for _ in range(5)]
+    other_queue = make_job(queue_name="web", status=Status.FAILED)
+    completed = make_job(queue_name="mail", status=Status.COMPLETED)
+    await store.insert_jobs([*failed, other_queue, completed])
+    mail = JobFilter(queue_name="mail")
+    assert await store.retry_matching(mail, 3, NOW) == 3
+    assert await store.retry_matching(mail, 3, NOW) == 2
+    assert await store.retry_matching(mail, 3, NOW) == 0
+    pending, total = await store.list_jobs(JobFilter(statuses=(Status.PENDING,)))
+    assert total == 5 and {j.queue_name for j in pending} == {"mail"}
+    assert all(j.scheduled_at == NOW and j.retry_count == 0 for j in pending)
+    unchanged = await store.get_jobs([other_queue.id, completed.id])
+    assert {j.status for j in unchanged} == {Status.FAILED, Status.COMPLETED}
+
+
+async def test_cancel_matching_keeps_the_reason_and_leaves_other_statuses(store: Store) -> None:
+    waiting = [make_job(task_name="slow") for _ in range(3)]
+    running = make_job(task_name="slow", status=Status.RUNNING, worker_id="w")
+    await store.insert_jobs([*waiting, running])
+    slow = JobFilter(task_name="slow")
+    assert await store.cancel_matching(slow, "bulk", 10, NOW) == 3
+    cancelled, total = await store.list_jobs(JobFilter(statuses=(Status.CANCELLED,)))
+    assert total == 3
+    assert all(j.metadata["cancel_reason"] == "bulk" and j.completed_at == NOW for j in cancelled)
+    assert (await store.get_job(running.id)).status == Status.RUNNING  # type: ignore[union-attr]
+
+
+async def test_created_time_range_filters_the_list(store: Store) -> None:
+    jobs = [make_job(created_at=EPOCH + i * MINUTE) for i in range(4)]
+    await store.insert_jobs(jobs)
+    window = JobFilter(created_after=EPOCH + MINUTE, created_before=EPOCH + 3 * MINUTE)
+    found, total = await store.list_jobs(window)
+    assert total == 2 and {j.id for j in found} == {jobs[1].id, jobs[2].id}
+
+
+async def test_queue_waits_and_jobs_ahead_follow_claim_order(store: Store) -> None:
+    first = make_job(queue_name="q", created_at=EPOCH)
+    urgent = make_job(queue_name="q", created_at=EPOCH + MINUTE, priority=Priority.CRITICAL)
+    last = make_job(queue_name="q", created_at=EPOCH + 2 * MINUTE)
+    later = make_job(queue_name="q", created_at=EPOCH, scheduled_at=NOW + MINUTE)
+    elsewhere = make_job(queue_name="other", created_at=EPOCH + 5 * MINUTE)
+    await store.insert_jobs([first, urgent, last, later, elsewhere])
+    waits = sorted(await store.queue_waits(NOW), key=lambda w: w.queue_name)
+    assert waits == [
+        QueueWait("other", EPOCH + 5 * MINUTE),
+        QueueWait("q", EPOCH),
+    ]
+    assert await store.jobs_ahead(urgent.id, NOW, 100) == 0
+    assert await store.jobs_ahead(first.id, NOW, 100) == 1
+    assert await store.jobs_ahead(last.id, NOW, 100) == 2
+    assert await store.jobs_ahead(last.id, NOW, 1) == 1
+    assert await store.jobs_ahead(later.id, NOW, 100) == 0  # not due: nothing ahead
+
+
+async def test_live_workers_for_queue_counts_fresh_workers_of_that_queue(store: Store) -> None:
+    await store.register_worker("mail-only", "h", 1, ["mail"], NOW)
+    await store.register_worker("everything", "h", 2, None, NOW - timedelta(minutes=5))
+    assert await store.live_workers_for_queue("mail", NOW - MINUTE) == 1
+    assert await store.live_workers_for_queue("web", NOW - MINUTE) == 0
+    assert await store.live_workers_for_queue("web", NOW - timedelta(minutes=10)) == 1
+    assert await store.live_workers_for_queue("mail", NOW - timedelta(minutes=10)) == 2
