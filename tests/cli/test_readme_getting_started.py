@@ -63,7 +63,7 @@ def test_getting_started_runs_as_written(tmp_path: Path) -> None:
     port = free_port()
     command = serve.split("#", 1)[0].strip().replace("--port 8001", f"--port {port}")
     server = subprocess.Popen(
-        command.split(), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command.split(), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:

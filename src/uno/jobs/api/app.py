@@ -99,13 +99,15 @@ def create_app(
     _add_probes(app, system)
     _add_metrics(app, system)
     add_console(app)
+    _add_home(app)
+    return app
 
+
+def _add_home(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         """A browser pointed at the server lands on the dashboard, not on a 404."""
         return RedirectResponse("/dashboard", status_code=307)
-
-    return app
 
 
 #: Longest ``/readyz`` waits for the store before answering 503: an orchestrator's
