@@ -2,20 +2,33 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What the product needs to run, and what development needs on top (tests, linters).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+# `make run PORT=8001 HOST=0.0.0.0` serves elsewhere.
+PORT ?= 8000
+HOST ?= 127.0.0.1
 
 .PHONY: run test check lint browser bench bench-network install clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
 
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(RUN_STAMP) $(STAMP)
+
+# Everything, for development: the product, tests, ruff and mypy.
 install: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/uno-jobs serve --app uno.jobs.demo
+# The demo server installs the runtime dependencies only.
+run: $(RUN_STAMP)
+	@$(BIN)/uno-jobs serve --app uno.jobs.demo --host $(HOST) --port $(PORT)
 
 # The whole gate (and CI's: .ci/run calls exactly this): lint, format, types, then every
 # test with branch coverage, failing under the floor set in pyproject.toml

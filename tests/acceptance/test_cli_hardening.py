@@ -228,14 +228,14 @@ def test_serve_keeps_its_data_private_and_its_token_off_a_pipe(tmp_path: Path) -
         server.wait_ready()
         data = tmp_path / ".uno-jobs"
         token_file = data / "admin-token"
-        assert line == f"Admin token (valid 24 h) written to {Path('.uno-jobs') / 'admin-token'}"
+        assert line == f"Admin token (valid 24 h) written to {token_file}"  # the absolute path
         token = token_file.read_text().strip()
         response = httpx.get(
             f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
         assert response.status_code == 200, response.text
         assert mode(data) == 0o700
-        for name in ("jobs.db", "jobs.db-wal", "jobs.db-shm", "jwt-secret", "admin-token"):
+        for name in ("demo.db", "demo.db-wal", "demo.db-shm", "jwt-secret", "admin-token"):
             assert mode(data / name) == 0o600, name
     finally:
         output = server.stop()

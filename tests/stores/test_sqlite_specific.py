@@ -128,13 +128,19 @@ def test_bad_urls_are_refused(url: str) -> None:
         SQLiteStore(url)
 
 
-async def test_store_opens_in_wal_mode_and_creates_the_folder(tmp_path: Path) -> None:
-    store = SQLiteStore(f"sqlite:///{tmp_path / 'deep' / 'er' / 'jobs.db'}")
+async def test_store_opens_in_wal_mode_and_refuses_a_missing_folder(tmp_path: Path) -> None:
+    """A mistyped folder fails with the folder it names instead of being created."""
+    missing = SQLiteStore(f"sqlite:///{tmp_path / 'deep' / 'er' / 'jobs.db'}")
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'deep' / 'er'} does not exist"):
+        await missing.open()
+    assert not (tmp_path / "deep").exists()
+
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'jobs.db'}")
     await store.open()
     assert await store.ping()
     await store.close()
     assert not await store.ping()
-    conn = sqlite3.connect(tmp_path / "deep" / "er" / "jobs.db")
+    conn = sqlite3.connect(tmp_path / "jobs.db")
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     conn.close()
 

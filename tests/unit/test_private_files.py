@@ -38,6 +38,7 @@ async def test_the_embedded_database_and_its_folder_are_private(tmp_path: Path) 
 
 async def test_a_database_file_named_by_url_is_private(tmp_path: Path) -> None:
     path = tmp_path / "elsewhere" / "app.db"
+    path.parent.mkdir()  # a named database's folder is never created for it
     async with JobSystem(f"sqlite:///{path}", settings=Settings(data_dir=tmp_path / "d")):
         assert mode(path) == 0o600
         assert mode(path.with_name("app.db-wal")) == 0o600

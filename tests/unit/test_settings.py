@@ -11,7 +11,8 @@ from uno.jobs.settings import PostgresSettings, Settings, masked_url
 
 def test_defaults_point_at_the_embedded_sqlite_file() -> None:
     settings = Settings.from_env({})
-    assert settings.resolved_database_url == f"sqlite:///{Path('.uno-jobs') / 'jobs.db'}"
+    # Relative paths are shown resolved, so a banner says which file is used.
+    assert settings.resolved_database_url == f"sqlite:///{Path('.uno-jobs').absolute() / 'jobs.db'}"
     assert settings.jwt_secret is None
 
 
@@ -84,7 +85,7 @@ def test_bad_postgres_timeouts_are_named(name: str, value: str) -> None:
         ("failed at postgresql://u:hunter2@db/x: refused",
          "failed at postgresql://u:***@db/x: refused"),
         ("postgresql://db/x", "postgresql://db/x"),
-        ("sqlite:///data/jobs.db", "sqlite:///data/jobs.db"),
+        ("sqlite:////data/jobs.db", "sqlite:////data/jobs.db"),
     ],
 )  # fmt: skip
 def test_passwords_are_masked_wherever_a_url_is_shown(url: str, shown: str) -> None:

@@ -26,7 +26,7 @@ from uno.jobs.retry import RetryPolicy
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
 from uno.jobs.settings import Settings
 from uno.jobs.system import JobSystem
-from uno.jobs.tasks import Task, TaskRegistry
+from uno.jobs.tasks import Task, TaskRef, TaskRegistry
 
 __all__ = [
     "Cancel",
@@ -55,6 +55,7 @@ __all__ = [
     "SystemClock",
     "Task",
     "TaskNotFound",
+    "TaskRef",
     "TaskRegistry",
     "ValidationError",
     "WaitTimeout",

@@ -17,7 +17,7 @@ from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 if TYPE_CHECKING:
     from uno.jobs.enqueue import JobRequest
     from uno.jobs.system import JobSystem
-    from uno.jobs.tasks import Task
+    from uno.jobs.tasks import Task, TaskRef
 
 T = TypeVar("T")
 
@@ -50,12 +50,25 @@ class BlockingJobSystem:
 
     def enqueue(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> Job:
         return self._call(self._twin.enqueue(task, args, kwargs, **options))
+
+    def enqueue_by_name(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        **options: Any,
+    ) -> Job:
+        return self._call(
+            self._twin.enqueue_by_name(task_name, args, kwargs, queue=queue, **options)
+        )
 
     def enqueue_many(self, requests: Sequence[JobRequest]) -> list[Job]:
         return self._call(self._twin.enqueue_many(requests))
@@ -82,7 +95,7 @@ class BlockingJobSystem:
 
     def run(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         *,

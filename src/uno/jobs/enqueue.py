@@ -16,7 +16,7 @@ checks accept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from uno.jobs.jobs import (
     validate_json,
 )
 from uno.jobs.limits import Limits, check_count, check_job_id, check_name, check_seconds
-from uno.jobs.tasks import Task, TaskRegistry
+from uno.jobs.tasks import Task, TaskRef, TaskRegistry
 
 
 @dataclass(slots=True)
@@ -53,6 +53,9 @@ class JobRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     version: str | None = None
     job_id: str | None = None
+    #: Enqueue by name: the defaults to use when the registry has no such task
+    #: (the worker checks that it has it). ``None``: the task must be registered.
+    task_ref: TaskRef | None = None
 
 
 def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: datetime) -> Job:
@@ -94,8 +97,9 @@ def validated(request: JobRequest, registry: TaskRegistry, limits: Limits, now: 
     )
 
 
-def _task(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task:
-    """The task ``request`` names; ``TaskNotFound`` only for a name and version that are valid."""
+def _task(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task | TaskRef:
+    """The task ``request`` names, else its ``task_ref`` (enqueue by name) when it has
+    one; ``TaskNotFound`` only for a name and version that are valid."""
     try:
         return registry.get(request.task_name, request.version)
     except TaskNotFound:
@@ -103,6 +107,9 @@ def _task(request: JobRequest, registry: TaskRegistry, limits: Limits) -> Task:
         check_name(request.task_name, "task_name", limits)
         if request.version is not None:
             check_name(request.version, "version", limits)
+        ref = request.task_ref
+        if ref is not None and ref.name == request.task_name:
+            return ref if request.version is None else replace(ref, version=request.version)
         raise
 
 
@@ -143,7 +150,7 @@ def _scheduled_for(request: JobRequest, now: datetime, limits: Limits) -> dateti
 
 
 def _retry_terms(
-    request: JobRequest, task: Task, limits: Limits
+    request: JobRequest, task: Task | TaskRef, limits: Limits
 ) -> tuple[float | None, int, float]:
     """Timeout, retries and retry delay: the request's, checked, or else the task's."""
     timeout = task.timeout
@@ -158,7 +165,7 @@ def _retry_terms(
     return timeout, max_retries, retry_delay
 
 
-def _queue_and_id(request: JobRequest, task: Task, limits: Limits) -> tuple[str, str]:
+def _queue_and_id(request: JobRequest, task: Task | TaskRef, limits: Limits) -> tuple[str, str]:
     """The queue (the task's unless named) and the job id (new unless given), checked."""
     queue_name = request.queue_name
     if queue_name is None:

@@ -7,14 +7,16 @@ import os
 import sys
 
 from uno.jobs.errors import ValidationError
+from uno.jobs.settings import Settings
 from uno.jobs.system import JobSystem
 from uno.jobs.tasks import TaskRegistry
 
 _ATTR_GUESSES = ("jobs", "app", "system", "registry", "tasks")
 
 
-def load_app(spec: str | None) -> JobSystem:
-    """The JobSystem named by ``spec``; a bare ``TaskRegistry`` is wrapped in one.
+def load_app(spec: str | None, *, settings: Settings | None = None) -> JobSystem:
+    """The JobSystem named by ``spec``; a bare ``TaskRegistry`` is wrapped in one
+    (built with ``settings``, else the environment's).
 
     ``spec`` is ``module`` or ``module:attribute``. Without an attribute the
     module's ``jobs``, ``app``, ``system``, ``registry`` or ``tasks`` is used, or
@@ -50,7 +52,7 @@ def load_app(spec: str | None) -> JobSystem:
                 )
             target = found[0]
     if isinstance(target, TaskRegistry):
-        return JobSystem(registry=target)
+        return JobSystem(settings=settings, registry=target)
     if not isinstance(target, JobSystem):
         raise ValidationError(f"{spec} is a {type(target).__name__}, not a JobSystem")
     return target

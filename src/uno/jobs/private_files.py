@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from uno.jobs.settings import Settings
+from uno.jobs.settings import Settings, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +67,32 @@ def private_sqlite_file(path: Path) -> None:
 
     SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of the
     database file, so creating that file 0600 first keeps all three private;
-    companions left by an older, looser file are tightened too.
+    companions left by an older, looser file are tightened too. The file's
+    folder must exist: a mistyped path fails here with the folder it names,
+    instead of a new folder appearing somewhere under the working directory.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_sqlite_folder(path)
     private_file(path)
     for suffix in SQLITE_COMPANIONS:
         _tighten(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
 
 
+def check_sqlite_folder(path: Path) -> None:
+    """``FileNotFoundError`` naming the absolute folder when ``path``'s folder is missing."""
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"SQLite database folder {folder} does not exist (create it, or fix the "
+            "database URL; sqlite:///relative/path.db is read from the working directory)"
+        )
+
+
 def prepare_sqlite_file(settings: Settings) -> None:
-    """Before a SQLite store opens: the data folder private when the database is
-    the embedded file in it, and the database file 0600 wherever it is."""
-    url = settings.resolved_database_url
+    """Before a SQLite store opens: the data folder made (private) when the database
+    is the embedded file in it, and the database file 0600 wherever it is."""
     if not settings.database_url:
         private_dir(settings.data_dir)
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if (
-        url.startswith("sqlite:///")
-        and path
-        and path != ":memory:"
-        and not path.startswith("file:")
-    ):
-        private_sqlite_file(Path(path))
+    path = sqlite_file(settings.resolved_database_url)
+    if path is not None:
+        private_sqlite_file(path)
+        log.info("SQLite database: %s", path.absolute())

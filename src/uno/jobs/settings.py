@@ -15,6 +15,40 @@ from uno.jobs.limits import Limits
 
 ENV_PREFIX = "UNO_JOBS_"
 
+#: The data folder when none is configured and no SQLite file URL is given.
+DEFAULT_DATA_DIR = Path(".uno-jobs")
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a ``sqlite:///`` URL names; ``None`` for other URLs,
+    ``:memory:`` and ``file:`` URIs (which SQLite reads itself)."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def data_dir_beside(database_file: Path) -> Path:
+    """The data folder of a SQLite file: a ``.uno-jobs`` folder beside it (the
+    folder itself when it is one), never the file's own folder, which may be
+    shared (``/tmp``, a home folder) and would be made private."""
+    folder = database_file.parent
+    return folder if folder.name == DEFAULT_DATA_DIR.name else folder / DEFAULT_DATA_DIR.name
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """``url`` with a relative SQLite file path made absolute (from the working
+    directory, as SQLite would read it), so banners and logs say which file is used."""
+    path = sqlite_file(url)
+    if path is None or path.is_absolute():
+        return url
+    _, query_sep, query = url.partition("?")
+    return f"{SQLITE_PREFIX}{path.absolute()}{query_sep}{query}"
+
+
 #: Shortest HS256 secret accepted: RFC 7518 asks for a key as long as the hash
 #: (32 bytes); a shorter one can be found offline from any token it signed.
 MIN_SECRET_BYTES = 32
@@ -100,11 +134,15 @@ class Settings:
 
     ``data_dir`` holds the SQLite file and the generated JWT secret when no
     database URL or key is configured; it is kept private to its owner (0700).
+    Left at its default while a SQLite file URL is given, it is a ``.uno-jobs``
+    folder beside that file: the data follows the database, not the working
+    directory (nothing is created until a file must go there). A
+    relative SQLite path is made absolute when the settings are made.
     A ``jwt_secret`` shorter than ``MIN_SECRET_BYTES`` is refused.
     """
 
     database_url: str | None = None
-    data_dir: Path = field(default_factory=lambda: Path(".uno-jobs"))
+    data_dir: Path = DEFAULT_DATA_DIR
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None
@@ -125,13 +163,18 @@ class Settings:
     def __post_init__(self) -> None:
         if self.jwt_secret is not None:
             check_secret(self.jwt_secret, f"{ENV_PREFIX}JWT_SECRET")
+        if self.database_url:
+            object.__setattr__(self, "database_url", absolute_sqlite_url(self.database_url))
+            database_file = sqlite_file(self.database_url)
+            if self.data_dir == DEFAULT_DATA_DIR and database_file is not None:
+                object.__setattr__(self, "data_dir", data_dir_beside(database_file))
 
     @property
     def resolved_database_url(self) -> str:
-        """The configured URL, or the embedded SQLite file in ``data_dir``."""
+        """The configured URL, or the embedded SQLite file in ``data_dir`` (absolute)."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.data_dir / 'jobs.db'}"
+        return absolute_sqlite_url(f"{SQLITE_PREFIX}{self.data_dir / 'jobs.db'}")
 
     @property
     def shown_database_url(self) -> str:
@@ -139,8 +182,21 @@ class Settings:
         return masked_url(self.resolved_database_url)
 
     def with_(self, **changes: Any) -> Settings:
-        """A copy with the given fields changed; ``None`` values are ignored."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given fields changed; ``None`` values are ignored.
+
+        A new database URL takes the data folder along when that folder was
+        the old SQLite file's (see the class docstring).
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "database_url" in changes and "data_dir" not in changes and self._data_dir_follows():
+            changes["data_dir"] = DEFAULT_DATA_DIR
+        return replace(self, **changes)
+
+    def _data_dir_follows(self) -> bool:
+        """Whether ``data_dir`` is the default one or the SQLite file's folder."""
+        database_file = sqlite_file(self.database_url or "")
+        followed = data_dir_beside(database_file) if database_file is not None else None
+        return self.data_dir in (DEFAULT_DATA_DIR, followed)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -162,7 +218,7 @@ class Settings:
         origins = get("CORS_ORIGINS")
         return cls(
             database_url=get("DATABASE_URL"),
-            data_dir=Path(get("DATA_DIR") or ".uno-jobs"),
+            data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
             jwt_secret=get("JWT_SECRET"),
             jwt_public_key=get("JWT_PUBLIC_KEY"),
             jwt_jwks_url=get("JWT_JWKS_URL"),

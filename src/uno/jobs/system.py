@@ -33,7 +33,7 @@ from uno.jobs.queries import JobFilter, JobStats, QueueInfo
 from uno.jobs.settings import Settings
 from uno.jobs.store import Store, create_store
 from uno.jobs.store.stats import SharedStats
-from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRegistry
+from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRef, TaskRegistry
 from uno.jobs.waiting import JobWaiters
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ class JobSystem:
 
     async def enqueue(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         *,
@@ -225,9 +225,34 @@ class JobSystem:
         scheduled_at or delay, max_retries, retry_delay, timeout, tags, metadata,
         version, job_id. ``connection`` (a psycopg ``AsyncConnection``, PostgreSQL
         only) writes the job in that connection's open transaction instead.
+        A ``TaskRef`` enqueues by name: see ``enqueue_by_name``.
         """
         request = self._request(task, args, kwargs, options)
         return (await self.enqueue_many([request], connection=connection))[0]
+
+    async def enqueue_by_name(
+        self,
+        task_name: str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        connection: Any = None,
+        **options: Any,
+    ) -> Job:
+        """Store a job for a task this process does not import, by name.
+
+        A web process that only enqueues need not import the worker's code: the
+        job goes to ``queue`` (``default`` when left out) with the defaults of a
+        ``TaskRef`` unless ``options`` say otherwise, and the worker that claims
+        it checks that it has the task (a worker without it never runs the job).
+        When this system does know the task, its registered defaults and checks
+        apply, and ``queue`` still wins when given.
+        """
+        ref = TaskRef(task_name, queue=queue or DEFAULT_QUEUE)
+        if queue is not None:
+            options.setdefault("queue_name", queue)
+        return await self.enqueue(ref, args, kwargs, connection=connection, **options)
 
     async def enqueue_many(
         self, requests: Sequence[JobRequest], *, connection: Any = None
@@ -300,13 +325,17 @@ class JobSystem:
 
     @staticmethod
     def _request(
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any],
         kwargs: dict[str, Any] | None,
         options: dict[str, Any],
     ) -> JobRequest:
         if isinstance(task, Task):
             options.setdefault("version", task.version)
+            task = task.name
+        elif isinstance(task, TaskRef):
+            options.setdefault("version", task.version)
+            options["task_ref"] = task
             task = task.name
         try:
             return JobRequest(task_name=task, args=args, kwargs=kwargs or {}, **options)
@@ -388,7 +417,7 @@ class JobSystem:
 
     async def run(
         self,
-        task: str | Task,
+        task: str | Task | TaskRef,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
         *,
@@ -416,9 +445,9 @@ class JobSystem:
             raise JobFailed(done.id, done.status.value, done.error)
         return done.result
 
-    def _queue_of(self, task: str | Task, version: str | None) -> str | None:
+    def _queue_of(self, task: str | Task | TaskRef, version: str | None) -> str | None:
         """The queue a job of ``task`` goes to by default; ``None`` if not registered."""
-        if isinstance(task, Task):
+        if isinstance(task, Task | TaskRef):
             return task.queue
         try:
             return self.registry.get(task, version).queue

@@ -54,6 +54,28 @@ class Task:
         return self.func(*args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskRef:
+    """A task known by name only: what a producer that does not import the task's
+    code needs to enqueue its jobs (Celery's ``send_task``, Oban's string workers).
+
+    The producer cannot read the task's defaults, so the ref carries them: the
+    queue its jobs go to, and their retries and timeout. ``version=None`` lets the
+    worker run its highest version. Nothing checks here that the task exists: a
+    worker without the task never runs the job.
+    """
+
+    name: str
+    queue: str = DEFAULT_QUEUE
+    version: str | None = None
+    timeout: float | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_delay: float = DEFAULT_RETRY_DELAY
+
+    def __post_init__(self) -> None:
+        _validate_ref(self)
+
+
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order: "1.10" > "1.9", numbers before words in the same place."""
     parts = re.split(r"[.\-+]", version)
@@ -133,3 +155,19 @@ def _validate_task(task: Task, limits: Limits = DEFAULT_LIMITS) -> None:
     check_seconds(task.retry_delay, f"retry_delay of {what}", limits.max_retry_delay)
     if task.executor not in ("thread", "process"):
         raise ValidationError(f"executor of task {task.name} must be 'thread' or 'process'")
+
+
+def _validate_ref(ref: TaskRef, limits: Limits = DEFAULT_LIMITS) -> None:
+    """A ref's defaults obey the limits a task's do (see ``_validate_task``)."""
+    if not isinstance(ref.name, str) or not ref.name:
+        raise ValidationError("A task reference needs a non-empty name")
+    check_name(ref.name, "task name", limits)
+    if ref.version is not None:
+        check_name(ref.version, f"version of task {ref.name}", limits)
+    if not ref.queue:
+        raise ValidationError(f"Task {ref.name} needs a non-empty queue")
+    check_name(ref.queue, f"queue of task {ref.name}", limits)
+    if ref.timeout is not None:
+        check_seconds(ref.timeout, f"timeout of task {ref.name}", limits.max_timeout, positive=True)
+    check_count(ref.max_retries, f"max_retries of task {ref.name}", limits.max_retries)
+    check_seconds(ref.retry_delay, f"retry_delay of task {ref.name}", limits.max_retry_delay)

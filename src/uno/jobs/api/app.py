@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from uno.jobs.api.dtos import ErrorDto
@@ -93,6 +93,7 @@ def create_app(
     _add_probes(app, system)
     _add_metrics(app, system)
     add_console(app)
+    _add_home(app)
     return app
 
 
@@ -105,6 +106,13 @@ def _add_cors(app: FastAPI, settings: Settings) -> None:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+
+
+def _add_home(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        """A browser pointed at the server lands on the dashboard, not on a 404."""
+        return RedirectResponse("/dashboard", status_code=307)
 
 
 #: Longest ``/readyz`` waits for the store before answering 503: an orchestrator's

@@ -10,11 +10,24 @@ from __future__ import annotations
 import sys
 import traceback
 
-from uno.jobs.errors import JobsError
+from uno.jobs.errors import JobsError, TaskNotFound, ValidationError
 from uno.jobs.settings import masked_url
 
-#: Exit status of a command that failed on something other than its arguments.
+#: Exit status of a command that failed on something other than its arguments:
+#: not found, refused (a transition the job's status does not allow), unreachable.
 EXIT_FAILURE = 1
+#: Exit status of a command given a bad value (as click's own usage errors).
+EXIT_USAGE = 2
+
+
+def exit_status(exc: BaseException) -> int:
+    """``EXIT_USAGE`` for a value the caller got wrong, else ``EXIT_FAILURE``.
+
+    An unknown task is "not found" (1), as an unknown job, queue or schedule is.
+    """
+    if isinstance(exc, ValidationError) and not isinstance(exc, TaskNotFound):
+        return EXIT_USAGE
+    return EXIT_FAILURE
 
 
 def one_line(exc: BaseException) -> str:
@@ -30,4 +43,4 @@ def report(exc: BaseException, *, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     print(f"uno-jobs: {one_line(exc)}", file=sys.stderr)
-    return EXIT_FAILURE
+    return exit_status(exc)

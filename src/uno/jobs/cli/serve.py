@@ -17,6 +17,7 @@ import typer
 
 from uno.jobs.cli import cli
 from uno.jobs.cli.options import AppOption, DatabaseOption, LogLevelOption, load_system
+from uno.jobs.cli.ports import check_port_free
 from uno.jobs.limits import DEFAULT_LIMITS, Limits
 from uno.jobs.private_files import prepare_sqlite_file, write_private_file
 from uno.jobs.settings import Settings
@@ -50,6 +51,7 @@ def serve(
     from uno.jobs.api import create_app
     from uno.jobs.api.runtime import serve_app
 
+    check_port_free(host, port)  # before any banner, token or loop starts
     system = load_system(app, log_level, database_url=database, concurrency=concurrency)
     settings = system.settings
     server = create_app(

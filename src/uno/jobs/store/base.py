@@ -193,6 +193,9 @@ class Store(Protocol):
     """Persistence of jobs, queues, schedules and workers."""
 
     url: str
+    #: The migrations the last ``open`` applied (empty: the schema was up to
+    #: date), so that ``uno-jobs migrate`` reports them without migrating twice.
+    applied_at_open: list[str]
 
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> None:

@@ -192,6 +192,7 @@ class PostgresStore:
         self.url = url
         #: The attempts of each job's history kept (``Limits.max_attempts_kept``).
         self.attempts_kept = max(1, attempts_kept)
+        self.applied_at_open: list[str] = []
         #: Connect, pool and statement timeouts and TCP keepalives.
         self.connection = connection or PostgresSettings()
         url, url_schema = split_schema(url)
@@ -226,7 +227,7 @@ class PostgresStore:
             self.channel,
             {**self._params, "application_name": self.application_name},
         )
-        await self.migrate()
+        self.applied_at_open = await self.migrate()
 
     async def _try_connect(self) -> None:
         """Connect once, so that a wrong or unreachable database fails the opening

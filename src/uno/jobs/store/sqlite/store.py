@@ -38,6 +38,7 @@ from uno.jobs.errors import (
 )
 from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, JobError, Status
 from uno.jobs.limits import DEFAULT_LIMITS
+from uno.jobs.private_files import check_sqlite_folder
 from uno.jobs.queries import (
     JobFilter,
     JobGroup,
@@ -172,6 +173,7 @@ class SQLiteStore:
         the attempts of each job's history kept (``Limits.max_attempts_kept``)."""
         self.url = url
         self.attempts_kept = max(1, attempts_kept)
+        self.applied_at_open: list[str] = []
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
@@ -320,7 +322,7 @@ class SQLiteStore:
 
     def _connect(self) -> None:
         if self.path != ":memory:" and not self.path.startswith("file:"):
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_folder(Path(self.path))  # a mistyped path creates no folders
         # While another process turns a new file to WAL, SQLite answers some reads of
         # its header "locked" at once, without calling the busy handler: retry those
         # within the busy timeout, as the handler would have.
@@ -369,7 +371,7 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uno-jobs-sqlite")
         try:
             await self._run(self._connect)
-            await self.migrate()
+            self.applied_at_open = await self.migrate()
             if self._checkpointer is not None:
                 self._checkpointer.start()
             if self._channel is not None:  # a file other connections can open
