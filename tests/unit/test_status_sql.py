@@ -17,6 +17,7 @@ import pytest
 from helpers import EPOCH
 from uno.jobs.jobs import (
     CANCELLABLE,
+    CANCELLABLE_UNSTARTED,
     FAILURE_ENDS,
     FINISHED,
     HELD,
@@ -43,7 +44,15 @@ QUOTED_STATUS = re.compile(rf"'({_NAMES}|{_SCHEDULE_NAMES})'")
 #: A parenthesised list of quoted status names.
 STATUS_LIST = re.compile(rf"\(\s*'(?:{_NAMES})'(?:\s*,\s*'(?:{_NAMES})')*\s*\)")
 
-DOMAIN_SETS = [WAITING, HELD, FINISHED, CANCELLABLE, RETRYABLE, FAILED_STATUSES]
+DOMAIN_SETS = [
+    WAITING,
+    HELD,
+    FINISHED,
+    CANCELLABLE,
+    CANCELLABLE_UNSTARTED,
+    RETRYABLE,
+    FAILED_STATUSES,
+]
 
 
 def schema_texts(package: str) -> list[str]:
