@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from conftest import make_system
+from api.conftest import make_system
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
 
@@ -122,7 +122,7 @@ def test_cors_origins_come_from_the_environment() -> None:
 
 async def test_the_app_works_without_its_lifespan(tmp_path: Path) -> None:
     """Mounted in someone else's server, the store opens on the first request."""
-    from conftest import claims, sign
+    from api.conftest import claims, sign
 
     app = create_app(make_system(tmp_path), embedded_worker=False, embedded_scheduler=False)
     async with httpx.AsyncClient(

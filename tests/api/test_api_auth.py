@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 
-from conftest import SECRET, claims, make_system, sign
+from api.conftest import SECRET, claims, make_system, sign
 from uno.jobs import Settings
 from uno.jobs.api import create_app
 from uno.jobs.api.auth import issue_token, secret_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from helpers_api import SEED_CREATE_JOB, SEED_CRON_SCHEDULE, SEED_UPDATE_SCHEDULE
 
-from conftest import SECRET, claims, sign
+from api.conftest import SECRET, claims, sign
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
 from uno.jobs.demo import registry as demo_registry

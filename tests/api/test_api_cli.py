@@ -9,7 +9,7 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SECRET
+from api.conftest import SECRET
 from uno.jobs.cli import _register_commands, cli
 from uno.jobs.limits import Limits
 from uno.jobs.settings import Settings

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from conftest import TokenMaker
+from api.conftest import TokenMaker
 from uno.jobs import JobSystem
 from uno.jobs.api import create_app, register_jobs_endpoints
 

@@ -16,7 +16,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 
-from conftest import claims, make_system, sign
+from api.conftest import claims, make_system, sign
 from uno.jobs.api import create_app
 
 

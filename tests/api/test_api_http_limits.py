@@ -20,7 +20,7 @@ import psycopg_pool
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
-from conftest import TokenMaker, make_system, sign
+from api.conftest import TokenMaker, make_system, sign
 from uno.jobs import JobSystem
 from uno.jobs.api import create_app, register_jobs_endpoints
 from uno.jobs.api.auth import TokenVerifier

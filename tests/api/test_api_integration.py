@@ -12,7 +12,7 @@ import httpx
 import pytest
 from helpers_api import SEED_RUN_SYNC
 
-from conftest import SECRET, claims, sign
+from api.conftest import SECRET, claims, sign
 from uno.dependencies import configure_services, get_job_system, reset_services
 from uno.jobs import JobSystem, Settings
 
@@ -141,7 +141,7 @@ async def test_endpoints_on_a_router_with_a_given_system_and_extra_dependencies(
 ) -> None:
     from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 
-    from conftest import make_system
+    from api.conftest import make_system
     from uno.jobs import register_jobs_endpoints
 
     async def tenant(x_tenant: str | None = Header(None)) -> None:

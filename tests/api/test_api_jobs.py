@@ -10,7 +10,7 @@ import httpx
 import pytest
 from helpers_api import SEED_CANCEL, SEED_CREATE_JOB, SEED_RUN_SYNC, wait_for_job
 
-from conftest import TokenMaker, make_system
+from api.conftest import TokenMaker, make_system
 from helpers import eventually
 from uno.jobs import JobSystem
 from uno.jobs.api import create_app

@@ -22,7 +22,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import SECRET, claims, sign
+from api.conftest import SECRET, claims, sign
 from uno.jobs import JobSystem, Settings
 from uno.jobs.api import create_app
 from uno.jobs.demo import registry as demo_registry

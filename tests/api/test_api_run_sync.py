@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from conftest import TokenMaker, make_system
+from api.conftest import TokenMaker, make_system
 from helpers import eventually
 from uno.jobs import JobSystem
 from uno.jobs.api.routes.jobs import _disconnected

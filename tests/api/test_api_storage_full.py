@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SECRET
+from api.conftest import SECRET
 from uno.jobs import JobSystem, Settings
 from uno.jobs.demo import registry as demo_registry
 from uno.jobs.store.sqlite import SQLiteStore
