@@ -24,6 +24,7 @@ import httpx
 import jwt
 import pytest
 
+from helpers import eventually_blocking
 from processes import free_port, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -125,14 +126,8 @@ class Fleet:
 
 
 def poll(check: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:
-    """``check()`` once it is truthy; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"not within {timeout}s"
-        time.sleep(interval)
+    """``check()`` once it is truthy: the suite's ``eventually_blocking``, positional."""
+    return eventually_blocking(check, timeout=timeout, interval=interval)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -165,7 +160,7 @@ def _pid_gone(pid: int) -> bool:
     """True once the process has exited (a zombie counts as gone)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped before or while reading
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
