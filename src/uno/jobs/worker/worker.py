@@ -8,8 +8,8 @@ overlapping the next claim. This class builds them, proves the worker alive
 (``Heartbeat``), and is what callers drive.
 
 It registers the tasks it runs (every version its registry holds), so that it
-claims only their jobs, and listens for cancellations of the jobs it runs
-(``Store.watch_cancels``: the wake-up channel it already listens on).
+claims only their jobs, and stops the jobs it runs when they are cancelled
+(``CancelNotices``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from uno.jobs.store import RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import signals
+from uno.jobs.worker.cancels import CancelNotices
 from uno.jobs.worker.completer import Completer, FlushPolicy
 from uno.jobs.worker.executor import Attempt, Executor
 from uno.jobs.worker.heartbeat import Heartbeat
@@ -108,7 +109,7 @@ class Worker:
             self.worker_id,
             write_progress=self._write_progress,
             on_cancelled=self._on_cancelled,
-            on_recheck=self._recheck,
+            on_recheck=lambda job_id: self._cancels.recheck(job_id),
             cancel_grace=_or(cancel_grace, min(self.shutdown_grace, 5.0)),
         )
         #: The tasks (name and version) this worker runs: the only jobs it claims.
@@ -117,7 +118,7 @@ class Worker:
             system, self.worker_id, self.queues, self._executor, self._completer,
             self._doorbell, self._stop, self.progress, tasks=self.tasks,
         )  # fmt: skip
-        self._unwatch: Callable[[], None] | None = None
+        self._cancels = CancelNotices(system, self.worker_id, self._executor)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registered = False
         self._stopped: asyncio.Future[None] | None = None
@@ -186,9 +187,7 @@ class Worker:
 
     async def close(self) -> None:
         """Leave the store's list of workers and shut the pools down."""
-        unwatch, self._unwatch = self._unwatch, None
-        if unwatch is not None:
-            unwatch()
+        self._cancels.close()
         self._executor.close()
         if self._registered:
             self._registered = False
@@ -216,42 +215,13 @@ class Worker:
                 tasks=self.tasks,
             )  # fmt: skip
             self._registered = True
-            self._unwatch = await store.watch_cancels(self._on_cancel_notice)
+            await self._cancels.watch()
             self.heartbeat.streak.beat_succeeded(self.system.clock.now())
 
     def _on_rescued(self, rescued: list[RescuedJob]) -> None:
         self._doorbell.ring_for_work()
 
     # -- job control ------------------------------------------------------------------
-    def _on_cancel_notice(self, job_id: str | None) -> None:
-        """A running job was cancelled (None: notices may have been lost)."""
-        if job_id is None:
-            if self._executor.running and self._loop is not None:
-                self._loop.create_task(self._check_held())
-            return
-        if self._executor.cancel(job_id):
-            log.info(
-                "worker %s: job %s cancelled while running; stopping it", self.worker_id, job_id
-            )
-
-    def _recheck(self, job_id: str) -> None:
-        """A job launched after a cancel notice named it: ask the store whether the
-        cancel was of this attempt."""
-        if self._loop is not None:
-            self._loop.create_task(self._check_held([job_id]))
-
-    async def _check_held(self, job_ids: list[str] | None = None) -> None:
-        """After lost notices: stop the jobs this worker runs that it no longer holds."""
-        try:
-            ids = list(self._executor.running) if job_ids is None else job_ids
-            jobs = await self.system.store.get_jobs(ids)
-        except Exception as exc:
-            log.warning("worker %s could not check its jobs: %s", self.worker_id, exc)
-            return
-        for job in jobs:
-            if job.worker_id != self.worker_id:
-                self._on_cancel_notice(job.id)
-
     def _on_cancelled(self, attempt: Attempt, seconds: float) -> None:
         log.info(
             "job cancelled while running: task=%s id=%s queue=%s attempt=%d duration=%.3fs",
