@@ -3,8 +3,14 @@
 The reference's job fields say only how the last attempt ended. Operators also
 need to know what failed before a success, on which worker, and how far a long
 job has got: these records are kept beside the job, written by the same store
-verbs that end an attempt (complete, fail, rescue, cancel), and shown in the job
-view as additional fields.
+verbs that end an attempt (fail, rescue, cancel), and shown in the job view as
+additional fields.
+
+A success is not written as a row: it is the job's last attempt, and the job's own
+row already says when it started and ended and on which worker
+(``with_completion``). Most jobs succeed at once, so the busiest path of the
+worker (claim, complete) writes nothing beside the job, as River keeps only the
+errors of its attempts.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from uno.jobs.errors import ValidationError
-from uno.jobs.jobs import JobError
+from uno.jobs.jobs import Job, JobError, Status
 from uno.jobs.limits import DEFAULT_LIMITS, Limits, clip_text
 
 
@@ -94,3 +100,16 @@ def check_progress(
             )
         message = clip_text(message, limits.max_progress_chars)
     return fraction, message
+
+
+def with_completion(recorded: list[Attempt], job: Job | None, kept: int) -> list[Attempt]:
+    """A job's history as shown: the recorded attempts (oldest first), then, for a
+    completed job, its successful attempt read from the job's own row; the last
+    ``kept`` of them."""
+    if job is not None and job.status is Status.COMPLETED and job.completed_at is not None:
+        number = (recorded[-1].number if recorded else 0) + 1
+        success = Attempt(
+            number, job.worker_id, job.started_at, job.completed_at, Outcome.COMPLETED
+        )
+        recorded = [*recorded, success]
+    return recorded[-max(1, kept) :]

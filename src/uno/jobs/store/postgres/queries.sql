@@ -106,9 +106,9 @@ WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{res
 -- name: complete_jobs
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
 -- encoded in one call, where three arrays cost a dumper call per element. The
--- error of an earlier attempt goes: a completed job has none. The attempts it
--- ends are recorded (the job's history trimmed to %(kept)s) and counted on the
--- worker, in the same statement.
+-- error of an earlier attempt goes: a completed job has none. A success writes no
+-- attempt row (the job's row is its last attempt: attempts.with_completion); it is
+-- counted on the worker in the same statement.
 WITH done AS (
     UPDATE jobs AS j
     SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
@@ -118,19 +118,7 @@ WITH done AS (
         FROM jsonb_array_elements(%(batch)s::jsonb) AS e
     ) AS c
     WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
-    RETURNING j.id, j.started_at, c.completed_at AS finished_at, {{completed}} AS outcome,
-              NULL::jsonb AS error
-), recorded AS (
-    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
-    SELECT id, coalesce((SELECT max(a.attempt) FROM job_attempts AS a WHERE a.job_id = done.id), 0)
-               + 1,
-           %(worker_id)s, started_at, finished_at, outcome, error
-    FROM done
-), trimmed AS (
-    DELETE FROM job_attempts AS a USING done
-    WHERE a.job_id = done.id
-      AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = done.id)
-                       + 1 - %(kept)s
+    RETURNING j.id
 ), counted AS (
     UPDATE workers SET processed = processed + (SELECT count(*) FROM done)
     WHERE id = %(worker_id)s AND EXISTS (SELECT 1 FROM done)

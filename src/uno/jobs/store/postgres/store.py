@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from uno.jobs.attempts import Attempt, Outcome, Progress
+from uno.jobs.attempts import Attempt, Outcome, Progress, with_completion
 from uno.jobs.clock import as_utc, utcnow
 from uno.jobs.errors import (
     DuplicateJob,
@@ -564,11 +564,7 @@ class PostgresStore:
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:
             return []
-        params = {
-            "batch": rows.completion_batch(completions),
-            "worker_id": worker_id,
-            "kept": self.attempts_kept,
-        }
+        params = {"batch": rows.completion_batch(completions), "worker_id": worker_id}
         written = await self._written_ids(self._q["complete_jobs"], params)
         return [c.job_id for c in completions if c.job_id not in written]
 
@@ -728,7 +724,7 @@ class PostgresStore:
 
     async def list_attempts(self, job_id: str) -> list[Attempt]:
         found = await self._query(self._q["list_attempts"], {"id": job_id}, idempotent=True)
-        return [
+        recorded = [
             Attempt(
                 r["attempt"],
                 r["worker_id"],
@@ -739,6 +735,7 @@ class PostgresStore:
             )
             for r in found
         ]
+        return with_completion(recorded, await self.get_job(job_id), self.attempts_kept)
 
     async def report_progress(
         self,

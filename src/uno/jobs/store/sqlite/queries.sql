@@ -112,19 +112,9 @@ WHERE jobs.id = failed.id
   AND jobs.worker_id = :worker_id
   AND jobs.status = {{running}}
 
--- name: record_completions
--- The attempts complete_jobs ends, written before it in its transaction (the
--- same conditions: only jobs still running on this worker).
-INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
-SELECT jobs.id,
-       coalesce((SELECT max(attempt) FROM job_attempts AS a WHERE a.job_id = jobs.id), 0) + 1,
-       jobs.worker_id, jobs.started_at, done.value ->> 2, {{completed}}, NULL
-FROM json_each(:completions) AS done
-JOIN jobs ON jobs.id = done.value ->> 0
-WHERE jobs.worker_id = :worker_id AND jobs.status = {{running}}
-
 -- name: record_failures
--- The attempts fail_jobs ends, as record_completions; the outcome is the
+-- The attempts fail_jobs ends, written before it in its transaction (the same
+-- conditions: only jobs still running on this worker); the outcome is the
 -- failure's own (failed, timeout, cancelled) whether or not a retry follows.
 INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
 SELECT jobs.id,

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from uno.jobs.attempts import Attempt, Outcome, Progress, failure_outcome
+from uno.jobs.attempts import Attempt, Outcome, Progress, failure_outcome, with_completion
 from uno.jobs.errors import (
     DuplicateJob,
     IllegalTransition,
@@ -591,29 +591,47 @@ class SQLiteStore:
     def _write_outcomes(
         self, query: str, params: dict[str, Any], ids: list[str]
     ) -> set[str] | None:
-        """Record the attempts an outcome statement ends, run it, trim the jobs'
-        histories and count the outcomes on the worker, in one transaction; ``None``
-        when it changed every job of ``ids``, else the ids it changed.
+        """Run an outcome statement, record the failed attempts it ends (trimming
+        those jobs' histories) and count the outcomes on the worker, in one
+        transaction; ``None`` when it changed every job of ``ids``, else the ids it
+        changed.
 
-        Every job of a batch is nearly always still held, and the attempts' row
-        count says so for free (their insert has the statement's conditions); only
-        when it falls short does the statement run with ``RETURNING`` (which costs
-        about a third more) to learn which.
+        A success writes no attempt row (``attempts.with_completion``). For failures
+        the attempts' row count says for free whether every job was still held
+        (their insert has the statement's conditions); only when it falls short
+        does the statement run with ``RETURNING`` (about a third dearer) to learn
+        which.
         """
-        record = "record_completions" if query == "complete_jobs" else "record_failures"
         with self._write() as conn:
-            recorded = conn.execute(Q[record], params).rowcount
-            written: set[str] | None = None
-            if recorded == len(ids):
-                conn.execute(Q[query], params)
+            if query == "complete_jobs":
+                changed = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
+                processed, failed = len(changed), 0
+                written = None if len(changed) == len(ids) else changed
             else:
-                written = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
-            trim = {"ids": _dumps(ids), "kept": self.attempts_kept}
-            conn.execute(Q["trim_attempts"], trim)
-            failed = 0 if query == "complete_jobs" else recorded
-            counts = {"worker_id": params["worker_id"], "processed": recorded, "failed": failed}
-            conn.execute(Q["count_outcomes"], counts)
+                written, processed = self._write_failures(conn, query, params, ids)
+                failed = processed
+            if processed:
+                counts = {
+                    "worker_id": params["worker_id"],
+                    "processed": processed,
+                    "failed": failed,
+                }
+                conn.execute(Q["count_outcomes"], counts)
         return written
+
+    def _write_failures(
+        self, conn: sqlite3.Connection, query: str, params: dict[str, Any], ids: list[str]
+    ) -> tuple[set[str] | None, int]:
+        """``fail_jobs`` with its attempts recorded and the histories trimmed."""
+        recorded = conn.execute(Q["record_failures"], params).rowcount
+        written: set[str] | None = None
+        if recorded == len(ids):
+            conn.execute(Q[query], params)
+        else:
+            written = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
+        trim = {"ids": _dumps(ids), "kept": self.attempts_kept}
+        conn.execute(Q["trim_attempts"], trim)
+        return written, recorded
 
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
@@ -765,7 +783,7 @@ class SQLiteStore:
 
     async def list_attempts(self, job_id: str) -> list[Attempt]:
         rows = await self._run_read(self._select, Q["list_attempts"], (job_id,))
-        return [
+        recorded = [
             Attempt(
                 number,
                 worker,
@@ -776,6 +794,7 @@ class SQLiteStore:
             )
             for number, worker, started, finished, outcome, error in rows
         ]
+        return with_completion(recorded, await self.get_job(job_id), self.attempts_kept)
 
     async def report_progress(
         self,
