@@ -29,13 +29,14 @@ from uno.jobs.errors import StoreUnavailable
 from uno.jobs.events import EventHub, EventKind, JobEvent
 from uno.jobs.jobs import Job, Status
 from uno.jobs.limits import Limits
+from uno.jobs.logs import Entry, log_entries
 from uno.jobs.store import Completion, Failure, Store
 from uno.jobs.worker.execute import outcome_failure
 from uno.jobs.worker.executor import Attempt
 from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
-#: One INFO line per job outcome (``log_outcome``): its own logger, so that it can be
+#: One INFO line per job outcome (``log_outcomes``): its own logger, so that it can be
 #: turned down (``logging.getLogger("uno.jobs.worker.outcomes").setLevel(...)``).
 _outcome_log = logging.getLogger("uno.jobs.worker.outcomes")
 
@@ -193,8 +194,8 @@ class FlushPolicy:
         return cls(1, 0.0)
 
 
-#: A buffered outcome's job, the status it ends the attempt in, and its duration.
-_Finished = tuple[Job, Status, float]
+#: A buffered outcome's job, the outcome, and the attempt's duration.
+_Finished = tuple[Job, Outcome, float]
 
 
 class Completer:
@@ -235,13 +236,10 @@ class Completer:
             self._first_buffered = _perf()
         if type(outcome) is Completion:
             self._completions.append(outcome)
-            finished.append((attempt.job, Status.COMPLETED, duration))
         else:
             assert isinstance(outcome, Failure)
             self._failures.append(outcome)
-            finished.append((attempt.job, outcome.status, duration))
-        if _outcome_log.isEnabledFor(logging.INFO):
-            log_outcome(attempt.job, outcome, duration)
+        finished.append((attempt.job, outcome, duration))
         self.on_buffered()
 
     @property
@@ -326,6 +324,8 @@ class Completer:
 
     def _written(self, finished: list[_Finished], written: Written) -> None:
         """Account for outcomes the store has taken (or refused, for rescued jobs)."""
+        if _outcome_log.isEnabledFor(logging.INFO):
+            log_outcomes(finished, written.replaced)
         self.progress.flushed(len(finished))
         for job_id in written.refused:
             log.warning(
@@ -338,41 +338,54 @@ class Completer:
             self._publish(finished, written.replaced)
 
     def _publish(self, finished: list[_Finished], replaced: dict[str, Failure]) -> None:
-        for job, status, duration in finished:
-            if job.id in replaced:
-                status = Status.FAILED
+        for job, outcome, duration in finished:
+            status = Status.FAILED if job.id in replaced else _status(outcome)
             kind = EventKind.SUCCEEDED if status is Status.COMPLETED else EventKind.FAILED
             self.events.publish(
                 JobEvent(kind, job.id, job.task_name, job.queue_name, status, duration)
             )
 
 
-def log_outcome(job: Job, outcome: Outcome, duration: float) -> None:
-    """One INFO line for an attempt's outcome: task, id, queue, attempt, duration; a
-    failure adds its error type and message (the traceback at DEBUG, and in the job's
-    attempt history). The fields also travel as ``record.job_outcome`` (JSON logs)."""
+def _status(outcome: Outcome) -> Status:
+    return Status(outcome.status) if isinstance(outcome, Failure) else Status.COMPLETED
+
+
+def log_outcomes(finished: Sequence[_Finished], replaced: dict[str, Failure]) -> None:
+    """One INFO line per attempt's outcome, once it is written (an outcome the store
+    could not take is logged as the failure written instead): task, id, queue,
+    attempt, duration; a failure adds its error type and message (the traceback at
+    DEBUG, and in the job's attempt history). The fields also travel as
+    ``record.job_outcome`` (JSON logs). A flush's lines are logged together, which
+    lets ``uno.jobs.logs`` write them without a record each (see ``log_entries``)."""
+    entries = [
+        outcome_entry(job, replaced.get(job.id, outcome), duration)
+        for job, outcome, duration in finished
+    ]
+    log_entries(_outcome_log, logging.INFO, entries)
+    if _outcome_log.isEnabledFor(logging.DEBUG):
+        for job, outcome, _ in finished:
+            outcome = replaced.get(job.id, outcome)
+            if isinstance(outcome, Failure) and outcome.error.traceback:
+                _outcome_log.debug("job %s traceback:\n%s", job.id, outcome.error.traceback)
+
+
+def outcome_entry(job: Job, outcome: Outcome, duration: float) -> Entry:
+    """The line of one outcome and its fields."""
+    attempt = job.retry_count + 1
+    head = f"task={job.task_name} id={job.id} queue={job.queue_name} attempt={attempt}"
     fields: dict[str, object] = {
         "task": job.task_name,
         "job_id": job.id,
         "queue": job.queue_name,
-        "attempt": job.retry_count + 1,
+        "attempt": attempt,
         "duration": round(duration, 6),
     }
-    if isinstance(outcome, Completion):
-        fields["outcome"] = Status.COMPLETED.value
-        _outcome_log.info(
-            "job completed: task=%s id=%s queue=%s attempt=%d duration=%.3fs",
-            job.task_name, job.id, job.queue_name, fields["attempt"], duration,
-            extra={"job_outcome": fields},
-        )  # fmt: skip
-        return
-    outcome_name = "retrying" if outcome.retry_at is not None else Status(outcome.status).value
-    fields.update(outcome=outcome_name, error_type=outcome.error.type, error=outcome.error.message)
-    _outcome_log.info(
-        "job %s: task=%s id=%s queue=%s attempt=%d duration=%.3fs error=%s: %s",
-        outcome_name, job.task_name, job.id, job.queue_name, fields["attempt"], duration,
-        outcome.error.type, outcome.error.message,
-        extra={"job_outcome": fields},
-    )  # fmt: skip
-    if outcome.error.traceback and _outcome_log.isEnabledFor(logging.DEBUG):
-        _outcome_log.debug("job %s traceback:\n%s", job.id, outcome.error.traceback)
+    if type(outcome) is Completion:
+        fields["outcome"] = "completed"
+        return f"job completed: {head} duration={duration:.3f}s", fields
+    assert isinstance(outcome, Failure)
+    name = "retrying" if outcome.retry_at is not None else Status(outcome.status).value
+    error = outcome.error
+    fields.update(outcome=name, error_type=error.type, error=error.message)
+    line = f"job {name}: {head} duration={duration:.3f}s error={error.type}: {error.message}"
+    return line, fields
