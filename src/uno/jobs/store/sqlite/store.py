@@ -103,6 +103,13 @@ _dumps = codec.dumps
 _RETURNING_IDS = "\nRETURNING jobs.id"
 
 
+def _count_outcomes(conn: sqlite3.Connection, worker_id: str, processed: int, failed: int) -> None:
+    """Add a batch's outcomes to the worker's counts (``GET /workers``)."""
+    if processed:
+        counts = {"worker_id": worker_id, "processed": processed, "failed": failed}
+        conn.execute(Q["count_outcomes"], counts)
+
+
 class _SomeLeftAlone(Exception):
     """An outcome statement changed fewer jobs than it was given: roll it back."""
 
@@ -596,28 +603,38 @@ class SQLiteStore:
         transaction; ``None`` when it changed every job of ``ids``, else the ids it
         changed.
 
-        A success writes no attempt row (``attempts.with_completion``). For failures
-        the attempts' row count says for free whether every job was still held
-        (their insert has the statement's conditions); only when it falls short
-        does the statement run with ``RETURNING`` (about a third dearer) to learn
-        which.
+        A success writes no attempt row (``attempts.with_completion``). Every job of
+        a batch is nearly always still held, and a row count says so for free: the
+        statement's own for successes, the attempts' for failures (their insert has
+        the statement's conditions). Only when it falls short does the statement
+        run with ``RETURNING`` (about a third dearer) to learn which.
         """
+        if query == "complete_jobs":
+            try:
+                return self._write_completions(params, ids, returning=False)
+            except _SomeLeftAlone:
+                return self._write_completions(params, ids, returning=True)
         with self._write() as conn:
-            if query == "complete_jobs":
-                changed = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
-                processed, failed = len(changed), 0
-                written = None if len(changed) == len(ids) else changed
-            else:
-                written, processed = self._write_failures(conn, query, params, ids)
-                failed = processed
-            if processed:
-                counts = {
-                    "worker_id": params["worker_id"],
-                    "processed": processed,
-                    "failed": failed,
-                }
-                conn.execute(Q["count_outcomes"], counts)
+            written, processed = self._write_failures(conn, query, params, ids)
+            _count_outcomes(conn, params["worker_id"], processed, processed)
         return written
+
+    def _write_completions(
+        self, params: dict[str, Any], ids: list[str], *, returning: bool
+    ) -> set[str] | None:
+        """``complete_jobs`` and the worker's count; without ``returning``, raises
+        ``_SomeLeftAlone`` (rolled back) when a job was no longer held."""
+        with self._write() as conn:
+            if returning:
+                written = {
+                    row[0] for row in conn.execute(Q["complete_jobs"] + _RETURNING_IDS, params)
+                }
+                _count_outcomes(conn, params["worker_id"], len(written), 0)
+                return written
+            if conn.execute(Q["complete_jobs"], params).rowcount != len(ids):
+                raise _SomeLeftAlone
+            _count_outcomes(conn, params["worker_id"], len(ids), 0)
+            return None
 
     def _write_failures(
         self, conn: sqlite3.Connection, query: str, params: dict[str, Any], ids: list[str]
