@@ -24,8 +24,9 @@ from uno.jobs.logs import (
     JsonFormatter,
     LineFormatter,
     LineHandler,
+    Lines,
     direct_handler,
-    log_entries,
+    log_lines,
 )
 from uno.jobs.store.base import Store
 from uno.jobs.worker import Worker
@@ -193,7 +194,7 @@ def test_many_lines_are_written_without_waiting() -> None:
     stream = Written()
     handler = line_handler(stream, LineFormatter(), interval=3600)
     handler.max_lines = 3
-    log_entries_to(handler, [(f"line {n}", {}) for n in range(3)])
+    write_to(handler, [f"line {n}" for n in range(3)])
     assert len(stream.getvalue().splitlines()) == 3
     handler.close()
 
@@ -201,9 +202,9 @@ def test_many_lines_are_written_without_waiting() -> None:
 def test_close_writes_what_waits_and_later_lines_at_once() -> None:
     stream = Written()
     handler = line_handler(stream, LineFormatter(), interval=3600)
-    log_entries_to(handler, [("waiting", {})])
+    write_to(handler, ["waiting"])
     handler.close()
-    log_entries_to(handler, [("after", {})])
+    write_to(handler, ["after"])
     assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == [
         "waiting",
         "after",
@@ -213,16 +214,13 @@ def test_close_writes_what_waits_and_later_lines_at_once() -> None:
 def test_a_line_reads_as_its_record_would_in_text_and_json() -> None:
     record = logging.LogRecord(OUTCOMES, logging.INFO, "f", 1, "job completed: 100%", None, None)
     record.job_outcome = {"task": "t", "attempt": 2}
+    lines = Lines([record.msg], str, lambda _: {"task": "t", "attempt": 2})
     text = LineFormatter()
     assert text.format(record) == logging.Formatter(TEXT_FORMAT).format(record)
-    assert text.entry_line(record.created, logging.INFO, OUTCOMES, record.msg, {}) == (
-        text.format(record)
-    )
+    assert text.entry_lines(record.created, logging.INFO, OUTCOMES, lines) == [text.format(record)]
     as_json = JsonFormatter()
-    fields = record.job_outcome
-    assert json.loads(
-        as_json.entry_line(record.created, logging.INFO, OUTCOMES, record.msg, fields)
-    ) == json.loads(as_json.format(record))
+    (line,) = as_json.entry_lines(record.created, logging.INFO, OUTCOMES, lines)
+    assert json.loads(line) == json.loads(as_json.format(record))
 
 
 def test_the_time_is_formatted_anew_each_second() -> None:
@@ -257,18 +255,18 @@ def test_lines_go_straight_to_the_handler_only_when_nothing_else_would_see_them(
     assert direct_handler(outcome_logger, logging.INFO) is None
 
 
-def test_log_entries_respects_the_logger_level(outcome_logger: logging.Logger) -> None:
+def test_log_lines_respects_the_logger_level(outcome_logger: logging.Logger) -> None:
     stream = Written()
     handler = line_handler(stream, LineFormatter())
     alone(outcome_logger, handler)
     outcome_logger.setLevel(logging.WARNING)
-    log_entries(outcome_logger, logging.INFO, [("hidden", {})])
+    log_lines(outcome_logger, logging.INFO, Lines(["hidden"], str, lambda _: {}))
     handler.flush()
     assert stream.getvalue() == ""
 
 
-def log_entries_to(handler: LineHandler, entries: list[tuple[str, dict[str, object]]]) -> None:
-    handler.write_entries(logging.INFO, "uno.tests.entries", entries)
+def write_to(handler: LineHandler, messages: list[str]) -> None:
+    handler.write_lines(logging.INFO, "uno.tests.lines", Lines(messages, str, lambda _: {}))
 
 
 # -- the command ----------------------------------------------------------------

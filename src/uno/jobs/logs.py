@@ -10,7 +10,7 @@ written and flushed alone. So the commands log through a ``LineHandler``:
   process exits cleanly (``logging.shutdown``, which runs after SIGTERM or SIGINT
   stopped a worker). A process killed with SIGKILL loses the INFO and DEBUG lines
   of its last 0.2 s at most.
-- Outcome lines (``log_entries``) are written straight to that handler, without a
+- Outcome lines (``log_lines``) are written straight to that handler, without a
   ``LogRecord``, when it is the only handler they would reach and no filter is on
   the way; else they are records like any other (an application's own handlers,
   pytest's ``caplog``). Either way each is one line, with the same text.
@@ -30,14 +30,15 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 #: Text lines: ``2026-11-29 16:30:52,123 INFO uno.jobs.worker.outcomes: job completed: ...``
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-#: One outcome line: its message and its fields (JSON keys, ``record.job_outcome``).
-Entry = tuple[str, dict[str, object]]
+T = TypeVar("T")
+#: What a line says (its message) and its fields (JSON keys, ``record.job_outcome``).
+Fields = dict[str, object]
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
@@ -63,10 +64,12 @@ class LineFormatter(logging.Formatter):
             self._second = second
         return f"{self._stamp},{int(msecs):03d}"
 
-    def entry_line(self, created: float, levelno: int, name: str, message: str, _: Any) -> str:
-        """The line a record with these values would be formatted as."""
+    def entry_lines(self, created: float, levelno: int, name: str, lines: Lines[Any]) -> list[str]:
+        """The lines records of these messages, made at ``created``, would be."""
         asctime = self._asctime(created, _msecs(created))
-        return f"{asctime} {logging.getLevelName(levelno)} {name}: {message}"
+        head = f"{asctime} {logging.getLevelName(levelno)} {name}: "
+        message = lines.message
+        return [head + message(item) for item in lines.items]
 
 
 class JsonFormatter(LineFormatter):
@@ -82,12 +85,14 @@ class JsonFormatter(LineFormatter):
             document["traceback"] = self.formatException(record.exc_info)
         return str(_encode_json(document))
 
-    def entry_line(
-        self, created: float, levelno: int, name: str, message: str, fields: dict[str, object]
-    ) -> str:
-        document = _document(created, logging.getLevelName(levelno), name, message)
-        document.update(fields)
-        return str(_encode_json(document))
+    def entry_lines(self, created: float, levelno: int, name: str, lines: Lines[Any]) -> list[str]:
+        head = _document(created, logging.getLevelName(levelno), name, "")
+        found = []
+        for item in lines.items:
+            document = {**head, "message": lines.message(item)}
+            document.update(lines.fields(item))
+            found.append(str(_encode_json(document)))
+        return found
 
 
 def _document(created: float, levelname: str, name: str, message: str) -> dict[str, Any]:
@@ -102,6 +107,20 @@ def _document(created: float, levelname: str, name: str, message: str) -> dict[s
 def _msecs(created: float) -> float:
     """``LogRecord.msecs`` of a record created at ``created``."""
     return (created - int(created)) * 1000
+
+
+class Lines(Generic[T]):
+    """Lines to log, one per item: ``message(item)`` and ``fields(item)``, the fields
+    asked for only where they are shown (JSON lines, records)."""
+
+    __slots__ = ("fields", "items", "message")
+
+    def __init__(
+        self, items: Sequence[T], message: Callable[[T], str], fields: Callable[[T], Fields]
+    ) -> None:
+        self.items = items
+        self.message = message
+        self.fields = fields
 
 
 _handlers: weakref.WeakSet[LineHandler] = weakref.WeakSet()
@@ -136,16 +155,15 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
 
-    def write_entries(self, levelno: int, name: str, entries: Sequence[Entry]) -> None:
-        """Lines of ``entries`` as records of ``levelno`` from logger ``name`` would
-        be formatted, created now; the caller has checked that they reach only this
-        handler, and this handler's level."""
+    def write_lines(self, levelno: int, name: str, lines: Lines[Any]) -> None:
+        """``lines`` as records of ``levelno`` from logger ``name``, made now, would be
+        formatted; the caller has checked that they reach only this handler, and
+        this handler's level."""
         formatter = self.formatter
         assert isinstance(formatter, LineFormatter)
-        created = time.time()
-        lines = [formatter.entry_line(created, levelno, name, m, f) for m, f in entries]
+        text = formatter.entry_lines(time.time(), levelno, name, lines)
         with self.lock:  # type: ignore[union-attr]
-            self._add(lines, levelno >= self.flush_level)
+            self._add(text, levelno >= self.flush_level)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
@@ -215,18 +233,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def log_entries(logger: logging.Logger, levelno: int, entries: Sequence[Entry]) -> None:
-    """Log each entry as one line at ``levelno`` on ``logger``, its fields as
+def log_lines(logger: logging.Logger, levelno: int, lines: Lines[Any]) -> None:
+    """Log one line per item at ``levelno`` on ``logger``, its fields as
     ``record.job_outcome``: written straight to the ``LineHandler`` when it is
     the only place the records would go (see ``direct_handler``)."""
-    if not entries or not logger.isEnabledFor(levelno):
+    if not lines.items or not logger.isEnabledFor(levelno):
         return
     handler = direct_handler(logger, levelno)
     if handler is not None:
-        handler.write_entries(levelno, logger.name, entries)
+        handler.write_lines(levelno, logger.name, lines)
         return
-    for message, fields in entries:
-        logger.log(levelno, message, extra={"job_outcome": fields}, stacklevel=2)
+    for item in lines.items:
+        extra = {"job_outcome": lines.fields(item)}
+        logger.log(levelno, lines.message(item), extra=extra, stacklevel=2)
 
 
 def direct_handler(logger: logging.Logger, levelno: int) -> LineHandler | None:

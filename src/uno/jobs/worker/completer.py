@@ -29,7 +29,7 @@ from uno.jobs.errors import StoreUnavailable
 from uno.jobs.events import EventHub, EventKind, JobEvent
 from uno.jobs.jobs import Job, Status
 from uno.jobs.limits import Limits
-from uno.jobs.logs import Entry, log_entries
+from uno.jobs.logs import Fields, Lines, log_lines
 from uno.jobs.store import Completion, Failure, Store
 from uno.jobs.worker.execute import outcome_failure
 from uno.jobs.worker.executor import Attempt
@@ -356,36 +356,48 @@ def log_outcomes(finished: Sequence[_Finished], replaced: dict[str, Failure]) ->
     attempt, duration; a failure adds its error type and message (the traceback at
     DEBUG, and in the job's attempt history). The fields also travel as
     ``record.job_outcome`` (JSON logs). A flush's lines are logged together, which
-    lets ``uno.jobs.logs`` write them without a record each (see ``log_entries``)."""
-    entries = [
-        outcome_entry(job, replaced.get(job.id, outcome), duration)
-        for job, outcome, duration in finished
-    ]
-    log_entries(_outcome_log, logging.INFO, entries)
+    lets ``uno.jobs.logs`` write them without a record each (see ``log_lines``)."""
+    if replaced:
+        finished = [(job, replaced.get(job.id, o), d) for job, o, d in finished]
+    log_lines(_outcome_log, logging.INFO, Lines(finished, outcome_message, outcome_fields))
     if _outcome_log.isEnabledFor(logging.DEBUG):
         for job, outcome, _ in finished:
-            outcome = replaced.get(job.id, outcome)
             if isinstance(outcome, Failure) and outcome.error.traceback:
                 _outcome_log.debug("job %s traceback:\n%s", job.id, outcome.error.traceback)
 
 
-def outcome_entry(job: Job, outcome: Outcome, duration: float) -> Entry:
-    """The line of one outcome and its fields."""
-    attempt = job.retry_count + 1
-    head = f"task={job.task_name} id={job.id} queue={job.queue_name} attempt={attempt}"
-    fields: dict[str, object] = {
+def outcome_message(finished: _Finished) -> str:
+    """The line of one outcome."""
+    job, outcome, duration = finished
+    head = (
+        f"task={job.task_name} id={job.id} queue={job.queue_name} "
+        f"attempt={job.retry_count + 1} duration={duration:.3f}s"
+    )
+    if type(outcome) is Completion:
+        return f"job completed: {head}"
+    assert isinstance(outcome, Failure)
+    error = outcome.error
+    return f"job {_outcome_name(outcome)}: {head} error={error.type}: {error.message}"
+
+
+def outcome_fields(finished: _Finished) -> Fields:
+    """The fields of one outcome's line (JSON keys, ``record.job_outcome``)."""
+    job, outcome, duration = finished
+    fields: Fields = {
         "task": job.task_name,
         "job_id": job.id,
         "queue": job.queue_name,
-        "attempt": attempt,
+        "attempt": job.retry_count + 1,
         "duration": round(duration, 6),
     }
     if type(outcome) is Completion:
         fields["outcome"] = "completed"
-        return f"job completed: {head} duration={duration:.3f}s", fields
+        return fields
     assert isinstance(outcome, Failure)
-    name = "retrying" if outcome.retry_at is not None else Status(outcome.status).value
     error = outcome.error
-    fields.update(outcome=name, error_type=error.type, error=error.message)
-    line = f"job {name}: {head} duration={duration:.3f}s error={error.type}: {error.message}"
-    return line, fields
+    fields.update(outcome=_outcome_name(outcome), error_type=error.type, error=error.message)
+    return fields
+
+
+def _outcome_name(failure: Failure) -> str:
+    return "retrying" if failure.retry_at is not None else Status(failure.status).value
