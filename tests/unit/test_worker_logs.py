@@ -232,6 +232,28 @@ def test_the_time_is_formatted_anew_each_second() -> None:
         assert formatter.format(record) == standard.format(record)
 
 
+def test_a_given_date_format_and_a_traceback_are_honoured() -> None:
+    try:
+        raise ValueError("deep")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "m", None, sys.exc_info())
+    assert LineFormatter().formatTime(record, "%Y") == time.strftime("%Y")
+    document = json.loads(JsonFormatter().format(record))
+    assert document["level"] == "error" and "ValueError: deep" in document["traceback"]
+
+
+def test_a_forked_child_starts_with_no_lines_of_its_parent() -> None:
+    stream = Written()
+    handler = line_handler(stream, LineFormatter(), interval=3600)
+    write_to(handler, ["the parent's"])
+    handler._after_fork()
+    handler.flush()
+    assert stream.getvalue() == ""
+    write_to(handler, ["the child's"])
+    handler.close()
+    assert stream.getvalue().endswith("the child's\n")
+
+
 def test_lines_go_straight_to_the_handler_only_when_nothing_else_would_see_them(
     outcome_logger: logging.Logger,
 ) -> None:

@@ -23,6 +23,7 @@ outcome, error type and message) as keys of their own in JSON lines, and as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -212,10 +213,8 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             with self.lock:  # type: ignore[union-attr]
                 self._due.clear()
                 if self._armed:
-                    try:
-                        self._write()
-                    except Exception:
-                        self._lines = []  # a broken stream: drop, as a failed emit would
+                    with contextlib.suppress(Exception):  # a broken stream: the lines
+                        self._write()  # are dropped, as those of a failed emit are
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's lines are the parent's to write, and the
