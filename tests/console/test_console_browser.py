@@ -8,6 +8,7 @@ into docs/screenshots/.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -16,7 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +28,8 @@ import httpx
 import pytest
 
 from processes import clean_env, free_port, wait_until_ready
+from uno.jobs.jobs import Job
+from uno.jobs.store.sqlite import SQLiteStore
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Page = playwright_sync.Page
@@ -288,6 +293,31 @@ def test_a_failed_job_shows_its_traceback_and_completes_when_retried(
     expect(c.message()).to_contain_text("pending")
     expect(c.page.locator("main [data-status=completed]").first).to_be_visible()
     assert wait_job(server, job_id, finished)["result"] == "done"
+    assert c.errors == []
+
+
+def test_a_job_whose_task_no_worker_has_says_so(
+    console: Callable[..., Console], server: Server
+) -> None:
+    # The API refuses a task it does not know; a job from another app's producer can
+    # still name one, so it is written to the store directly.
+    now = datetime.now(UTC)
+    job = Job(task_name="reports.monthly", version="2", created_at=now, scheduled_at=now)
+
+    async def insert() -> None:
+        store = SQLiteStore(server.env["UNO_JOBS_DATABASE_URL"])
+        await store.open()
+        try:
+            await store.insert_jobs([job])
+        finally:
+            await store.close()
+
+    c = console()  # Playwright's loop runs in this thread: the insert runs in another
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, insert()).result(30)
+    c.open(f"?view=job&id={job.id}")
+    reason = c.page.locator("#wait-reasons [data-code=no_task_worker]")
+    expect(reason).to_contain_text("No live worker has task 'reports.monthly' (version '2')")
     assert c.errors == []
 
 

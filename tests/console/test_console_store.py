@@ -1,15 +1,19 @@
 """The store verbs behind the console, on every backend: per-minute history kept
 through pruning, bulk retry and cancel in bounded batches, time-range filters,
-queue waits and the jobs ahead of a waiting one."""
+queue waits, the jobs ahead of a waiting one, and the workers able to claim it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from helpers import EPOCH, make_job
-from uno.jobs.jobs import Priority, Status
+from uno.jobs.clock import ManualClock
+from uno.jobs.console import wait_reasons
+from uno.jobs.jobs import Job, Priority, Status
 from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait
 from uno.jobs.store.base import PruneRequest, Store
+from uno.jobs.system import JobSystem
+from uno.jobs.workers import TaskRef
 
 MINUTE = timedelta(minutes=1)
 NOW = EPOCH + timedelta(minutes=30, seconds=20)
@@ -129,10 +133,36 @@ async def test_queue_waits_and_jobs_ahead_follow_claim_order(store: Store) -> No
     assert await store.jobs_ahead(later.id, NOW, 100) == 0  # not due: nothing ahead
 
 
-async def test_live_workers_for_queue_counts_fresh_workers_of_that_queue(store: Store) -> None:
-    await store.register_worker("mail-only", "h", 1, ["mail"], NOW)
-    await store.register_worker("everything", "h", 2, None, NOW - timedelta(minutes=5))
-    assert await store.live_workers_for_queue("mail", NOW - MINUTE) == 1
-    assert await store.live_workers_for_queue("web", NOW - MINUTE) == 0
-    assert await store.live_workers_for_queue("web", NOW - timedelta(minutes=10)) == 1
-    assert await store.live_workers_for_queue("mail", NOW - timedelta(minutes=10)) == 2
+async def test_wait_reasons_say_which_task_and_version_no_live_worker_has(store: Store) -> None:
+    """Per job, not per queue: a worker of the queue without the job's task (or at
+    another version) cannot claim it; a gone worker does not count."""
+    system = JobSystem(store=store, clock=ManualClock(NOW))
+    await system.open()
+    try:
+        report_v2 = make_job(task_name="report", version="2", queue_name="mail")
+        report_any = make_job(task_name="report", queue_name="mail")
+        resize = make_job(task_name="resize", queue_name="mail")
+        await store.insert_jobs([report_v2, report_any, resize])
+
+        async def codes(job: Job) -> list[tuple[str, str]]:
+            return [(r.code, r.message) for r in (await wait_reasons(system, job.id))[1]]
+
+        assert (await codes(resize))[0][0] == "no_worker"
+        await store.register_worker("m", "h", 1, ["mail"], NOW, tasks=[TaskRef("report", "1")])
+        assert await codes(report_v2) == [
+            ("no_task_worker", "No live worker has task 'report' (version '2'): the 1 live "
+             "worker(s) of queue 'mail' run other tasks or versions"),
+        ]  # fmt: skip
+        assert [c for c, _ in await codes(report_any)] == ["jobs_ahead"]  # version 1 runs it
+        (code, message), *_ = await codes(resize)
+        assert code == "no_task_worker" and "task 'resize'" in message and "version" not in message
+        # A worker with the task but for other queues only: said so.
+        await store.register_worker("w", "h", 2, ["web"], NOW, tasks=[TaskRef("resize")])
+        assert "take other queues only" in (await codes(resize))[0][1]
+        # A worker of any queue with every task: nothing is missing; once gone, it is again.
+        await store.register_worker("all", "h", 3, None, NOW)
+        assert "no_task_worker" not in [c for c, _ in await codes(resize)]
+        await store.unregister_worker("all")
+        assert (await codes(resize))[0][0] == "no_task_worker"
+    finally:
+        await system.close()

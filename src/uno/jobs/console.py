@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from uno.jobs.errors import ValidationError
+from uno.jobs.job_control import live_workers
 from uno.jobs.jobs import WAITING, Job, Status
 from uno.jobs.limits import check_count
 from uno.jobs.queries import JobStats, MinuteCounts
 from uno.jobs.system import JobSystem
+from uno.jobs.workers import WorkerRecord, serves
 
 #: Jobs ahead of a waiting one are counted up to this many ("10000 or more").
 MAX_JOBS_AHEAD = 10_000
@@ -106,10 +108,11 @@ class WaitReason:
 
     ``code`` is one of ``not_waiting`` (the job is not waiting at all),
     ``queue_paused``, ``no_worker`` (no live worker takes jobs from its queue),
-    ``scheduled`` (due at ``until``), ``retry_backoff`` (its next attempt is due at
-    ``until``), ``jobs_ahead`` (``count`` due jobs of its queue come first in claim
-    order) or ``next_in_line`` (due, nothing ahead: the next free worker slot of its
-    queue takes it).
+    ``no_task_worker`` (live workers take its queue, but none has its task at the
+    version it names), ``scheduled`` (due at ``until``), ``retry_backoff`` (its
+    next attempt is due at ``until``), ``jobs_ahead`` (``count`` due jobs of its
+    queue come first in claim order) or ``next_in_line`` (due, nothing ahead: the
+    next free worker slot of its queue takes it).
     """
 
     code: str
@@ -129,13 +132,7 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         reasons.append(
             WaitReason("queue_paused", f"Queue {job.queue_name!r} is paused: resume it to run jobs")
         )
-    alive_since = now - timedelta(seconds=system.settings.rescue_after)
-    if not await system.store.live_workers_for_queue(job.queue_name, alive_since):
-        text = (
-            f"No live worker takes jobs from queue {job.queue_name!r} (none has sent a "
-            f"heartbeat in the last {system.settings.rescue_after:g} s)"
-        )
-        reasons.append(WaitReason("no_worker", text))
+    reasons += _worker_reasons(job, await live_workers(system))
     due = job.scheduled_at
     if due is not None and due > now:
         if job.status is Status.RETRYING:
@@ -153,6 +150,30 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         text = "Due with nothing ahead: the next free worker slot of its queue takes it"
         reasons.append(WaitReason("next_in_line", text, count=0))
     return job, reasons
+
+
+def _worker_reasons(job: Job, live: list[WorkerRecord]) -> list[WaitReason]:
+    """No live worker could claim the job: none takes its queue, or those that do
+    lack its task (at the version the job names). The rule of the claim
+    statements (``workers.serves``), over the workers that are not gone."""
+    of_queue = [w for w in live if w.queues is None or job.queue_name in w.queues]
+    if not of_queue:
+        text = (
+            f"No live worker takes jobs from queue {job.queue_name!r} (start one, "
+            "or wait for a silent one to send a heartbeat)"
+        )
+        return [WaitReason("no_worker", text)]
+    if any(serves(w.tasks, job.task_name, job.version) for w in of_queue):
+        return []
+    task = f"task {job.task_name!r}" + (f" (version {job.version!r})" if job.version else "")
+    elsewhere = sum(1 for w in live if serves(w.tasks, job.task_name, job.version))
+    text = f"No live worker has {task}"
+    if elsewhere:
+        text += f" in queue {job.queue_name!r} ({elsewhere} take other queues only)"
+    else:
+        other = "other tasks or versions" if job.version else "other tasks"
+        text += f": the {len(of_queue)} live worker(s) of queue {job.queue_name!r} run {other}"
+    return [WaitReason("no_task_worker", text, count=len(of_queue))]
 
 
 def _not_waiting(job: Job) -> str:

@@ -388,10 +388,6 @@ class Store(Protocol):
         order (see ``fetch_jobs``), counted up to ``cap``; 0 for a job that is not
         waiting or not due."""
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        """How many registered workers take jobs from ``queue_name`` (they named it,
-        or no queue at all) and have sent a heartbeat since ``alive_since``."""
-
     # -- workers --------------------------------------------------------------
     async def register_worker(
         self,

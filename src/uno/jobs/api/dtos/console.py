@@ -146,6 +146,7 @@ class WaitReasonDto(BaseModel):
         "not_waiting",
         "queue_paused",
         "no_worker",
+        "no_task_worker",
         "scheduled",
         "retry_backoff",
         "jobs_ahead",

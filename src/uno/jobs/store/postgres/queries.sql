@@ -357,10 +357,6 @@ SELECT queue_name, min(scheduled_at) AS oldest FROM jobs
 WHERE status IN {{waiting}} AND scheduled_at <= %(now)s
 GROUP BY queue_name;
 
--- name: live_workers_for_queue
-SELECT count(*) AS live FROM workers
-WHERE heartbeat_at >= %(since)s AND (queues IS NULL OR %(queue)s = ANY(queues));
-
 -- name: jobs_ahead
 -- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
 SELECT count(*) AS ahead FROM (

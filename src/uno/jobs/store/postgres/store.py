@@ -810,11 +810,6 @@ class PostgresStore:
         found = await self._query(self._q["jobs_ahead"], params, idempotent=True)
         return int(found[0]["ahead"]) if found else 0
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        params = {"queue": queue_name, "since": as_utc(alive_since)}
-        found = await self._query(self._q["live_workers_for_queue"], params, idempotent=True)
-        return int(found[0]["live"]) if found else 0
-
     # -- workers --------------------------------------------------------------
     async def register_worker(
         self,

@@ -313,11 +313,6 @@ SELECT queue_name, min(scheduled_at) FROM jobs
 WHERE status IN {{waiting}} AND scheduled_at <= :now
 GROUP BY queue_name
 
--- name: live_workers_for_queue
-SELECT count(*) FROM workers
-WHERE heartbeat_at >= :since
-  AND (queues IS NULL OR :queue IN (SELECT value FROM json_each(workers.queues)))
-
 -- name: jobs_ahead
 -- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
 SELECT count(*) FROM (

@@ -852,11 +852,6 @@ class SQLiteStore:
         rows = await self._run_read(self._select, Q["jobs_ahead"], params)
         return int(rows[0][0])
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        params = {"queue": queue_name, "since": ts(alive_since)}
-        rows = await self._run_read(self._select, Q["live_workers_for_queue"], params)
-        return int(rows[0][0])
-
     # -- workers --------------------------------------------------------------
     async def register_worker(
         self,
