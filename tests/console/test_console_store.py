@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from helpers import EPOCH, make_job
 from uno.jobs.clock import ManualClock
-from uno.jobs.console import wait_reasons
+from uno.jobs.console import wait_reasons, worker_overviews
 from uno.jobs.jobs import Job, Priority, Status
-from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait
-from uno.jobs.store.base import PruneRequest, Store
+from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait, StatsSnapshot
+from uno.jobs.store.base import Completion, PruneRequest, Store
 from uno.jobs.system import JobSystem
 from uno.jobs.workers import TaskRef
 
@@ -166,3 +166,37 @@ async def test_wait_reasons_say_which_task_and_version_no_live_worker_has(store:
         assert (await codes(resize))[0][0] == "no_task_worker"
     finally:
         await system.close()
+
+
+async def test_heartbeats_keep_each_worker_s_counts_per_minute(store: Store) -> None:
+    """The per-worker charts: the heartbeat (no statement per job) keeps the worker's
+    counts in its minute; the overview takes the differences; pruned with the history."""
+    start = NOW.replace(second=0) - 3 * MINUTE
+    await store.register_worker("w1", "h", 1, None, start - 2 * MINUTE)
+    await store.heartbeat("w1", start - 2 * MINUTE + timedelta(seconds=5))  # before the window
+    done = [make_job(status=Status.RUNNING, worker_id="w1") for _ in range(5)]
+    await store.insert_jobs(done)
+    await store.complete_jobs("w1", [Completion(j.id, None, start) for j in done[:2]])
+    await store.heartbeat("w1", start + timedelta(seconds=10))
+    await store.complete_jobs("w1", [Completion(j.id, None, start + MINUTE) for j in done[2:]])
+    await store.heartbeat("w1", start + MINUTE + timedelta(seconds=40))
+    await store.unregister_worker("w1")
+    rows = await store.worker_minutes(start, NOW)
+    assert [(r.minute, r.processed) for r in rows] == [
+        (start - 2 * MINUTE, 0), (start, 2), (start + MINUTE, 5),
+    ]  # fmt: skip
+    charted = worker_overviews(rows, start)
+    assert [(w.worker_id, w.throughput.completed) for w in charted] == [("w1", 5)]
+    assert [(m, t.completed, t.failed) for m, t in charted[0].history] == [
+        (start, 2, 0), (start + MINUTE, 3, 0),
+    ]  # fmt: skip
+    assert await store.prune(prune_request(now=timedelta(days=3), before_days=1)) is not None
+    assert await store.worker_minutes(start - timedelta(days=1), NOW + timedelta(days=3)) == []
+
+
+async def test_the_stats_snapshot_keeps_the_newest(store: Store) -> None:
+    assert await store.load_stats_snapshot() is None
+    newer = StatsSnapshot(NOW, 1.5, '{"total_jobs": 2}')
+    await store.save_stats_snapshot(newer)
+    await store.save_stats_snapshot(StatsSnapshot(NOW - MINUTE, 1.0, '{"total_jobs": 1}'))
+    assert await store.load_stats_snapshot() == newer

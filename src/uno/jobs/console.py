@@ -1,6 +1,6 @@
 """What the operator console asks that the Jobs API reference does not: the
-overview (throughput per minute, queue depths and waits, failure rate) and the
-answer to "why is this job waiting?".
+overview (throughput per minute, per queue and per worker, queue depths and
+waits, failure rate) and the answer to "why is this job waiting?".
 
 Both are computed here, from what the store knows, so that every console (and
 every API process) shows the same figures, and the page holds no logic of its own.
@@ -8,19 +8,22 @@ every API process) shows the same figures, and the page holds no logic of its ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from uno.jobs.errors import ValidationError
 from uno.jobs.job_control import live_workers
 from uno.jobs.jobs import WAITING, Job, Status
 from uno.jobs.limits import check_count
-from uno.jobs.queries import JobStats, MinuteCounts
+from uno.jobs.queries import JobStats, MinuteCounts, WorkerMinute
 from uno.jobs.system import JobSystem
 from uno.jobs.workers import WorkerRecord, serves
 
 #: Jobs ahead of a waiting one are counted up to this many ("10000 or more").
 MAX_JOBS_AHEAD = 10_000
+#: The overview charts the workers that did the most in its window, at most this many.
+MAX_CHARTED_WORKERS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,21 @@ class QueueOverview:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerOverview:
+    """What one worker did per minute of the window (attempts completed and failed,
+    minutes without any left out) and in all of it."""
+
+    worker_id: str
+    history: list[tuple[datetime, Throughput]]
+    throughput: Throughput
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """The overview at ``now``: ``history``, every queue's counts added up per minute
     since ``since`` (minutes without events left out, oldest first), the queues, the
-    job statistics, and the whole window's ``throughput``."""
+    job statistics, the whole window's ``throughput``, and the workers that did the
+    most in it (at most ``MAX_CHARTED_WORKERS``)."""
 
     now: datetime
     since: datetime
@@ -70,6 +84,7 @@ class Overview:
     queues: list[QueueOverview]
     stats: JobStats
     throughput: Throughput
+    workers: list[WorkerOverview] = field(default_factory=list)
 
 
 async def overview(system: JobSystem, minutes: int) -> Overview:
@@ -99,7 +114,40 @@ async def overview(system: JobSystem, minutes: int) -> Overview:
         queues=queues,
         stats=await system.stats(),
         throughput=sum(per_queue.values(), Throughput()),
+        workers=worker_overviews(await system.store.worker_minutes(since, now), since),
     )
+
+
+def worker_overviews(rows: Sequence[WorkerMinute], since: datetime) -> list[WorkerOverview]:
+    """Each worker's work per minute from ``since``: the difference between the
+    counts of its minute and of its previous one (``Store.worker_minutes``), the
+    busiest first. Counts that went down (the worker registered again) start from 0."""
+    by_worker: dict[str, list[WorkerMinute]] = {}
+    for row in rows:
+        by_worker.setdefault(row.worker_id, []).append(row)
+    found = []
+    for worker_id, minutes in by_worker.items():
+        history = _minute_differences(sorted(minutes, key=lambda m: m.minute), since)
+        total = sum((t for _, t in history), Throughput())
+        if history:
+            found.append(WorkerOverview(worker_id, history, total))
+    found.sort(key=lambda w: (-(w.throughput.completed + w.throughput.failed), w.worker_id))
+    return found[:MAX_CHARTED_WORKERS]
+
+
+def _minute_differences(
+    minutes: list[WorkerMinute], since: datetime
+) -> list[tuple[datetime, Throughput]]:
+    history = []
+    processed = failed = 0
+    for row in minutes:
+        if row.processed < processed or row.failed < failed:
+            processed = failed = 0
+        done, lost = row.processed - processed, row.failed - failed
+        processed, failed = row.processed, row.failed
+        if row.minute >= since and done:
+            history.append((row.minute, Throughput(0, max(done - lost, 0), lost)))
+    return history
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,28 @@ class QueueInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerMinute:
+    """A worker's counts as they stood at its last heartbeat of one minute (``minute``
+    is its start, UTC): attempts it ended and those that failed, since it started.
+    The difference from its previous minute is what it did in between."""
+
+    minute: datetime
+    worker_id: str
+    processed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """Job statistics as last counted when that was costly: when, how long it took
+    (seconds), and the statistics as JSON (``JobStats.to_json``)."""
+
+    computed_at: datetime
+    took: float
+    stats: str
+
+
+@dataclass(frozen=True, slots=True)
 class MinuteCounts:
     """What happened to the jobs of one queue in one minute (``minute`` is its start,
     UTC): jobs created, jobs that ended completed, and jobs that ended failed or

@@ -41,6 +41,8 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    StatsSnapshot,
+    WorkerMinute,
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
@@ -684,6 +686,7 @@ class PostgresStore:
                     return None
                 await self._store_minutes(conn, history)
                 await conn.execute(self._q["prune_history"], params)
+                await conn.execute(self._q["prune_worker_history"], params)
                 jobs = (await conn.execute(self._q["prune_jobs_batch"], params)).rowcount
                 cur = await conn.execute(self._q["prune_occurrences_batch"], params)
                 occurrences = cur.rowcount
@@ -850,6 +853,29 @@ class PostgresStore:
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
+
+    async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
+        params = {"since": as_utc(since), "until": as_utc(until)}
+        found = await self._query(self._q["worker_minutes"], params, idempotent=True)
+        return [
+            WorkerMinute(r["minute"], r["worker_id"], int(r["processed"]), int(r["failed"]))
+            for r in found
+        ]
+
+    async def save_stats_snapshot(self, snapshot: StatsSnapshot) -> None:
+        params = {
+            "computed_at": as_utc(snapshot.computed_at),
+            "took": snapshot.took,
+            "stats": snapshot.stats,
+        }
+        await self._rowcount(self._q["save_stats_snapshot"], params, idempotent=True)
+
+    async def load_stats_snapshot(self) -> StatsSnapshot | None:
+        found = await self._query(self._q["load_stats_snapshot"], {}, idempotent=True)
+        if not found:
+            return None
+        row = found[0]
+        return StatsSnapshot(row["computed_at"], float(row["took"]), str(row["stats"]))
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         params = {

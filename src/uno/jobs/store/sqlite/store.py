@@ -46,6 +46,8 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    StatsSnapshot,
+    WorkerMinute,
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
@@ -731,6 +733,7 @@ class SQLiteStore:
             counted = conn.execute(Q["count_minutes"], params["history"]).fetchall()
             conn.execute(Q["store_minutes"], {"minutes": json.dumps(counted)})
             conn.execute(Q["prune_history"], params)
+            conn.execute(Q["prune_worker_history"], params)
             jobs = conn.execute(Q["prune_jobs_batch"], params).rowcount
             occurrences = conn.execute(Q["prune_occurrences_batch"], params).rowcount
             workers = conn.execute(Q["prune_gone_workers"], params).rowcount
@@ -886,10 +889,39 @@ class SQLiteStore:
         return [(name, version, count) for name, version, count in rows]
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        await self._run(self._execute, Q["heartbeat"], {"id": worker_id, "now": ts(now)})
+        minute = now.replace(second=0, microsecond=0)
+        params = {"id": worker_id, "now": ts(now), "minute": ts(minute)}
+        await self._run(self._beat, Q["heartbeat"], params)
 
     async def unregister_worker(self, worker_id: str) -> None:
-        await self._run(self._execute, Q["unregister_worker"], (worker_id,))
+        await self._run(self._beat, Q["unregister_worker"], {"id": worker_id, "minute": None})
+
+    def _beat(self, sql: str, params: dict[str, Any]) -> None:
+        """``sql`` on the worker's row, then its counts into its minute of
+        worker_history, in one transaction."""
+        with self._write() as conn:
+            conn.execute(sql, params)
+            conn.execute(Q["record_worker_minute"], params)
+
+    async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
+        params = {"since": ts(since), "until": ts(until)}
+        rows = await self._run_read(self._select, Q["worker_minutes"], params)
+        return [WorkerMinute(_at(m), w, int(p), int(f)) for m, w, p, f in rows]
+
+    async def save_stats_snapshot(self, snapshot: StatsSnapshot) -> None:
+        params = {
+            "computed_at": ts(snapshot.computed_at),
+            "took": snapshot.took,
+            "stats": snapshot.stats,
+        }
+        await self._run(self._execute, Q["save_stats_snapshot"], params)
+
+    async def load_stats_snapshot(self) -> StatsSnapshot | None:
+        rows = await self._run_read(self._select, Q["load_stats_snapshot"], {})
+        if not rows:
+            return None
+        computed_at, took, stats = rows[0]
+        return StatsSnapshot(_at(computed_at), float(took), str(stats))
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         rescued = await self._run(self._rescue_jobs, ts(stale_before), ts(now))
