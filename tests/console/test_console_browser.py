@@ -98,6 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         UNO_JOBS_DATA_DIR=str(tmp / "data"),
         UNO_JOBS_DATABASE_URL=f"sqlite:///{tmp / 'jobs.db'}",
         UNO_JOBS_SHUTDOWN_GRACE="2",
+        UNO_JOBS_HEARTBEAT_INTERVAL="1",  # the per-worker charts move with the heartbeats
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     )
@@ -318,6 +319,23 @@ def test_a_job_whose_task_no_worker_has_says_so(
     c.open(f"?view=job&id={job.id}")
     reason = c.page.locator("#wait-reasons [data-code=no_task_worker]")
     expect(reason).to_contain_text("No live worker has task 'reports.monthly' (version '2')")
+    assert c.errors == []
+
+
+def test_the_overview_charts_each_worker_s_attempts(
+    console: Callable[..., Console], server: Server
+) -> None:
+    ids = [enqueue(server, task_name="echo", queue_name="charted", args=[i]) for i in range(5)]
+    for job_id in ids:
+        wait_job(server, job_id, finished)
+    c = console()
+    c.open("?view=overview")
+    chart = c.page.locator("#overview-worker-charts [data-worker]").first
+    expect(chart.locator("svg.chart")).to_be_visible()
+    # Drawn from the heartbeats' counts: the next beats and polls bring the jobs in.
+    done = chart.locator("polyline[data-series=completed]:not([data-total='0'])")
+    expect(done).to_be_visible(timeout=20_000)
+    assert int(done.get_attribute("data-total") or 0) >= 5
     assert c.errors == []
 
 

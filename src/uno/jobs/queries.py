@@ -9,8 +9,9 @@ the same numbers for the same jobs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -206,6 +207,14 @@ class JobStats:
     by_queue: dict[str, dict[str, int]] = field(default_factory=dict)
     by_priority: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobStats:
+        """The statistics ``to_json`` wrote."""
+        return cls(**json.loads(text))
 
     @classmethod
     def from_groups(cls, groups: Iterable[JobGroup]) -> JobStats:
