@@ -667,12 +667,8 @@ function scheduleForm(tasks, schedule, onDone) {
 }
 
 async function runScheduleNow(s) {
-  // "Run now" enqueues one job with the schedule's definition; next_run_at is unchanged.
-  const body = { task_name: s.task_name, args: s.args, kwargs: s.kwargs, priority: s.priority,
-    tags: s.tags, metadata: { ...s.metadata, schedule_id: s.id, run_now: true } };
-  if (s.queue_name) body.queue_name = s.queue_name;
-  if (s.version) body.version = s.version;
-  return api("/jobs", { method: "POST", body });
+  // One job with the schedule's definition, due now; next_run_at is unchanged.
+  return api(`/schedules/${encodeURIComponent(s.id)}/run`, { method: "POST" });
 }
 
 async function renderSchedules(main) {
