@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import EPOCH, make_job
+from helpers import EPOCH, StoreFactory, make_job
 from uno.jobs.clock import ManualClock
 from uno.jobs.console import wait_reasons, worker_overviews
 from uno.jobs.jobs import Job, Priority, Status
-from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait, StatsSnapshot
+from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait, StatsSnapshot, WorkerMinute
 from uno.jobs.store.base import Completion, PruneRequest, Store
 from uno.jobs.system import JobSystem
 from uno.jobs.workers import TaskRef
@@ -200,3 +200,43 @@ async def test_the_stats_snapshot_keeps_the_newest(store: Store) -> None:
     await store.save_stats_snapshot(newer)
     await store.save_stats_snapshot(StatsSnapshot(NOW - MINUTE, 1.0, '{"total_jobs": 1}'))
     assert await store.load_stats_snapshot() == newer
+
+
+def test_worker_minutes_start_again_from_zero_when_counts_go_down() -> None:
+    """A worker registered again under the same id counts from 0: its first minute
+    after that is its own count, not a negative difference."""
+    start = EPOCH
+    rows = [
+        WorkerMinute(start - MINUTE, "w", 10, 1),  # before the window: the base
+        WorkerMinute(start, "w", 12, 1),
+        WorkerMinute(start + MINUTE, "w", 3, 2),  # registered again
+        WorkerMinute(start + 2 * MINUTE, "w", 3, 2),  # idle: left out
+        WorkerMinute(start, "idle", 0, 0),
+    ]
+    (charted,) = worker_overviews(rows, start)
+    assert [(m, t.completed, t.failed) for m, t in charted.history] == [
+        (start, 2, 0), (start + MINUTE, 1, 2),
+    ]  # fmt: skip
+
+
+async def test_a_new_process_answers_from_the_statistics_another_kept(
+    store_factory: StoreFactory,
+) -> None:
+    """The first overview after a start: costly statistics are kept in the store, and
+    a process that starts answers from them while it counts afresh."""
+    first_store = await store_factory()
+    await first_store.insert_jobs([make_job() for _ in range(3)])
+    first = JobSystem(store=first_store, clock=ManualClock(NOW))
+    first._stats.costly = 0.0  # as if counting took long: a large table
+    assert (await first.stats()).total_jobs == 3
+    kept = await first_store.load_stats_snapshot()
+    assert kept is not None and kept.computed_at == NOW
+
+    await first_store.insert_jobs([make_job()])
+    second = JobSystem(store=await store_factory(), clock=ManualClock(NOW + MINUTE))
+    second._stats.costly = 0.0
+    assert (await second.stats()).total_jobs == 3  # the kept count, at once
+    refreshing = second._stats._running  # and a count behind it
+    assert refreshing is not None and (await refreshing).total_jobs == 4
+    assert (await second.stats()).total_jobs == 4
+    await second.close()

@@ -427,7 +427,8 @@ class Store(Protocol):
         """Waiting jobs (pending, retrying) counted per (task, version)."""
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        """Prove ``worker_id`` alive; one statement, whatever it holds.
+        """Prove ``worker_id`` alive; one statement (one transaction on SQLite),
+        whatever it holds.
 
         A worker that ``rescue_jobs`` forgot (it was silent too long) is
         registered again, or every job it fetched from then on would be
