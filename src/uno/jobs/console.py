@@ -180,7 +180,7 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         reasons.append(
             WaitReason("queue_paused", f"Queue {job.queue_name!r} is paused: resume it to run jobs")
         )
-    reasons += _worker_reasons(job, await live_workers(system))
+    reasons += _worker_reasons(job, await live_workers(system), system.settings.rescue_after)
     due = job.scheduled_at
     if due is not None and due > now:
         if job.status is Status.RETRYING:
@@ -200,15 +200,15 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
     return job, reasons
 
 
-def _worker_reasons(job: Job, live: list[WorkerRecord]) -> list[WaitReason]:
+def _worker_reasons(job: Job, live: list[WorkerRecord], rescue_after: float) -> list[WaitReason]:
     """No live worker could claim the job: none takes its queue, or those that do
     lack its task (at the version the job names). The rule of the claim
     statements (``workers.serves``), over the workers that are not gone."""
     of_queue = [w for w in live if w.queues is None or job.queue_name in w.queues]
     if not of_queue:
         text = (
-            f"No live worker takes jobs from queue {job.queue_name!r} (start one, "
-            "or wait for a silent one to send a heartbeat)"
+            f"No live worker takes jobs from queue {job.queue_name!r} (none that does "
+            f"has sent a heartbeat in the last {rescue_after:g} s)"
         )
         return [WaitReason("no_worker", text)]
     if any(serves(w.tasks, job.task_name, job.version) for w in of_queue):
