@@ -40,9 +40,9 @@ def worker(
     durable_acks: bool | None = typer.Option(
         None,
         "--durable-acks/--async-acks",
-        help="Claims, outcomes and heartbeats wait for the database's disk flush, or not "
-        "(a database crash can then forget the last ones: those jobs run again) "
-        "(default: UNO_JOBS_WORKER_DURABLE_ACKS, else async).",
+        help="Durable: claims, outcomes and heartbeats wait for the database's disk flush. "
+        "Async: they do not, and a crash of the database can undo the last ones, which "
+        "then run again (default: UNO_JOBS_WORKER_DURABLE_ACKS, else async).",
     ),
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "text",
@@ -71,7 +71,8 @@ async def run_worker(system: JobSystem, *, queues: list[str] | None = None) -> N
             runner.worker_id,
             ",".join(runner.queues) if runner.queues else "*",
             runner.concurrency,
-            "durable" if system.settings.worker_durable_acks else "async",
+            # the store's own value: an app may have built its store itself
+            "durable" if getattr(system.store, "durable_acks", False) else "async",
             masked_url(system.store.url),
         )
         await runner.run()
