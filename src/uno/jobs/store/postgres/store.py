@@ -46,7 +46,7 @@ from uno.jobs.queries import (
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.settings import PostgresSettings, masked_url
+from uno.jobs.settings import DEFAULT_DURABLE_ACKS, PostgresSettings, masked_url
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -190,8 +190,12 @@ class PostgresStore:
         max_size: int = 10,
         connection: PostgresSettings | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
+        durable_acks: bool = DEFAULT_DURABLE_ACKS,
     ) -> None:
         self.url = url
+        #: Whether a worker's claims, outcomes and heartbeats wait for the WAL
+        #: flush (``Settings.worker_durable_acks``; see ``_bookkeeping_pool``).
+        self.durable_acks = durable_acks
         #: The attempts of each job's history kept (``Limits.max_attempts_kept``).
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []
@@ -296,18 +300,20 @@ class PostgresStore:
     async def _bookkeeping_pool(self) -> AsyncConnectionPool[Conn]:
         """Connections for a worker's own claims, outcomes and heartbeats.
 
-        They commit without waiting for the WAL flush (``synchronous_commit=off``):
-        a PostgreSQL crash can forget the last fraction of a second of them, and
-        those jobs then run again, which at-least-once delivery allows (a worker
-        hands back what it holds after any store error). Enqueues, cancels and
-        schedule changes keep the server's durable default.
+        With ``durable_acks`` they commit as every other write does (the server's
+        ``synchronous_commit``, by default waiting for the WAL flush). Without, their
+        sessions set ``synchronous_commit=off``: a commit is visible at once but not
+        yet on disk, so a crash of the PostgreSQL server or its machine can forget
+        the last fraction of a second of them, and those jobs then run again, which
+        at-least-once delivery allows (a worker hands back what it holds after any
+        store error). This pool is the one place the choice is made: enqueues,
+        cancels and schedule changes never use it.
         """
         if self._bookkeeping is None:
             async with self._bookkeeping_lock:
                 if self._bookkeeping is None:
-                    self._bookkeeping = await self._open_pool(
-                        1, 2, options="-c synchronous_commit=off"
-                    )
+                    options = None if self.durable_acks else "-c synchronous_commit=off"
+                    self._bookkeeping = await self._open_pool(1, 2, options=options)
         return self._bookkeeping
 
     async def close(self) -> None:

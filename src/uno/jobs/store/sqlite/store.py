@@ -51,6 +51,7 @@ from uno.jobs.queries import (
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
+from uno.jobs.settings import DEFAULT_DURABLE_ACKS
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -151,6 +152,12 @@ def path_from_url(url: str) -> str:
     return url[len(prefix) :].split("?", 1)[0]
 
 
+#: ``PRAGMA synchronous`` levels: NORMAL for every write, FULL for a worker's
+#: bookkeeping under ``durable_acks``.
+SYNC_NORMAL = "NORMAL"
+SYNC_FULL = "FULL"
+
+
 class SQLiteStore:
     """The Store on a SQLite file (see ``uno.jobs.store.base.Store``)."""
 
@@ -169,11 +176,18 @@ class SQLiteStore:
         poll_interval: float = 0.05,
         max_size: int | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
+        durable_acks: bool = DEFAULT_DURABLE_ACKS,
     ):
         """``max_size``: bytes the database file may grow to (None: as the disk allows);
         a write past it raises ``StorageFull`` as a full disk does. ``attempts_kept``:
-        the attempts of each job's history kept (``Limits.max_attempts_kept``)."""
+        the attempts of each job's history kept (``Limits.max_attempts_kept``).
+        ``durable_acks``: whether a worker's claims, outcomes and heartbeats are
+        flushed to disk at commit (``Settings.worker_durable_acks``, see ``_write``)."""
         self.url = url
+        self.durable_acks = durable_acks
+        #: The writing connection's ``PRAGMA synchronous`` now, so it is set only
+        #: when a write needs another.
+        self._synchronous = SYNC_NORMAL
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []
         self.path = path_from_url(url)
@@ -248,13 +262,24 @@ class SQLiteStore:
         return faults.translate(exc, self.path)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, bookkeeping: bool = False) -> Iterator[sqlite3.Connection]:
         """A short write transaction, taken up front so it never has to upgrade.
+
+        Every write commits with ``synchronous=NORMAL``: in WAL mode a commit
+        survives a crash of the process at once, and reaches the disk at the next
+        checkpoint, so a crash of the machine can undo the last ones. A worker's
+        claims, outcomes and heartbeats (``bookkeeping``) commit with ``FULL``
+        when ``durable_acks`` is set: the WAL is flushed at their commit (taking
+        every earlier commit with it). This is the one place the choice is made.
 
         A failed COMMIT (a full disk) may leave the transaction open: it is rolled
         back, or every later write would fail to begin."""
         conn = self._conn
         assert conn is not None
+        level = SYNC_FULL if bookkeeping and self.durable_acks else SYNC_NORMAL
+        if level != self._synchronous:  # SQLite refuses the change inside a transaction
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._synchronous = level
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -351,7 +376,8 @@ class SQLiteStore:
 
     def _configure(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA synchronous = {SYNC_NORMAL}")
+        self._synchronous = SYNC_NORMAL
         if self._checkpointer is not None:
             # Checkpoints are the background thread's job. A commit checkpoints
             # only when a long burst of writes (which never leaves the thread a
@@ -520,7 +546,7 @@ class SQLiteStore:
         return await self._run(self._fetch_jobs, params)
 
     def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
-        with self._write() as conn:
+        with self._write(bookkeeping=True) as conn:
             claimed = conn.execute(Q["fetch_jobs"], params)
             rows = claimed.fetchall()
         self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
@@ -604,7 +630,7 @@ class SQLiteStore:
         does the statement run with ``RETURNING`` (about a third dearer) to learn
         which.
         """
-        with self._write() as conn:
+        with self._write(bookkeeping=True) as conn:
             if query == "complete_jobs":
                 changed = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
                 processed, failed = len(changed), 0
@@ -638,6 +664,11 @@ class SQLiteStore:
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
         with self._write() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def _bookkeeping(self, sql: str, params: dict[str, Any]) -> int:
+        """``_execute`` for a worker's own bookkeeping (a heartbeat, progress)."""
+        with self._write(bookkeeping=True) as conn:
             return conn.execute(sql, params).rowcount
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
@@ -814,7 +845,7 @@ class SQLiteStore:
             "message": message,
             "now": ts(now),
         }
-        return bool(await self._run(self._execute, Q["report_progress"], params))
+        return bool(await self._run(self._bookkeeping, Q["report_progress"], params))
 
     async def get_progress(self, job_id: str) -> Progress | None:
         rows = await self._run_read(self._select, Q["get_progress"], (job_id,))
@@ -898,8 +929,8 @@ class SQLiteStore:
 
     def _beat(self, sql: str, params: dict[str, Any]) -> None:
         """``sql`` on the worker's row, then its counts into its minute of
-        worker_history, in one transaction."""
-        with self._write() as conn:
+        worker_history, in one transaction of the worker's bookkeeping."""
+        with self._write(bookkeeping=True) as conn:
             conn.execute(sql, params)
             conn.execute(Q["record_worker_minute"], params)
 
