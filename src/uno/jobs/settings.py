@@ -23,15 +23,26 @@ SQLITE_PREFIX = "sqlite:///"
 DEFAULT_DURABLE_ACKS = False
 
 
+def sqlite_target(url: str) -> str:
+    """What SQLite opens for ``sqlite:///relative.db`` or ``sqlite:////absolute.db``:
+    the file's path, or ``:memory:`` / a ``file:`` URI as written; ``ValueError``
+    for any other URL."""
+    target = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    if not url.startswith(SQLITE_PREFIX) or not target:
+        raise ValueError(f"Not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return target
+
+
 def sqlite_file(url: str) -> Path | None:
     """The database file a ``sqlite:///`` URL names; ``None`` for other URLs,
     ``:memory:`` and ``file:`` URIs (which SQLite reads itself)."""
-    if not url.startswith(SQLITE_PREFIX):
+    try:
+        target = sqlite_target(url)
+    except ValueError:
         return None
-    path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
-    if not path or path == ":memory:" or path.startswith("file:"):
+    if target == ":memory:" or target.startswith("file:"):
         return None
-    return Path(path)
+    return Path(target)
 
 
 def data_dir_beside(database_file: Path) -> Path:

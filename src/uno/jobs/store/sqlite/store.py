@@ -51,7 +51,7 @@ from uno.jobs.queries import (
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.settings import DEFAULT_DURABLE_ACKS
+from uno.jobs.settings import DEFAULT_DURABLE_ACKS, sqlite_target
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -144,14 +144,6 @@ def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
     ]
 
 
-def path_from_url(url: str) -> str:
-    """The file path of ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError(f"Not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return url[len(prefix) :].split("?", 1)[0]
-
-
 #: ``PRAGMA synchronous`` levels: NORMAL for every write, FULL for a worker's
 #: bookkeeping under ``durable_acks``.
 SYNC_NORMAL = "NORMAL"
@@ -190,7 +182,7 @@ class SQLiteStore:
         self._synchronous = SYNC_NORMAL
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []
-        self.path = path_from_url(url)
+        self.path = sqlite_target(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self.max_size = max_size
