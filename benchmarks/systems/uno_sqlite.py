@@ -22,15 +22,13 @@ class UnoSqlite(UnoSystem):
         self.wipe()
 
     def durability(self, facts: ServerFacts) -> str:
-        mode = (
-            f" ({self.durable_env} set: see the worker's documentation)"
-            if self.variant.durable_acks(self.durable_env)
-            else ""
-        )
-        return (
+        base = (
             "SQLite WAL, synchronous=NORMAL: commits survive a process crash, "
-            f"a power loss can undo the last ones{mode}"
+            "a power loss can undo the last ones"
         )
+        if self.variant.durable_acks(self.durable_env):
+            return f"{base}; claims, outcomes, heartbeats synchronous=FULL (flushed at commit)"
+        return base
 
 
 SYSTEM = UnoSqlite

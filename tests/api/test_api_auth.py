@@ -49,6 +49,7 @@ ROUTES = [
     ("GET", "/api/v1/tasks", "jobs:read"),
     ("GET", "/api/v1/tasks/{task_name}", "jobs:read"),
     ("POST", "/api/v1/jobs/bulk-retry", "jobs:write"),
+    ("POST", "/api/v1/schedules/{schedule_id}/run", "jobs:write"),
     ("POST", "/api/v1/jobs/bulk-cancel", "jobs:write"),
     ("GET", "/api/v1/jobs/{job_id}/wait-reasons", "jobs:read"),
     ("GET", "/api/v1/console/overview", "jobs:read"),

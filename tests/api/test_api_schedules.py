@@ -1,4 +1,5 @@
-"""Schedule endpoints: create (cron or interval), get, list, update, delete, pause, resume."""
+"""Schedule endpoints: create (cron or interval), get, list, update, delete, pause, resume,
+run now."""
 
 from __future__ import annotations
 
@@ -155,6 +156,27 @@ async def test_pause_resume_and_status_in_update(client: httpx.AsyncClient) -> N
     assert via_update.json()["status"] == "paused"
     for action in ("pause", "resume"):
         assert (await client.post(f"{SCHEDULES}/nope/{action}")).status_code == 404
+
+
+async def test_run_now_enqueues_the_schedule_s_job_and_leaves_its_next_run(
+    client: httpx.AsyncClient,
+) -> None:
+    schedule = await create(client, SEED_INTERVAL_SCHEDULE)
+    url = f"{SCHEDULES}/{schedule['id']}"
+    assert (await client.post(f"{url}/pause")).status_code == 200
+    ran = await client.post(f"{url}/run")
+    assert ran.status_code == 201, ran.text
+    job = ran.json()
+    assert (job["task_name"], job["args"], job["status"]) == (
+        schedule["task_name"], schedule["args"], "pending",
+    )  # fmt: skip
+    assert job["metadata"] == {
+        **schedule["metadata"], "schedule_id": schedule["id"],
+        "schedule_name": schedule["name"], "run_now": True,
+    }  # fmt: skip
+    after = (await client.get(url)).json()
+    assert (after["status"], after["next_run_at"]) == ("paused", None)
+    assert (await client.post(f"{SCHEDULES}/nope/run")).status_code == 404
 
 
 async def test_delete_is_204_then_404(client: httpx.AsyncClient) -> None:

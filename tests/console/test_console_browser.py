@@ -8,6 +8,7 @@ into docs/screenshots/.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -16,7 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +28,8 @@ import httpx
 import pytest
 
 from processes import clean_env, free_port, wait_until_ready
+from uno.jobs.jobs import Job
+from uno.jobs.store.sqlite import SQLiteStore
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Page = playwright_sync.Page
@@ -93,6 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         UNO_JOBS_DATA_DIR=str(tmp / "data"),
         UNO_JOBS_DATABASE_URL=f"sqlite:///{tmp / 'jobs.db'}",
         UNO_JOBS_SHUTDOWN_GRACE="2",
+        UNO_JOBS_HEARTBEAT_INTERVAL="1",  # the per-worker charts move with the heartbeats
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     )
@@ -288,6 +294,48 @@ def test_a_failed_job_shows_its_traceback_and_completes_when_retried(
     expect(c.message()).to_contain_text("pending")
     expect(c.page.locator("main [data-status=completed]").first).to_be_visible()
     assert wait_job(server, job_id, finished)["result"] == "done"
+    assert c.errors == []
+
+
+def test_a_job_whose_task_no_worker_has_says_so(
+    console: Callable[..., Console], server: Server
+) -> None:
+    # The API refuses a task it does not know; a job from another app's producer can
+    # still name one, so it is written to the store directly.
+    now = datetime.now(UTC)
+    job = Job(task_name="reports.monthly", version="2", created_at=now, scheduled_at=now)
+
+    async def insert() -> None:
+        store = SQLiteStore(server.env["UNO_JOBS_DATABASE_URL"])
+        await store.open()
+        try:
+            await store.insert_jobs([job])
+        finally:
+            await store.close()
+
+    c = console()  # Playwright's loop runs in this thread: the insert runs in another
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, insert()).result(30)
+    c.open(f"?view=job&id={job.id}")
+    reason = c.page.locator("#wait-reasons [data-code=no_task_worker]")
+    expect(reason).to_contain_text("No live worker has task 'reports.monthly' (version '2')")
+    assert c.errors == []
+
+
+def test_the_overview_charts_each_worker_s_attempts(
+    console: Callable[..., Console], server: Server
+) -> None:
+    ids = [enqueue(server, task_name="echo", queue_name="charted", args=[i]) for i in range(5)]
+    for job_id in ids:
+        wait_job(server, job_id, finished)
+    c = console()
+    c.open("?view=overview")
+    chart = c.page.locator("#overview-worker-charts [data-worker]").first
+    expect(chart.locator("svg.chart")).to_be_visible()
+    # Drawn from the heartbeats' counts: the next beats and polls bring the jobs in.
+    done = chart.locator("polyline[data-series=completed]:not([data-total='0'])")
+    expect(done).to_be_visible(timeout=20_000)
+    assert int(done.get_attribute("data-total") or 0) >= 5
     assert c.errors == []
 
 

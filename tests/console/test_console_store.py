@@ -1,15 +1,19 @@
 """The store verbs behind the console, on every backend: per-minute history kept
 through pruning, bulk retry and cancel in bounded batches, time-range filters,
-queue waits and the jobs ahead of a waiting one."""
+queue waits, the jobs ahead of a waiting one, and the workers able to claim it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from helpers import EPOCH, make_job
-from uno.jobs.jobs import Priority, Status
-from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait
-from uno.jobs.store.base import PruneRequest, Store
+from helpers import EPOCH, StoreFactory, make_job
+from uno.jobs.clock import ManualClock
+from uno.jobs.console import wait_reasons, worker_overviews
+from uno.jobs.jobs import Job, Priority, Status
+from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait, StatsSnapshot, WorkerMinute
+from uno.jobs.store.base import Completion, PruneRequest, Store
+from uno.jobs.system import JobSystem
+from uno.jobs.workers import TaskRef
 
 MINUTE = timedelta(minutes=1)
 NOW = EPOCH + timedelta(minutes=30, seconds=20)
@@ -129,10 +133,110 @@ async def test_queue_waits_and_jobs_ahead_follow_claim_order(store: Store) -> No
     assert await store.jobs_ahead(later.id, NOW, 100) == 0  # not due: nothing ahead
 
 
-async def test_live_workers_for_queue_counts_fresh_workers_of_that_queue(store: Store) -> None:
-    await store.register_worker("mail-only", "h", 1, ["mail"], NOW)
-    await store.register_worker("everything", "h", 2, None, NOW - timedelta(minutes=5))
-    assert await store.live_workers_for_queue("mail", NOW - MINUTE) == 1
-    assert await store.live_workers_for_queue("web", NOW - MINUTE) == 0
-    assert await store.live_workers_for_queue("web", NOW - timedelta(minutes=10)) == 1
-    assert await store.live_workers_for_queue("mail", NOW - timedelta(minutes=10)) == 2
+async def test_wait_reasons_say_which_task_and_version_no_live_worker_has(store: Store) -> None:
+    """Per job, not per queue: a worker of the queue without the job's task (or at
+    another version) cannot claim it; a gone worker does not count."""
+    system = JobSystem(store=store, clock=ManualClock(NOW))
+    await system.open()
+    try:
+        report_v2 = make_job(task_name="report", version="2", queue_name="mail")
+        report_any = make_job(task_name="report", queue_name="mail")
+        resize = make_job(task_name="resize", queue_name="mail")
+        await store.insert_jobs([report_v2, report_any, resize])
+
+        async def codes(job: Job) -> list[tuple[str, str]]:
+            return [(r.code, r.message) for r in (await wait_reasons(system, job.id))[1]]
+
+        assert (await codes(resize))[0][0] == "no_worker"
+        await store.register_worker("m", "h", 1, ["mail"], NOW, tasks=[TaskRef("report", "1")])
+        assert await codes(report_v2) == [
+            ("no_task_worker", "No live worker has task 'report' (version '2'): the 1 live "
+             "worker(s) of queue 'mail' run other tasks or versions"),
+        ]  # fmt: skip
+        assert [c for c, _ in await codes(report_any)] == ["jobs_ahead"]  # version 1 runs it
+        (code, message), *_ = await codes(resize)
+        assert code == "no_task_worker" and "task 'resize'" in message and "version" not in message
+        # A worker with the task but for other queues only: said so.
+        await store.register_worker("w", "h", 2, ["web"], NOW, tasks=[TaskRef("resize")])
+        assert "take other queues only" in (await codes(resize))[0][1]
+        # A worker of any queue with every task: nothing is missing; once gone, it is again.
+        await store.register_worker("all", "h", 3, None, NOW)
+        assert "no_task_worker" not in [c for c, _ in await codes(resize)]
+        await store.unregister_worker("all")
+        assert (await codes(resize))[0][0] == "no_task_worker"
+    finally:
+        await system.close()
+
+
+async def test_heartbeats_keep_each_worker_s_counts_per_minute(store: Store) -> None:
+    """The per-worker charts: the heartbeat (no statement per job) keeps the worker's
+    counts in its minute; the overview takes the differences; pruned with the history."""
+    start = NOW.replace(second=0) - 3 * MINUTE
+    await store.register_worker("w1", "h", 1, None, start - 2 * MINUTE)
+    await store.heartbeat("w1", start - 2 * MINUTE + timedelta(seconds=5))  # before the window
+    done = [make_job(status=Status.RUNNING, worker_id="w1") for _ in range(5)]
+    await store.insert_jobs(done)
+    await store.complete_jobs("w1", [Completion(j.id, None, start) for j in done[:2]])
+    await store.heartbeat("w1", start + timedelta(seconds=10))
+    await store.complete_jobs("w1", [Completion(j.id, None, start + MINUTE) for j in done[2:]])
+    await store.heartbeat("w1", start + MINUTE + timedelta(seconds=40))
+    await store.unregister_worker("w1")
+    rows = await store.worker_minutes(start, NOW)
+    assert [(r.minute, r.processed) for r in rows] == [
+        (start - 2 * MINUTE, 0), (start, 2), (start + MINUTE, 5),
+    ]  # fmt: skip
+    charted = worker_overviews(rows, start)
+    assert [(w.worker_id, w.throughput.completed) for w in charted] == [("w1", 5)]
+    assert [(m, t.completed, t.failed) for m, t in charted[0].history] == [
+        (start, 2, 0), (start + MINUTE, 3, 0),
+    ]  # fmt: skip
+    assert await store.prune(prune_request(now=timedelta(days=3), before_days=1)) is not None
+    assert await store.worker_minutes(start - timedelta(days=1), NOW + timedelta(days=3)) == []
+
+
+async def test_the_stats_snapshot_keeps_the_newest(store: Store) -> None:
+    assert await store.load_stats_snapshot() is None
+    newer = StatsSnapshot(NOW, 1.5, '{"total_jobs": 2}')
+    await store.save_stats_snapshot(newer)
+    await store.save_stats_snapshot(StatsSnapshot(NOW - MINUTE, 1.0, '{"total_jobs": 1}'))
+    assert await store.load_stats_snapshot() == newer
+
+
+def test_worker_minutes_start_again_from_zero_when_counts_go_down() -> None:
+    """A worker registered again under the same id counts from 0: its first minute
+    after that is its own count, not a negative difference."""
+    start = EPOCH
+    rows = [
+        WorkerMinute(start - MINUTE, "w", 10, 1),  # before the window: the base
+        WorkerMinute(start, "w", 12, 1),
+        WorkerMinute(start + MINUTE, "w", 3, 2),  # registered again
+        WorkerMinute(start + 2 * MINUTE, "w", 3, 2),  # idle: left out
+        WorkerMinute(start, "idle", 0, 0),
+    ]
+    (charted,) = worker_overviews(rows, start)
+    assert [(m, t.completed, t.failed) for m, t in charted.history] == [
+        (start, 2, 0), (start + MINUTE, 1, 2),
+    ]  # fmt: skip
+
+
+async def test_a_new_process_answers_from_the_statistics_another_kept(
+    store_factory: StoreFactory,
+) -> None:
+    """The first overview after a start: costly statistics are kept in the store, and
+    a process that starts answers from them while it counts afresh."""
+    first_store = await store_factory()
+    await first_store.insert_jobs([make_job() for _ in range(3)])
+    first = JobSystem(store=first_store, clock=ManualClock(NOW))
+    first._stats.costly = 0.0  # as if counting took long: a large table
+    assert (await first.stats()).total_jobs == 3
+    kept = await first_store.load_stats_snapshot()
+    assert kept is not None and kept.computed_at == NOW
+
+    await first_store.insert_jobs([make_job()])
+    second = JobSystem(store=await store_factory(), clock=ManualClock(NOW + MINUTE))
+    second._stats.costly = 0.0
+    assert (await second.stats()).total_jobs == 3  # the kept count, at once
+    refreshing = second._stats._running  # and a count behind it
+    assert refreshing is not None and (await refreshing).total_jobs == 4
+    assert (await second.stats()).total_jobs == 4
+    await second.close()

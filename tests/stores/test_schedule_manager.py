@@ -55,6 +55,32 @@ async def all_jobs(system: JobSystem) -> list[Job]:
 # -- the manager's verbs ------------------------------------------------------
 
 
+async def test_run_now_enqueues_one_job_due_now_by_name(
+    system: JobSystem, store: Store, clock: ManualClock
+) -> None:
+    created = await system.schedules.create(
+        "Daily Report", "generate_report", cron_expression="0 0 * * *", args=["daily"],
+        priority="high", tags=["report"], metadata={"owner": "ops"},
+    )  # fmt: skip
+    await system.schedules.pause(created.id)
+    job = await system.schedules.run_now(created.id)
+    assert (job.task_name, job.args, job.queue_name, job.priority) == (
+        "generate_report", ["daily"], "reports", Priority.HIGH,
+    )  # fmt: skip
+    assert (job.scheduled_at, job.max_retries, job.tags) == (clock.now(), 2, ["report"])
+    assert job.metadata == {
+        "owner": "ops", "schedule_id": created.id, "schedule_name": "Daily Report",
+        "run_now": True,
+    }  # fmt: skip
+    assert (await system.schedules.get(created.id)).status is ScheduleStatus.PAUSED
+    # A process without the task's code (the CLI) runs it by name.
+    bare = JobSystem(store=store, clock=clock, settings=Settings())
+    by_name = await bare.schedules.run_now(created.id)
+    assert (by_name.task_name, by_name.metadata["schedule_id"]) == ("generate_report", created.id)
+    with pytest.raises(ScheduleNotFound):
+        await system.schedules.run_now("nope")
+
+
 async def test_create_cron_schedule_round_trips(system: JobSystem, clock: ManualClock) -> None:
     created = await system.schedules.create(
         "Daily Report",

@@ -93,3 +93,67 @@ async def test_cheap_computations_take_turns_each_counting_afresh() -> None:
     shared = SharedStats(compute)
     await asyncio.gather(*(shared.get() for _ in range(5)))
     assert (peak, shared.computations) == (1, 5)
+
+
+async def test_a_costly_result_past_its_reuse_is_answered_while_one_refresh_runs() -> None:
+    now = [0.0]
+    compute = Counting(now, cost=2.0)
+    shared = SharedStats(compute, costly=0.05, stale_for=60, clock=lambda: now[0])
+    assert (await shared.get()).total_jobs == 1
+    now[0] += 10  # past the reuse: the last result at once, a refresh behind it
+    compute.gate.clear()
+    answers = [(await shared.get()).total_jobs for _ in range(3)]
+    await asyncio.sleep(0)
+    assert answers == [1, 1, 1] and compute.calls == 2  # one refresh for all three
+    compute.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert (await shared.get()).total_jobs == 2
+    now[0] += 100  # past stale_for: the caller waits for a count
+    assert (await shared.get()).total_jobs == 3
+
+
+async def test_a_kept_result_answers_the_first_call_of_a_new_process() -> None:
+    now = [0.0]
+    compute = Counting(now, cost=2.0)
+    kept: list[tuple[JobStats, float]] = []
+
+    async def save(stats: JobStats, took: float) -> None:
+        kept.append((stats, took))
+
+    first = SharedStats(compute, costly=0.05, stale_for=60, save=save, clock=lambda: now[0])
+    assert (await first.get()).total_jobs == 1 and kept == [(JobStats(total_jobs=1), 2.0)]
+
+    async def load() -> tuple[JobStats, float, float]:
+        return kept[-1][0], 30.0, kept[-1][1]  # counted 30 s ago
+
+    compute.gate.clear()
+    second = SharedStats(compute, costly=0.05, stale_for=60, load=load, clock=lambda: now[0])
+    assert (await second.get()).total_jobs == 1
+    await asyncio.sleep(0)
+    assert compute.calls == 2  # refreshing
+    compute.gate.set()
+    await second.stop()
+
+
+async def test_a_kept_result_too_old_cheap_or_unreadable_is_not_used() -> None:
+    now = [0.0]
+    compute = Counting(now, cost=0.0)
+
+    async def old() -> tuple[JobStats, float, float]:
+        return JobStats(total_jobs=99), 600.0, 2.0
+
+    async def cheap() -> tuple[JobStats, float, float]:
+        return JobStats(total_jobs=99), 1.0, 0.01
+
+    async def broken() -> None:
+        raise OSError("store down")
+
+    for load in (old, cheap, broken):
+        shared = SharedStats(compute, costly=0.05, stale_for=60, load=load, clock=lambda: now[0])
+        assert (await shared.get()).total_jobs != 99
+
+
+def test_job_stats_survive_their_json() -> None:
+    stats = JobStats(total_jobs=3, avg_run_time=1.5, by_queue={"q": {"total_jobs": 3}})
+    assert JobStats.from_json(stats.to_json()) == stats

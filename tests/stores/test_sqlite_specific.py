@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 
 from helpers import eventually, make_job
+from uno.jobs.settings import sqlite_target
 from uno.jobs.store.sqlfile import parse_queries
 from uno.jobs.store.sqlite import SQLiteStore
 from uno.jobs.store.sqlite.migrations import available_migrations, split_statements
-from uno.jobs.store.sqlite.store import Q, path_from_url
+from uno.jobs.store.sqlite.store import Q
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -119,7 +120,7 @@ def test_named_queries_parse() -> None:
     ],
 )
 def test_url_forms(url: str, path: str) -> None:
-    assert path_from_url(url) == path
+    assert sqlite_target(url) == path
 
 
 @pytest.mark.parametrize("url", ["sqlite://jobs.db", "sqlite:///", "postgresql://x/y"])

@@ -1,6 +1,6 @@
 """What the operator console asks that the Jobs API reference does not: the
-overview (throughput per minute, queue depths and waits, failure rate) and the
-answer to "why is this job waiting?".
+overview (throughput per minute, per queue and per worker, queue depths and
+waits, failure rate) and the answer to "why is this job waiting?".
 
 Both are computed here, from what the store knows, so that every console (and
 every API process) shows the same figures, and the page holds no logic of its own.
@@ -8,17 +8,22 @@ every API process) shows the same figures, and the page holds no logic of its ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from uno.jobs.errors import ValidationError
+from uno.jobs.job_control import live_workers
 from uno.jobs.jobs import WAITING, Job, Status
 from uno.jobs.limits import check_count
-from uno.jobs.queries import JobStats, MinuteCounts
+from uno.jobs.queries import JobStats, MinuteCounts, WorkerMinute
 from uno.jobs.system import JobSystem
+from uno.jobs.workers import WorkerRecord, serves
 
 #: Jobs ahead of a waiting one are counted up to this many ("10000 or more").
 MAX_JOBS_AHEAD = 10_000
+#: The overview charts the workers that did the most in its window, at most this many.
+MAX_CHARTED_WORKERS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +62,21 @@ class QueueOverview:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerOverview:
+    """What one worker did per minute of the window (attempts completed and failed,
+    minutes without any left out) and in all of it."""
+
+    worker_id: str
+    history: list[tuple[datetime, Throughput]]
+    throughput: Throughput
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """The overview at ``now``: ``history``, every queue's counts added up per minute
     since ``since`` (minutes without events left out, oldest first), the queues, the
-    job statistics, and the whole window's ``throughput``."""
+    job statistics, the whole window's ``throughput``, and the workers that did the
+    most in it (at most ``MAX_CHARTED_WORKERS``)."""
 
     now: datetime
     since: datetime
@@ -68,6 +84,7 @@ class Overview:
     queues: list[QueueOverview]
     stats: JobStats
     throughput: Throughput
+    workers: list[WorkerOverview] = field(default_factory=list)
 
 
 async def overview(system: JobSystem, minutes: int) -> Overview:
@@ -97,7 +114,40 @@ async def overview(system: JobSystem, minutes: int) -> Overview:
         queues=queues,
         stats=await system.stats(),
         throughput=sum(per_queue.values(), Throughput()),
+        workers=worker_overviews(await system.store.worker_minutes(since, now), since),
     )
+
+
+def worker_overviews(rows: Sequence[WorkerMinute], since: datetime) -> list[WorkerOverview]:
+    """Each worker's work per minute from ``since``: the difference between the
+    counts of its minute and of its previous one (``Store.worker_minutes``), the
+    busiest first. Counts that went down (the worker registered again) start from 0."""
+    by_worker: dict[str, list[WorkerMinute]] = {}
+    for row in rows:
+        by_worker.setdefault(row.worker_id, []).append(row)
+    found = []
+    for worker_id, minutes in by_worker.items():
+        history = _minute_differences(sorted(minutes, key=lambda m: m.minute), since)
+        total = sum((t for _, t in history), Throughput())
+        if history:
+            found.append(WorkerOverview(worker_id, history, total))
+    found.sort(key=lambda w: (-(w.throughput.completed + w.throughput.failed), w.worker_id))
+    return found[:MAX_CHARTED_WORKERS]
+
+
+def _minute_differences(
+    minutes: list[WorkerMinute], since: datetime
+) -> list[tuple[datetime, Throughput]]:
+    history = []
+    processed = failed = 0
+    for row in minutes:
+        if row.processed < processed or row.failed < failed:
+            processed = failed = 0
+        done, lost = row.processed - processed, row.failed - failed
+        processed, failed = row.processed, row.failed
+        if row.minute >= since and done:
+            history.append((row.minute, Throughput(0, max(done - lost, 0), lost)))
+    return history
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +156,11 @@ class WaitReason:
 
     ``code`` is one of ``not_waiting`` (the job is not waiting at all),
     ``queue_paused``, ``no_worker`` (no live worker takes jobs from its queue),
-    ``scheduled`` (due at ``until``), ``retry_backoff`` (its next attempt is due at
-    ``until``), ``jobs_ahead`` (``count`` due jobs of its queue come first in claim
-    order) or ``next_in_line`` (due, nothing ahead: the next free worker slot of its
-    queue takes it).
+    ``no_task_worker`` (live workers take its queue, but none has its task at the
+    version it names), ``scheduled`` (due at ``until``), ``retry_backoff`` (its
+    next attempt is due at ``until``), ``jobs_ahead`` (``count`` due jobs of its
+    queue come first in claim order) or ``next_in_line`` (due, nothing ahead: the
+    next free worker slot of its queue takes it).
     """
 
     code: str
@@ -129,13 +180,7 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         reasons.append(
             WaitReason("queue_paused", f"Queue {job.queue_name!r} is paused: resume it to run jobs")
         )
-    alive_since = now - timedelta(seconds=system.settings.rescue_after)
-    if not await system.store.live_workers_for_queue(job.queue_name, alive_since):
-        text = (
-            f"No live worker takes jobs from queue {job.queue_name!r} (none has sent a "
-            f"heartbeat in the last {system.settings.rescue_after:g} s)"
-        )
-        reasons.append(WaitReason("no_worker", text))
+    reasons += _worker_reasons(job, await live_workers(system), system.settings.rescue_after)
     due = job.scheduled_at
     if due is not None and due > now:
         if job.status is Status.RETRYING:
@@ -153,6 +198,30 @@ async def wait_reasons(system: JobSystem, job_id: str) -> tuple[Job, list[WaitRe
         text = "Due with nothing ahead: the next free worker slot of its queue takes it"
         reasons.append(WaitReason("next_in_line", text, count=0))
     return job, reasons
+
+
+def _worker_reasons(job: Job, live: list[WorkerRecord], rescue_after: float) -> list[WaitReason]:
+    """No live worker could claim the job: none takes its queue, or those that do
+    lack its task (at the version the job names). The rule of the claim
+    statements (``workers.serves``), over the workers that are not gone."""
+    of_queue = [w for w in live if w.queues is None or job.queue_name in w.queues]
+    if not of_queue:
+        text = (
+            f"No live worker takes jobs from queue {job.queue_name!r} (none that does "
+            f"has sent a heartbeat in the last {rescue_after:g} s)"
+        )
+        return [WaitReason("no_worker", text)]
+    if any(serves(w.tasks, job.task_name, job.version) for w in of_queue):
+        return []
+    task = f"task {job.task_name!r}" + (f" (version {job.version!r})" if job.version else "")
+    elsewhere = sum(1 for w in live if serves(w.tasks, job.task_name, job.version))
+    text = f"No live worker has {task}"
+    if elsewhere:
+        text += f" in queue {job.queue_name!r} ({elsewhere} take other queues only)"
+    else:
+        other = "other tasks or versions" if job.version else "other tasks"
+        text += f": the {len(of_queue)} live worker(s) of queue {job.queue_name!r} run {other}"
+    return [WaitReason("no_task_worker", text, count=len(of_queue))]
 
 
 def _not_waiting(job: Job) -> str:

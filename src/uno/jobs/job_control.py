@@ -70,9 +70,13 @@ async def worker(system: JobSystem, worker_id: str) -> WorkerView | None:
     return WorkerView(found, found.state(system.clock.now(), silent_after, gone_after))
 
 
+async def live_workers(system: JobSystem) -> list[WorkerRecord]:
+    """The workers that may still claim jobs: alive or silent, not gone."""
+    return [v.worker for v in await workers(system) if v.state is not WorkerState.GONE]
+
+
 async def backlog(system: JobSystem) -> list[TaskBacklog]:
     """Waiting jobs per task and version, each marked runnable or not by the workers
     alive now (a worker that did not say what it runs runs anything)."""
-    views = await workers(system)
-    live = [v.worker.tasks for v in views if v.state is not WorkerState.GONE]
+    live = [w.tasks for w in await live_workers(system)]
     return task_backlogs(await system.store.waiting_tasks(), live)

@@ -9,8 +9,9 @@ the same numbers for the same jobs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -207,6 +208,14 @@ class JobStats:
     by_priority: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobStats:
+        """The statistics ``to_json`` wrote."""
+        return cls(**json.loads(text))
+
     @classmethod
     def from_groups(cls, groups: Iterable[JobGroup]) -> JobStats:
         """The statistics of the jobs a store counted in ``groups``."""
@@ -255,6 +264,28 @@ class QueueInfo:
     name: str
     size: int
     is_paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerMinute:
+    """A worker's counts as they stood at its last heartbeat of one minute (``minute``
+    is its start, UTC): attempts it ended and those that failed, since it started.
+    The difference from its previous minute is what it did in between."""
+
+    minute: datetime
+    worker_id: str
+    processed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """Job statistics as last counted when that was costly: when, how long it took
+    (seconds), and the statistics as JSON (``JobStats.to_json``)."""
+
+    computed_at: datetime
+    took: float
+    stats: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,17 +18,31 @@ ENV_PREFIX = "UNO_JOBS_"
 #: The data folder when none is configured and no SQLite file URL is given.
 DEFAULT_DATA_DIR = Path(".uno-jobs")
 SQLITE_PREFIX = "sqlite:///"
+#: ``Settings.worker_durable_acks`` unless configured: see docs/architecture.md
+#: for why.
+DEFAULT_DURABLE_ACKS = False
+
+
+def sqlite_target(url: str) -> str:
+    """What SQLite opens for ``sqlite:///relative.db`` or ``sqlite:////absolute.db``:
+    the file's path, or ``:memory:`` / a ``file:`` URI as written; ``ValueError``
+    for any other URL."""
+    target = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
+    if not url.startswith(SQLITE_PREFIX) or not target:
+        raise ValueError(f"Not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return target
 
 
 def sqlite_file(url: str) -> Path | None:
     """The database file a ``sqlite:///`` URL names; ``None`` for other URLs,
     ``:memory:`` and ``file:`` URIs (which SQLite reads itself)."""
-    if not url.startswith(SQLITE_PREFIX):
+    try:
+        target = sqlite_target(url)
+    except ValueError:
         return None
-    path = url.removeprefix(SQLITE_PREFIX).split("?", 1)[0]
-    if not path or path == ":memory:" or path.startswith("file:"):
+    if target == ":memory:" or target.startswith("file:"):
         return None
-    return Path(path)
+    return Path(target)
 
 
 def data_dir_beside(database_file: Path) -> Path:
@@ -47,6 +61,24 @@ def absolute_sqlite_url(url: str) -> str:
         return url
     _, query_sep, query = url.partition("?")
     return f"{SQLITE_PREFIX}{path.absolute()}{query_sep}{query}"
+
+
+#: The words a yes/no setting accepts, either case (``UNO_JOBS_WORKER_DURABLE_ACKS``).
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def flag_from_env(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """The yes/no setting ``name`` (``1/true/yes/on``, ``0/false/no/off``);
+    ``default`` when unset or empty. Anything else is refused, so a typo never
+    turns a setting off unnoticed."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(f"{name} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}, got {raw!r}")
 
 
 #: Shortest HS256 secret accepted: RFC 7518 asks for a key as long as the hash
@@ -155,6 +187,12 @@ class Settings:
     rescue_after: float = 30.0
     shutdown_grace: float = 30.0
     retention: float = 7 * 24 * 3600.0
+    #: Whether a worker's claims, outcomes and heartbeats wait for the database's
+    #: flush to disk at commit (``UNO_JOBS_WORKER_DURABLE_ACKS``). Off, a crash of
+    #: the database server or its machine can forget the last ones, and those jobs
+    #: run again; enqueues and every other write commit as they would anyway
+    #: (docs/architecture.md, "Acknowledgements").
+    worker_durable_acks: bool = DEFAULT_DURABLE_ACKS
     #: Every bound a caller controls (``uno.jobs.limits``).
     limits: Limits = field(default_factory=Limits)
     #: Timeouts and keepalives of PostgreSQL connections.
@@ -232,6 +270,9 @@ class Settings:
             rescue_after=number("RESCUE_AFTER", 30.0),
             shutdown_grace=number("SHUTDOWN_GRACE", 30.0),
             retention=number("RETENTION", 7 * 24 * 3600.0),
+            worker_durable_acks=flag_from_env(
+                env, f"{ENV_PREFIX}WORKER_DURABLE_ACKS", DEFAULT_DURABLE_ACKS
+            ),
             limits=Limits.from_env(env),
             postgres=PostgresSettings.from_env(env),
         )

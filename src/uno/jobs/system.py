@@ -29,10 +29,10 @@ from uno.jobs.job_batch import JobBatch
 from uno.jobs.jobs import Job, Status
 from uno.jobs.limits import check_count, check_text, text_fault
 from uno.jobs.private_files import prepare_sqlite_file
-from uno.jobs.queries import JobFilter, JobStats, QueueInfo
+from uno.jobs.queries import JobFilter, JobStats, QueueInfo, StatsSnapshot
 from uno.jobs.settings import Settings
 from uno.jobs.store import Store, create_store
-from uno.jobs.store.stats import SharedStats
+from uno.jobs.store.stats import STALE_FOR, SharedStats
 from uno.jobs.tasks import DEFAULT_QUEUE, DEFAULT_VERSION, Executor, Task, TaskRef, TaskRegistry
 from uno.jobs.waiting import JobWaiters
 
@@ -77,7 +77,9 @@ class JobSystem:
         self._schedules: ScheduleManager | None = None
         self._blocking: BlockingJobSystem | None = None
         self._group_commit = GroupCommit(self._insert_jobs)
-        self._stats = SharedStats(self._count_jobs)
+        self._stats = SharedStats(
+            self._count_jobs, stale_for=STALE_FOR, load=self._kept_stats, save=self._keep_stats
+        )
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -101,6 +103,7 @@ class JobSystem:
         return self
 
     async def close(self) -> None:
+        await self._stats.stop()
         if self._opened:
             await self.store.close()
             self._opened = False
@@ -381,6 +384,17 @@ class JobSystem:
 
     async def _count_jobs(self) -> JobStats:
         return JobStats.from_groups(await self.store.job_groups())
+
+    async def _kept_stats(self) -> tuple[JobStats, float, float] | None:
+        kept = await self.store.load_stats_snapshot()
+        if kept is None:
+            return None
+        age = (self.clock.now() - kept.computed_at).total_seconds()
+        return JobStats.from_json(kept.stats), age, kept.took
+
+    async def _keep_stats(self, stats: JobStats, took: float) -> None:
+        snapshot = StatsSnapshot(self.clock.now(), took, stats.to_json())
+        await self.store.save_stats_snapshot(snapshot)
 
     # -- waiting for results --------------------------------------------------
     async def wait(

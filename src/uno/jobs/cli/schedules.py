@@ -24,7 +24,6 @@ from uno.jobs.cli.output import (
     print_json,
     print_table,
 )
-from uno.jobs.jobs import Job
 from uno.jobs.schedules import Schedule
 from uno.jobs.system import JobSystem
 
@@ -128,31 +127,12 @@ def delete(
         typer.echo(f"Schedule {schedule_id} deleted")
 
 
-async def run_now(system: JobSystem, schedule_id: str) -> Job:
-    """Enqueue one job with the schedule's settings now, by name."""
-    schedule = await system.schedules.get(schedule_id)
-    metadata = {**schedule.metadata, "schedule_id": schedule.id, "schedule_name": schedule.name}
-    return await system.enqueue_by_name(
-        schedule.task_name,
-        schedule.args,
-        schedule.kwargs,
-        queue=schedule.queue_name,
-        priority=schedule.priority,
-        max_retries=schedule.max_retries,
-        retry_delay=schedule.retry_delay,
-        timeout=schedule.timeout,
-        tags=schedule.tags,
-        metadata=metadata,
-        version=schedule.version,
-    )
-
-
 @schedules_cli.command("run")
 def run(
     schedule_id: ScheduleIdArgument, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
     """Enqueue the schedule's job now, out of turn (its next run stays as it is)."""
-    job = on_database(database, lambda s: run_now(s, schedule_id))
+    job = on_database(database, lambda s: s.schedules.run_now(schedule_id))
     if as_json:
         print_json(JobViewDto.from_domain(job))
     else:

@@ -37,11 +37,25 @@ def worker(
     concurrency: int | None = typer.Option(
         None, "--concurrency", min=1, help="Jobs run at once (default: UNO_JOBS_CONCURRENCY)."
     ),
+    durable_acks: bool | None = typer.Option(
+        None,
+        "--durable-acks/--async-acks",
+        help="Durable: claims, outcomes and heartbeats wait for the database's disk flush. "
+        "Async: they do not, and a crash of the database can undo the last ones, which "
+        "then run again (default: UNO_JOBS_WORKER_DURABLE_ACKS, else async).",
+    ),
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "text",
 ) -> None:
     """Run jobs from the queues until stopped; one INFO line per job outcome."""
-    system = load_system(app, log_level, log_format, database_url=database, concurrency=concurrency)
+    system = load_system(
+        app,
+        log_level,
+        log_format,
+        database_url=database,
+        concurrency=concurrency,
+        worker_durable_acks=durable_acks,
+    )
     names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     run_loop(run_worker(system, queues=names))
 
@@ -53,10 +67,12 @@ async def run_worker(system: JobSystem, *, queues: list[str] | None = None) -> N
     try:
         await system.open()
         log.info(
-            "worker %s started: queues=%s concurrency=%d database=%s",
+            "worker %s started: queues=%s concurrency=%d acks=%s database=%s",
             runner.worker_id,
             ",".join(runner.queues) if runner.queues else "*",
             runner.concurrency,
+            # the store's own value: an app may have built its store itself
+            "durable" if getattr(system.store, "durable_acks", False) else "async",
             masked_url(system.store.url),
         )
         await runner.run()

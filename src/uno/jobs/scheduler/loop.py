@@ -16,10 +16,10 @@ import logging
 from datetime import datetime, timedelta
 
 from uno.jobs.clock import as_utc
-from uno.jobs.enqueue import JobRequest
 from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job
 from uno.jobs.scheduler.maintenance import Maintenance
+from uno.jobs.scheduler.manager import schedule_job
 from uno.jobs.scheduler.occurrences import latest_occurrence, next_occurrence
 from uno.jobs.schedules import Schedule
 from uno.jobs.system import JobSystem
@@ -119,27 +119,7 @@ class Scheduler:
 
     def build_job(self, schedule: Schedule, occurrence: datetime, now: datetime) -> Job:
         """The job for one occurrence: the schedule's settings, and where it came from."""
-        metadata = {
-            **schedule.metadata,
-            "schedule_id": schedule.id,
-            "schedule_name": schedule.name,
-            "scheduled_occurrence": occurrence.isoformat(),
-        }
-        request = JobRequest(
-            task_name=schedule.task_name,
-            args=schedule.args,
-            kwargs=schedule.kwargs,
-            queue_name=schedule.queue_name,
-            priority=schedule.priority,
-            scheduled_at=occurrence,
-            max_retries=schedule.max_retries,
-            retry_delay=schedule.retry_delay,
-            timeout=schedule.timeout,
-            tags=schedule.tags,
-            metadata=metadata,
-            version=schedule.version,
-        )
-        return self.system.build_job(request, now)
+        return self.system.build_job(schedule_job(schedule, occurrence), now)
 
     # -- the loop ---------------------------------------------------------------
     async def run(self) -> None:

@@ -12,14 +12,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from uno.jobs.enqueue import JobRequest
 from uno.jobs.errors import ScheduleNotFound, StoreUnavailable, TaskNotFound, ValidationError
-from uno.jobs.jobs import Priority
+from uno.jobs.jobs import Job, Priority
 from uno.jobs.limits import text_fault
 from uno.jobs.queries import ScheduleFilter
 from uno.jobs.scheduler.occurrences import next_occurrence
 from uno.jobs.scheduler.spec import SPEC_FIELDS, ScheduleSpec, validated_schedule
 from uno.jobs.schedules import Interval, Schedule, ScheduleStatus
-from uno.jobs.tasks import Task
+from uno.jobs.tasks import DEFAULT_QUEUE, Task, TaskRef
 
 if TYPE_CHECKING:
     from uno.jobs.system import JobSystem
@@ -208,6 +209,16 @@ class ScheduleManager:
                 return resumed
         raise _kept_changing(schedule_id)
 
+    async def run_now(self, schedule_id: str) -> Job:
+        """Enqueue the schedule's job now, out of turn: due at once, its next run left
+        as it is (paused schedules too). By name, so that a process without the
+        task's code (the CLI, an API server of another app) can still do it."""
+        schedule = await self.get(schedule_id)
+        ref = TaskRef(schedule.task_name, queue=schedule.queue_name or DEFAULT_QUEUE)
+        request = replace(schedule_job(schedule, None), task_ref=ref)
+        (job,) = await self.system.enqueue_many([request])
+        return job
+
     # -- validation ---------------------------------------------------------------
     def _validated(self, spec: ScheduleSpec, now: datetime) -> Schedule:
         """The schedule ``spec`` asks for, every field checked (see ``scheduler/spec.py``)."""
@@ -219,6 +230,35 @@ class ScheduleManager:
             return self.system.registry.get(schedule.task_name, schedule.version)
         except TaskNotFound:
             return None
+
+
+def schedule_job(schedule: Schedule, occurrence: datetime | None) -> JobRequest:
+    """The job a schedule enqueues: its settings, and in its metadata where it came
+    from. ``occurrence``: the one it fires for (the job is due then, and says so);
+    None: a run out of turn (due at once, ``run_now`` in its metadata)."""
+    metadata: dict[str, Any] = {
+        **schedule.metadata,
+        "schedule_id": schedule.id,
+        "schedule_name": schedule.name,
+    }
+    if occurrence is None:
+        metadata["run_now"] = True
+    else:
+        metadata["scheduled_occurrence"] = occurrence.isoformat()
+    return JobRequest(
+        task_name=schedule.task_name,
+        args=schedule.args,
+        kwargs=schedule.kwargs,
+        queue_name=schedule.queue_name,
+        priority=schedule.priority,
+        scheduled_at=occurrence,
+        max_retries=schedule.max_retries,
+        retry_delay=schedule.retry_delay,
+        timeout=schedule.timeout,
+        tags=schedule.tags,
+        metadata=metadata,
+        version=schedule.version,
+    )
 
 
 def _known_id(schedule_id: str) -> None:

@@ -23,10 +23,12 @@ def create_store(url: str, *, settings: Settings | None = None, **options: objec
 
     ``settings`` supply what the store's engine reads from them (PostgreSQL:
     ``settings.postgres``, its timeouts and keepalives; both: the attempts kept per
-    job, ``settings.limits.max_attempts_kept``); the defaults otherwise.
+    job, ``settings.limits.max_attempts_kept``, and how a worker's bookkeeping
+    commits, ``settings.worker_durable_acks``); the defaults otherwise.
     """
     if settings is not None:
         options.setdefault("attempts_kept", settings.limits.max_attempts_kept)
+        options.setdefault("durable_acks", settings.worker_durable_acks)
     if url.startswith("sqlite:"):
         from uno.jobs.store.sqlite import SQLiteStore
 

@@ -30,6 +30,8 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    StatsSnapshot,
+    WorkerMinute,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
 from uno.jobs.workers import TaskRef, WorkerRecord
@@ -388,9 +390,17 @@ class Store(Protocol):
         order (see ``fetch_jobs``), counted up to ``cap``; 0 for a job that is not
         waiting or not due."""
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        """How many registered workers take jobs from ``queue_name`` (they named it,
-        or no queue at all) and have sent a heartbeat since ``alive_since``."""
+    async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
+        """The workers' counts per minute in [``since``, ``until``) as their heartbeats
+        left them (see ``heartbeat``), by worker then minute, each worker's first
+        preceded by its last minute before ``since`` (what its window starts from)."""
+
+    async def save_stats_snapshot(self, snapshot: StatsSnapshot) -> None:
+        """Keep ``snapshot`` as the last costly statistics (an older one never
+        replaces a newer one)."""
+
+    async def load_stats_snapshot(self) -> StatsSnapshot | None:
+        """The statistics ``save_stats_snapshot`` kept last, if any."""
 
     # -- workers --------------------------------------------------------------
     async def register_worker(
@@ -417,11 +427,14 @@ class Store(Protocol):
         """Waiting jobs (pending, retrying) counted per (task, version)."""
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        """Prove ``worker_id`` alive; one statement, whatever it holds.
+        """Prove ``worker_id`` alive; one statement (one transaction on SQLite),
+        whatever it holds.
 
         A worker that ``rescue_jobs`` forgot (it was silent too long) is
         registered again, or every job it fetched from then on would be
-        taken for an orphan and rescued while it runs.
+        taken for an orphan and rescued while it runs. The worker's counts as
+        they stand are kept in its row of the minute in ``worker_history`` (the
+        per-worker charts): the beat carries them, so no job pays for them.
         """
 
     async def unregister_worker(self, worker_id: str) -> None:

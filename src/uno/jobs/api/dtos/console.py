@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from uno.jobs.api.dtos.common import PriorityEnum, StatusEnum, UtcDateTime
 from uno.jobs.api.dtos.jobs import JobStatsDto
 from uno.jobs.bulk import BulkOutcome
-from uno.jobs.console import Overview, WaitReason
+from uno.jobs.console import MAX_CHARTED_WORKERS, Overview, WaitReason
 from uno.jobs.jobs import Priority, Status
 from uno.jobs.queries import JobFilter
 
@@ -97,6 +97,19 @@ class QueueOverviewDto(BaseModel):
     failure_rate: float | None
 
 
+class WorkerMinuteDto(BaseModel):
+    minute: UtcDateTime
+    completed: int = Field(description="Attempts the worker completed in the minute")
+    failed: int = Field(description="Attempts of the worker that failed or timed out")
+
+
+class WorkerOverviewDto(BaseModel):
+    worker_id: str
+    completed: int = Field(description="Attempts completed in the window")
+    failed: int = Field(description="Attempts failed or timed out in the window")
+    history: list[WorkerMinuteDto] = Field(description="Minutes with work, oldest first")
+
+
 class OverviewDto(BaseModel):
     now: UtcDateTime
     since: UtcDateTime
@@ -105,6 +118,11 @@ class OverviewDto(BaseModel):
     stats: JobStatsDto
     failure_rate: float | None = Field(
         description="Failed or timed-out share of the jobs that ended in the window"
+    )
+    workers: list[WorkerOverviewDto] = Field(
+        default_factory=list,
+        description=f"The workers that did the most in the window (at most "
+        f"{MAX_CHARTED_WORKERS}), from the counts their heartbeats keep in the store",
     )
 
     @classmethod
@@ -138,6 +156,18 @@ class OverviewDto(BaseModel):
             ],
             stats=JobStatsDto.from_domain(view.stats),
             failure_rate=view.throughput.failure_rate,
+            workers=[
+                WorkerOverviewDto(
+                    worker_id=w.worker_id,
+                    completed=w.throughput.completed,
+                    failed=w.throughput.failed,
+                    history=[
+                        WorkerMinuteDto(minute=m, completed=t.completed, failed=t.failed)
+                        for m, t in w.history
+                    ],
+                )
+                for w in view.workers
+            ],
         )
 
 
@@ -146,6 +176,7 @@ class WaitReasonDto(BaseModel):
         "not_waiting",
         "queue_paused",
         "no_worker",
+        "no_task_worker",
         "scheduled",
         "retry_backoff",
         "jobs_ahead",

@@ -59,7 +59,8 @@ def build_router(ctx: RouteContext) -> APIRouter:
         tags=["jobs"],
     )
     async def job_wait_reasons(job_id: str, system: JobSystem = system_dep) -> WaitReasonsDto:
-        """Why a waiting job has not run yet: its queue is paused, it is scheduled
+        """Why a waiting job has not run yet: its queue is paused, no live worker
+        takes its queue or has its task (at the version it names), it is scheduled
         for later or waits for its retry backoff (until when), or how many due jobs
         of its queue come first."""
         job, reasons = await wait_reasons(system, job_id)

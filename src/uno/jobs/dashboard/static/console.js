@@ -229,19 +229,19 @@ async function poll() {
 }
 
 // -- overview ------------------------------------------------------------------------
-function throughputChart(history, since, now, minutes) {
+function throughputChart(history, since, now, minutes, keys = ["enqueued", "completed", "failed"],
+  H = 200, label = "Jobs", W = 800) {
   const start = Math.floor(new Date(since).getTime() / 60000);
   const end = Math.floor(new Date(now).getTime() / 60000);
   const step = Math.max(1, Math.ceil((end - start + 1) / 240));   // at most 240 buckets
   const buckets = Math.ceil((end - start + 1) / step);
-  const series = { enqueued: new Array(buckets).fill(0), completed: new Array(buckets).fill(0),
-    failed: new Array(buckets).fill(0) };
+  const series = Object.fromEntries(keys.map((key) => [key, new Array(buckets).fill(0)]));
   for (const m of history) {
     const i = Math.floor((Math.floor(new Date(m.minute).getTime() / 60000) - start) / step);
     if (i < 0 || i >= buckets) continue;
     for (const key of Object.keys(series)) series[key][i] += m[key];
   }
-  const W = 800, H = 200, P = 28;
+  const P = 28;
   const peak = Math.max(1, ...Object.values(series).flat());
   const x = (i) => P + (buckets <= 1 ? 0 : (i * (W - 2 * P)) / (buckets - 1));
   const y = (v) => H - P - (v * (H - 2 * P)) / peak;
@@ -251,7 +251,7 @@ function throughputChart(history, since, now, minutes) {
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
   const per = step === 1 ? "minute" : `${step} minutes`;
-  svg.setAttribute("aria-label", `Jobs per ${per} over the last ${minutes} minutes`);
+  svg.setAttribute("aria-label", `${label} per ${per} over the last ${minutes} minutes`);
   const add = (tag, attrs, text) => {
     const node = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -275,6 +275,20 @@ function throughputChart(history, since, now, minutes) {
   return h("div", {}, svg, legend, h("p", { class: "muted", text: `per ${per}; from the store's history` }));
 }
 
+// One small chart per worker: the attempts it completed and failed per minute, from the
+// counts its heartbeats keep in the store (so every API process draws the same).
+function workerCharts(view, minutes) {
+  if (!view.workers || !view.workers.length) {
+    return h("p", { class: "muted", text: "No worker ended an attempt in this window." });
+  }
+  return h("div", { class: "worker-charts" }, view.workers.map((w) =>
+    h("div", { class: "worker-chart", "data-worker": w.worker_id },
+      h("b", { class: "mono", text: w.worker_id }),
+      h("span", { class: "muted", text: ` attempts: ${w.completed} completed, ${w.failed} failed` }),
+      throughputChart(w.history, view.since, view.now, minutes, ["completed", "failed"], 150,
+        `Attempts of worker ${w.worker_id}`, 400))));
+}
+
 async function renderOverview(main, query) {
   const minutes = query.get("minutes") === "1440" ? 1440 : 60;
   const ranges = h("div", { class: "toolbar" },
@@ -285,8 +299,10 @@ async function renderOverview(main, query) {
   const chart = h("div", { id: "overview-chart" });
   const queues = h("div", { id: "overview-queues" });
   const workers = h("div", { id: "overview-workers" });
+  const perWorker = h("div", { id: "overview-worker-charts" });
   main.replaceChildren(h("h1", { text: "Overview" }), ranges, cards,
-    h("h2", { text: "Throughput" }), chart, h("h2", { text: "Queues" }), queues, workers);
+    h("h2", { text: "Throughput" }), chart, h("h2", { text: "Queues" }), queues, workers,
+    h("h2", { text: "Throughput per worker" }), perWorker);
 
   async function refresh() {
     const view = await api(`/console/overview?minutes=${minutes}`);
@@ -301,6 +317,7 @@ async function renderOverview(main, query) {
       card(`failure rate (${minutes === 60 ? "hour" : "day"})`, rate, "failure-rate"),
       card("avg wait", seconds(s.avg_wait_time), "wait"), card("avg run", seconds(s.avg_run_time), "run"));
     chart.replaceChildren(throughputChart(view.history, view.since, view.now, minutes));
+    perWorker.replaceChildren(workerCharts(view, minutes));
     queues.replaceChildren(view.queues.length ? table(
       ["Queue", "Waiting", "Oldest due job waited", "Enqueued", "Completed", "Failed", "Failure rate", "State"],
       view.queues.map((q) => [
@@ -650,12 +667,8 @@ function scheduleForm(tasks, schedule, onDone) {
 }
 
 async function runScheduleNow(s) {
-  // "Run now" enqueues one job with the schedule's definition; next_run_at is unchanged.
-  const body = { task_name: s.task_name, args: s.args, kwargs: s.kwargs, priority: s.priority,
-    tags: s.tags, metadata: { ...s.metadata, schedule_id: s.id, run_now: true } };
-  if (s.queue_name) body.queue_name = s.queue_name;
-  if (s.version) body.version = s.version;
-  return api("/jobs", { method: "POST", body });
+  // One job with the schedule's definition, due now; next_run_at is unchanged.
+  return api(`/schedules/${encodeURIComponent(s.id)}/run`, { method: "POST" });
 }
 
 async function renderSchedules(main) {

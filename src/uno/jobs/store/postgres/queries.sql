@@ -357,10 +357,6 @@ SELECT queue_name, min(scheduled_at) AS oldest FROM jobs
 WHERE status IN {{waiting}} AND scheduled_at <= %(now)s
 GROUP BY queue_name;
 
--- name: live_workers_for_queue
-SELECT count(*) AS live FROM workers
-WHERE heartbeat_at >= %(since)s AND (queues IS NULL OR %(queue)s = ANY(queues));
-
 -- name: jobs_ahead
 -- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
 SELECT count(*) AS ahead FROM (
@@ -418,15 +414,58 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: heartbeat
 -- A worker forgotten after a long pause registers itself again, so the jobs it
--- fetches next are not taken for orphans.
-INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
-VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s)
-ON CONFLICT (id) DO UPDATE SET
-    heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at), gone_at = NULL;
+-- fetches next are not taken for orphans. Its counts as they stand go to the
+-- minute's row of worker_history (the per-worker charts), in the same statement.
+WITH beat AS (
+    INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
+    VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s)
+    ON CONFLICT (id) DO UPDATE SET
+        heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at), gone_at = NULL
+    RETURNING id, processed, failed
+)
+INSERT INTO worker_history (minute, worker_id, processed, failed)
+SELECT date_trunc('minute', %(now)s::timestamptz), id, processed, failed FROM beat
+ON CONFLICT (worker_id, minute) DO UPDATE SET
+    processed = excluded.processed, failed = excluded.failed;
 
 -- name: unregister_worker
--- Kept for the workers view, gone since its last heartbeat, until pruned.
-UPDATE workers SET gone_at = heartbeat_at WHERE id = %(id)s;
+-- Kept for the workers view, gone since its last heartbeat, until pruned; its
+-- last counts are kept in the minute of that heartbeat.
+WITH gone AS (
+    UPDATE workers SET gone_at = heartbeat_at WHERE id = %(id)s
+    RETURNING id, heartbeat_at, processed, failed
+)
+INSERT INTO worker_history (minute, worker_id, processed, failed)
+SELECT date_trunc('minute', heartbeat_at), id, processed, failed FROM gone
+ON CONFLICT (worker_id, minute) DO UPDATE SET
+    processed = excluded.processed, failed = excluded.failed;
+
+-- name: worker_minutes
+-- The rows of worker_history in [since, until), and for each worker in them the
+-- last row before since: the counts its first minute in the window started from.
+SELECT h.minute, h.worker_id, h.processed, h.failed FROM worker_history AS h
+WHERE h.minute >= %(since)s AND h.minute < %(until)s
+UNION ALL
+SELECT b.minute, b.worker_id, b.processed, b.failed
+FROM (SELECT DISTINCT worker_id FROM worker_history
+      WHERE minute >= %(since)s AND minute < %(until)s) AS w,
+LATERAL (SELECT * FROM worker_history AS p
+         WHERE p.worker_id = w.worker_id AND p.minute < %(since)s
+         ORDER BY p.minute DESC LIMIT 1) AS b
+ORDER BY 2, 1;
+
+-- name: prune_worker_history
+DELETE FROM worker_history WHERE minute < %(before)s;
+
+-- name: save_stats_snapshot
+INSERT INTO job_stats_snapshot (id, computed_at, took, stats)
+VALUES (1, %(computed_at)s, %(took)s, %(stats)s)
+ON CONFLICT (id) DO UPDATE SET
+    computed_at = excluded.computed_at, took = excluded.took, stats = excluded.stats
+WHERE job_stats_snapshot.computed_at <= excluded.computed_at;
+
+-- name: load_stats_snapshot
+SELECT computed_at, took, stats FROM job_stats_snapshot WHERE id = 1;
 
 -- name: prune_gone_workers
 DELETE FROM workers WHERE gone_at < %(before)s;

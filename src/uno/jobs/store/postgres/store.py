@@ -41,10 +41,12 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    StatsSnapshot,
+    WorkerMinute,
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.settings import PostgresSettings, masked_url
+from uno.jobs.settings import DEFAULT_DURABLE_ACKS, PostgresSettings, masked_url
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -188,8 +190,12 @@ class PostgresStore:
         max_size: int = 10,
         connection: PostgresSettings | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
+        durable_acks: bool = DEFAULT_DURABLE_ACKS,
     ) -> None:
         self.url = url
+        #: Whether a worker's claims, outcomes and heartbeats wait for the WAL
+        #: flush (``Settings.worker_durable_acks``; see ``_bookkeeping_pool``).
+        self.durable_acks = durable_acks
         #: The attempts of each job's history kept (``Limits.max_attempts_kept``).
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []
@@ -294,18 +300,20 @@ class PostgresStore:
     async def _bookkeeping_pool(self) -> AsyncConnectionPool[Conn]:
         """Connections for a worker's own claims, outcomes and heartbeats.
 
-        They commit without waiting for the WAL flush (``synchronous_commit=off``):
-        a PostgreSQL crash can forget the last fraction of a second of them, and
-        those jobs then run again, which at-least-once delivery allows (a worker
-        hands back what it holds after any store error). Enqueues, cancels and
-        schedule changes keep the server's durable default.
+        With ``durable_acks`` they commit as every other write does (the server's
+        ``synchronous_commit``, by default waiting for the WAL flush). Without, their
+        sessions set ``synchronous_commit=off``: a commit is visible at once but not
+        yet on disk, so a crash of the PostgreSQL server or its machine can forget
+        the last fraction of a second of them, and those jobs then run again, which
+        at-least-once delivery allows (a worker hands back what it holds after any
+        store error). This pool is the one place the choice is made: enqueues,
+        cancels and schedule changes never use it.
         """
         if self._bookkeeping is None:
             async with self._bookkeeping_lock:
                 if self._bookkeeping is None:
-                    self._bookkeeping = await self._open_pool(
-                        1, 2, options="-c synchronous_commit=off"
-                    )
+                    options = None if self.durable_acks else "-c synchronous_commit=off"
+                    self._bookkeeping = await self._open_pool(1, 2, options=options)
         return self._bookkeeping
 
     async def close(self) -> None:
@@ -684,6 +692,7 @@ class PostgresStore:
                     return None
                 await self._store_minutes(conn, history)
                 await conn.execute(self._q["prune_history"], params)
+                await conn.execute(self._q["prune_worker_history"], params)
                 jobs = (await conn.execute(self._q["prune_jobs_batch"], params)).rowcount
                 cur = await conn.execute(self._q["prune_occurrences_batch"], params)
                 occurrences = cur.rowcount
@@ -810,11 +819,6 @@ class PostgresStore:
         found = await self._query(self._q["jobs_ahead"], params, idempotent=True)
         return int(found[0]["ahead"]) if found else 0
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        params = {"queue": queue_name, "since": as_utc(alive_since)}
-        found = await self._query(self._q["live_workers_for_queue"], params, idempotent=True)
-        return int(found[0]["live"]) if found else 0
-
     # -- workers --------------------------------------------------------------
     async def register_worker(
         self,
@@ -855,6 +859,29 @@ class PostgresStore:
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
+
+    async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
+        params = {"since": as_utc(since), "until": as_utc(until)}
+        found = await self._query(self._q["worker_minutes"], params, idempotent=True)
+        return [
+            WorkerMinute(r["minute"], r["worker_id"], int(r["processed"]), int(r["failed"]))
+            for r in found
+        ]
+
+    async def save_stats_snapshot(self, snapshot: StatsSnapshot) -> None:
+        params = {
+            "computed_at": as_utc(snapshot.computed_at),
+            "took": snapshot.took,
+            "stats": snapshot.stats,
+        }
+        await self._rowcount(self._q["save_stats_snapshot"], params, idempotent=True)
+
+    async def load_stats_snapshot(self) -> StatsSnapshot | None:
+        found = await self._query(self._q["load_stats_snapshot"], {}, idempotent=True)
+        if not found:
+            return None
+        row = found[0]
+        return StatsSnapshot(row["computed_at"], float(row["took"]), str(row["stats"]))
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         params = {

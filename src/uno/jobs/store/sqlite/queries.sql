@@ -313,11 +313,6 @@ SELECT queue_name, min(scheduled_at) FROM jobs
 WHERE status IN {{waiting}} AND scheduled_at <= :now
 GROUP BY queue_name
 
--- name: live_workers_for_queue
-SELECT count(*) FROM workers
-WHERE heartbeat_at >= :since
-  AND (queues IS NULL OR :queue IN (SELECT value FROM json_each(workers.queues)))
-
 -- name: jobs_ahead
 -- Claim order is (priority, scheduled_at, seq), as in fetch_jobs.
 SELECT count(*) FROM (
@@ -411,7 +406,44 @@ ON CONFLICT (id) DO UPDATE SET
 
 -- name: unregister_worker
 -- Kept for the workers view, gone since its last heartbeat, until pruned.
-UPDATE workers SET gone_at = heartbeat_at WHERE id = ?
+UPDATE workers SET gone_at = heartbeat_at WHERE id = :id
+
+-- name: record_worker_minute
+-- After heartbeat (in its transaction), or unregister_worker (at its heartbeat's
+-- minute): the worker's counts as they stand, in the minute's row of
+-- worker_history (the per-worker charts).
+INSERT INTO worker_history (minute, worker_id, processed, failed)
+SELECT coalesce(:minute, CAST(heartbeat_at / 60 AS INTEGER) * 60.0), id, processed, failed
+FROM workers WHERE id = :id
+ON CONFLICT (worker_id, minute) DO UPDATE SET
+    processed = excluded.processed, failed = excluded.failed
+
+-- name: worker_minutes
+-- The rows of worker_history in [since, until), and for each worker in them the
+-- last row before since: the counts its first minute in the window started from.
+SELECT h.minute, h.worker_id, h.processed, h.failed FROM worker_history AS h
+WHERE h.minute >= :since AND h.minute < :until
+UNION ALL
+SELECT p.minute, p.worker_id, p.processed, p.failed
+FROM (SELECT DISTINCT worker_id FROM worker_history
+      WHERE minute >= :since AND minute < :until) AS w
+JOIN worker_history AS p ON p.worker_id = w.worker_id AND p.minute = (
+    SELECT max(q.minute) FROM worker_history AS q
+    WHERE q.worker_id = w.worker_id AND q.minute < :since)
+ORDER BY 2, 1
+
+-- name: prune_worker_history
+DELETE FROM worker_history WHERE minute < :before
+
+-- name: save_stats_snapshot
+INSERT INTO job_stats_snapshot (id, computed_at, took, stats)
+VALUES (1, :computed_at, :took, :stats)
+ON CONFLICT (id) DO UPDATE SET
+    computed_at = excluded.computed_at, took = excluded.took, stats = excluded.stats
+WHERE job_stats_snapshot.computed_at <= excluded.computed_at
+
+-- name: load_stats_snapshot
+SELECT computed_at, took, stats FROM job_stats_snapshot WHERE id = 1
 
 -- name: forget_stale_workers
 UPDATE workers SET gone_at = heartbeat_at WHERE heartbeat_at < ? AND gone_at IS NULL

@@ -46,9 +46,12 @@ from uno.jobs.queries import (
     QueueInfo,
     QueueWait,
     ScheduleFilter,
+    StatsSnapshot,
+    WorkerMinute,
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
+from uno.jobs.settings import DEFAULT_DURABLE_ACKS, sqlite_target
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -148,12 +151,10 @@ def _minutes(rows: Sequence[Sequence[Any]]) -> list[MinuteCounts]:
     ]
 
 
-def path_from_url(url: str) -> str:
-    """The file path of ``sqlite:///relative.db`` or ``sqlite:////absolute.db``."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ValueError(f"Not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return url[len(prefix) :].split("?", 1)[0]
+#: ``PRAGMA synchronous`` levels: NORMAL for every write, FULL for a worker's
+#: bookkeeping under ``durable_acks``.
+SYNC_NORMAL = "NORMAL"
+SYNC_FULL = "FULL"
 
 
 class SQLiteStore:
@@ -174,14 +175,21 @@ class SQLiteStore:
         poll_interval: float = 0.05,
         max_size: int | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
+        durable_acks: bool = DEFAULT_DURABLE_ACKS,
     ):
         """``max_size``: bytes the database file may grow to (None: as the disk allows);
         a write past it raises ``StorageFull`` as a full disk does. ``attempts_kept``:
-        the attempts of each job's history kept (``Limits.max_attempts_kept``)."""
+        the attempts of each job's history kept (``Limits.max_attempts_kept``).
+        ``durable_acks``: whether a worker's claims, outcomes and heartbeats are
+        flushed to disk at commit (``Settings.worker_durable_acks``, see ``_write``)."""
         self.url = url
+        self.durable_acks = durable_acks
+        #: The writing connection's ``PRAGMA synchronous`` now, so it is set only
+        #: when a write needs another.
+        self._synchronous = SYNC_NORMAL
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []
-        self.path = path_from_url(url)
+        self.path = sqlite_target(url)
         self.busy_timeout = busy_timeout
         self.poll_interval = poll_interval
         self.max_size = max_size
@@ -253,13 +261,24 @@ class SQLiteStore:
         return faults.translate(exc, self.path)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, bookkeeping: bool = False) -> Iterator[sqlite3.Connection]:
         """A short write transaction, taken up front so it never has to upgrade.
+
+        Every write commits with ``synchronous=NORMAL``: in WAL mode a commit
+        survives a crash of the process at once, and reaches the disk at the next
+        checkpoint, so a crash of the machine can undo the last ones. A worker's
+        claims, outcomes and heartbeats (``bookkeeping``) commit with ``FULL``
+        when ``durable_acks`` is set: the WAL is flushed at their commit (taking
+        every earlier commit with it). This is the one place the choice is made.
 
         A failed COMMIT (a full disk) may leave the transaction open: it is rolled
         back, or every later write would fail to begin."""
         conn = self._conn
         assert conn is not None
+        level = SYNC_FULL if bookkeeping and self.durable_acks else SYNC_NORMAL
+        if level != self._synchronous:  # SQLite refuses the change inside a transaction
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._synchronous = level
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -356,7 +375,8 @@ class SQLiteStore:
 
     def _configure(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA synchronous = {SYNC_NORMAL}")
+        self._synchronous = SYNC_NORMAL
         if self._checkpointer is not None:
             # Checkpoints are the background thread's job. A commit checkpoints
             # only when a long burst of writes (which never leaves the thread a
@@ -525,7 +545,7 @@ class SQLiteStore:
         return await self._run(self._fetch_jobs, params)
 
     def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
-        with self._write() as conn:
+        with self._write(bookkeeping=True) as conn:
             claimed = conn.execute(Q["fetch_jobs"], params)
             rows = claimed.fetchall()
         self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
@@ -614,7 +634,7 @@ class SQLiteStore:
                 return self._write_completions(params, ids, returning=False)
             except _SomeLeftAlone:
                 return self._write_completions(params, ids, returning=True)
-        with self._write() as conn:
+        with self._write(bookkeeping=True) as conn:
             written, processed = self._write_failures(conn, query, params, ids)
             _count_outcomes(conn, params["worker_id"], processed, processed)
         return written
@@ -624,7 +644,7 @@ class SQLiteStore:
     ) -> set[str] | None:
         """``complete_jobs`` and the worker's count; without ``returning``, raises
         ``_SomeLeftAlone`` (rolled back) when a job was no longer held."""
-        with self._write() as conn:
+        with self._write(bookkeeping=True) as conn:
             if returning:
                 written = {
                     row[0] for row in conn.execute(Q["complete_jobs"] + _RETURNING_IDS, params)
@@ -653,6 +673,11 @@ class SQLiteStore:
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
         with self._write() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def _bookkeeping(self, sql: str, params: dict[str, Any]) -> int:
+        """``_execute`` for a worker's own bookkeeping (a heartbeat, progress)."""
+        with self._write(bookkeeping=True) as conn:
             return conn.execute(sql, params).rowcount
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
@@ -748,6 +773,7 @@ class SQLiteStore:
             counted = conn.execute(Q["count_minutes"], params["history"]).fetchall()
             conn.execute(Q["store_minutes"], {"minutes": json.dumps(counted)})
             conn.execute(Q["prune_history"], params)
+            conn.execute(Q["prune_worker_history"], params)
             jobs = conn.execute(Q["prune_jobs_batch"], params).rowcount
             occurrences = conn.execute(Q["prune_occurrences_batch"], params).rowcount
             workers = conn.execute(Q["prune_gone_workers"], params).rowcount
@@ -828,7 +854,7 @@ class SQLiteStore:
             "message": message,
             "now": ts(now),
         }
-        return bool(await self._run(self._execute, Q["report_progress"], params))
+        return bool(await self._run(self._bookkeeping, Q["report_progress"], params))
 
     async def get_progress(self, job_id: str) -> Progress | None:
         rows = await self._run_read(self._select, Q["get_progress"], (job_id,))
@@ -869,11 +895,6 @@ class SQLiteStore:
         rows = await self._run_read(self._select, Q["jobs_ahead"], params)
         return int(rows[0][0])
 
-    async def live_workers_for_queue(self, queue_name: str, alive_since: datetime) -> int:
-        params = {"queue": queue_name, "since": ts(alive_since)}
-        rows = await self._run_read(self._select, Q["live_workers_for_queue"], params)
-        return int(rows[0][0])
-
     # -- workers --------------------------------------------------------------
     async def register_worker(
         self,
@@ -908,10 +929,39 @@ class SQLiteStore:
         return [(name, version, count) for name, version, count in rows]
 
     async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        await self._run(self._execute, Q["heartbeat"], {"id": worker_id, "now": ts(now)})
+        minute = now.replace(second=0, microsecond=0)
+        params = {"id": worker_id, "now": ts(now), "minute": ts(minute)}
+        await self._run(self._beat, Q["heartbeat"], params)
 
     async def unregister_worker(self, worker_id: str) -> None:
-        await self._run(self._execute, Q["unregister_worker"], (worker_id,))
+        await self._run(self._beat, Q["unregister_worker"], {"id": worker_id, "minute": None})
+
+    def _beat(self, sql: str, params: dict[str, Any]) -> None:
+        """``sql`` on the worker's row, then its counts into its minute of
+        worker_history, in one transaction of the worker's bookkeeping."""
+        with self._write(bookkeeping=True) as conn:
+            conn.execute(sql, params)
+            conn.execute(Q["record_worker_minute"], params)
+
+    async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
+        params = {"since": ts(since), "until": ts(until)}
+        rows = await self._run_read(self._select, Q["worker_minutes"], params)
+        return [WorkerMinute(_at(m), w, int(p), int(f)) for m, w, p, f in rows]
+
+    async def save_stats_snapshot(self, snapshot: StatsSnapshot) -> None:
+        params = {
+            "computed_at": ts(snapshot.computed_at),
+            "took": snapshot.took,
+            "stats": snapshot.stats,
+        }
+        await self._run(self._execute, Q["save_stats_snapshot"], params)
+
+    async def load_stats_snapshot(self) -> StatsSnapshot | None:
+        rows = await self._run_read(self._select, Q["load_stats_snapshot"], {})
+        if not rows:
+            return None
+        computed_at, took, stats = rows[0]
+        return StatsSnapshot(_at(computed_at), float(took), str(stats))
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         rescued = await self._run(self._rescue_jobs, ts(stale_before), ts(now))
