@@ -13,7 +13,7 @@ from uno.jobs.jobs import Job, Priority, Status
 from uno.jobs.queries import JobFilter, MinuteCounts, QueueWait, StatsSnapshot, WorkerMinute
 from uno.jobs.store.base import Completion, PruneRequest, Store
 from uno.jobs.system import JobSystem
-from uno.jobs.workers import TaskRef
+from uno.jobs.workers import TaskRef, WorkerCounts
 
 MINUTE = timedelta(minutes=1)
 NOW = EPOCH + timedelta(minutes=30, seconds=20)
@@ -169,17 +169,17 @@ async def test_wait_reasons_say_which_task_and_version_no_live_worker_has(store:
 
 
 async def test_heartbeats_keep_each_worker_s_counts_per_minute(store: Store) -> None:
-    """The per-worker charts: the heartbeat (no statement per job) keeps the worker's
-    counts in its minute; the overview takes the differences; pruned with the history."""
+    """The per-worker charts: the heartbeat (no statement per job) writes the worker's
+    counts, kept in its minute; the overview takes the differences; pruned with the history."""
     start = NOW.replace(second=0) - 3 * MINUTE
     await store.register_worker("w1", "h", 1, None, start - 2 * MINUTE)
     await store.heartbeat("w1", start - 2 * MINUTE + timedelta(seconds=5))  # before the window
     done = [make_job(status=Status.RUNNING, worker_id="w1") for _ in range(5)]
     await store.insert_jobs(done)
     await store.complete_jobs("w1", [Completion(j.id, None, start) for j in done[:2]])
-    await store.heartbeat("w1", start + timedelta(seconds=10))
+    await store.heartbeat("w1", start + timedelta(seconds=10), counts=WorkerCounts(2))
     await store.complete_jobs("w1", [Completion(j.id, None, start + MINUTE) for j in done[2:]])
-    await store.heartbeat("w1", start + MINUTE + timedelta(seconds=40))
+    await store.heartbeat("w1", start + MINUTE + timedelta(seconds=40), counts=WorkerCounts(5))
     await store.unregister_worker("w1")
     rows = await store.worker_minutes(start, NOW)
     assert [(r.minute, r.processed) for r in rows] == [

@@ -19,7 +19,7 @@ from uno.jobs.clock import ManualClock
 from uno.jobs.demo import registry as demo_registry
 from uno.jobs.jobs import JobError
 from uno.jobs.store.base import Completion, Failure
-from uno.jobs.workers import TaskRef
+from uno.jobs.workers import TaskRef, WorkerCounts
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes!"
 W = "worker-1"
@@ -135,6 +135,8 @@ async def test_workers_are_listed_with_their_state(
     job_id = await _running_job(system, clock)
     done_id = await _running_job(system, clock)
     await system.store.complete_jobs(W, [Completion(done_id, 3, clock.now())])
+    # The worker's heartbeat writes its counts (the outcome statements do not).
+    await system.store.heartbeat(W, clock.now(), counts=WorkerCounts(1))
 
     listed = (await client.get("/api/v1/workers")).json()
     assert listed["total"] == 1

@@ -340,11 +340,16 @@ def test_a_killed_worker_turns_silent_then_gone(fleet: Fleet) -> None:
             items = client.get("/workers").json()["items"]
             return {w["pid"]: w for w in items}
 
-        workers = by_pid()
+        def counted() -> dict[int, dict[str, Any]] | None:
+            """The workers once their heartbeats (0.2 s apart) have written the counts."""
+            workers = by_pid()
+            pair = (workers[victim.pid], workers[survivor.pid])
+            processed, failed = (sum(w[key] for w in pair) for key in ("processed", "failed"))
+            return workers if (processed, failed) == (6, 4) else None
+
+        # 2 jobs x 3 attempts, 2 failed each
+        workers = poll(counted, 10, interval=0.05)
         assert workers[victim.pid]["state"] == workers[survivor.pid]["state"] == "alive"
-        processed = sum(workers[p]["processed"] for p in (victim.pid, survivor.pid))
-        failed = sum(workers[p]["failed"] for p in (victim.pid, survivor.pid))
-        assert (processed, failed) == (6, 4)  # 2 jobs x 3 attempts, 2 failed each
 
         victim.kill()
         victim.wait(10)

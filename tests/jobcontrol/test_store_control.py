@@ -12,7 +12,7 @@ from uno.jobs.attempts import Outcome
 from uno.jobs.clock import ManualClock
 from uno.jobs.jobs import JobError, Status
 from uno.jobs.store.base import Completion, Failure, PruneRequest, Store
-from uno.jobs.workers import TaskRef, WorkerState, task_backlogs
+from uno.jobs.workers import TaskRef, WorkerCounts, WorkerState, task_backlogs
 
 W = "worker-1"
 
@@ -97,8 +97,41 @@ async def test_two_failures_then_a_success_leave_three_attempts(
     assert attempts[2].duration == 1.0
     job = await store.get_job(job_id)
     assert job is not None and job.status is Status.COMPLETED and job.error is None
-    worker = await store.get_worker(W)
-    assert worker is not None and (worker.processed, worker.failed) == (1, 1)
+
+
+async def test_the_worker_s_counts_are_what_its_beats_and_its_stop_write(
+    store: Store, clock: ManualClock
+) -> None:
+    """No outcome statement touches the worker's row: the worker counts in memory and
+    its heartbeat writes the counts since it registered, its stop the final ones."""
+    await store.register_worker(W, "host", 1, None, clock.now())
+    done, lost = await _running(store, clock), await _running(store, clock)
+    await store.complete_jobs(W, [Completion(done, None, clock.advance(1))])
+    counts = await store.get_worker(W)
+    assert counts is not None and (counts.processed, counts.failed) == (0, 0)
+
+    await store.heartbeat(W, clock.advance(1), counts=WorkerCounts(3, 1))
+    await store.heartbeat(W, clock.advance(1))  # a beat without counts keeps them
+    counts = await store.get_worker(W)
+    assert counts is not None and (counts.processed, counts.failed) == (3, 1)
+
+    # Rescued and pruned while silent: the next beat registers it again, counts and all.
+    now = clock.advance(60)
+    assert [r.job_id for r in await store.rescue_jobs(now - timedelta(seconds=30), now)] == [lost]
+    await store.prune(PruneRequest("runner", now, 100, now, now))
+    assert await store.get_worker(W) is None
+    await store.heartbeat(W, clock.advance(1), counts=WorkerCounts(4, 2))
+    back = await store.get_worker(W)
+    assert back is not None and (back.processed, back.failed, back.gone_at) == (4, 2, None)
+
+    await store.unregister_worker(W, counts=WorkerCounts(6, 2))
+    gone = await store.get_worker(W)
+    assert gone is not None and (gone.processed, gone.failed) == (6, 2)
+    assert gone.gone_at is not None
+    # Registered again (a worker started anew under the same id): from 0.
+    await store.register_worker(W, "host", 1, None, clock.advance(1))
+    again = await store.get_worker(W)
+    assert again is not None and (again.processed, again.failed) == (0, 0)
 
 
 async def test_the_history_keeps_the_last_attempts_only(store: Store, clock: ManualClock) -> None:
@@ -156,7 +189,7 @@ async def test_workers_are_listed_with_tasks_counts_and_running_jobs(
     first = await _running(store, clock, queue_name="q", task_name="a")
     second = await _running(store, clock, queue_name="q", task_name="a")
     await store.complete_jobs(W, [Completion(first, None, clock.now())])
-    await store.heartbeat(W, clock.advance(5))
+    await store.heartbeat(W, clock.advance(5), counts=WorkerCounts(1))
 
     one, two = await store.list_workers()
     assert (one.id, one.hostname, one.pid, one.queues) == (W, "host-a", 11, ["q"])

@@ -58,6 +58,32 @@ async def test_stop_hands_back_what_outlives_the_grace_period(system: JobSystem)
     assert worker.processed == 0
 
 
+async def test_the_worker_s_counts_reach_its_row_by_its_beats_and_its_stop(
+    system: JobSystem,
+) -> None:
+    """Outcome statements leave the worker's row alone: a beat writes the counts since
+    it registered, the stop the final ones, and a worker registered again starts at 0."""
+
+    @system.task(max_retries=0)
+    async def boom() -> None:
+        raise ValueError("no")
+
+    await system.enqueue("nap", [0])
+    await system.enqueue("boom")
+    worker = Worker(system, worker_id="w1")
+    await worker.run(until_empty=True)
+    stored = await system.store.get_worker("w1")
+    assert stored is not None and (stored.processed, stored.failed) == (2, 1)
+
+    await system.enqueue("nap", [0])
+    async with worker:  # registered again: its row starts at 0, and so do its counts
+        assert await worker.run_once() == 1
+        await worker.heartbeat.beat()
+        stored = await system.store.get_worker("w1")
+        assert stored is not None and (stored.processed, stored.failed) == (1, 0)
+    assert (worker.progress.processed, worker.progress.failed) == (3, 1)
+
+
 async def test_a_stopping_worker_claims_nothing_more(system: JobSystem) -> None:
     slow = await system.enqueue("nap", [0.3])
     worker = Worker(system, worker_id="w1")  # two slots: one stays free

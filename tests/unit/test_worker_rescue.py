@@ -19,6 +19,7 @@ from uno.jobs.errors import StoreUnavailable
 from uno.jobs.store.base import RescuedJob, Store
 from uno.jobs.worker import Worker
 from uno.jobs.worker.heartbeat import Heartbeat
+from uno.jobs.workers import WorkerCounts
 
 INTERVAL = 5.0
 RESCUE_AFTER = 30.0
@@ -31,10 +32,12 @@ class Reachable:
         self.store = store
         self.down = False
 
-    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, counts: WorkerCounts | None = None
+    ) -> None:
         if self.down:
             raise StoreUnavailable("connection refused")
-        await self.store.heartbeat(worker_id, now)
+        await self.store.heartbeat(worker_id, now, counts=counts)
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         if self.down:

@@ -44,6 +44,26 @@ class WorkerState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerCounts:
+    """A worker's counts since it registered: attempts whose outcome it wrote
+    (``processed``), of which failures (``failed``, retried or not).
+
+    The worker keeps them in memory and its heartbeat (and its stop) writes them,
+    so that no outcome statement pays for a write to the worker's row: the row
+    lags by at most one heartbeat interval."""
+
+    processed: int = 0
+    failed: int = 0
+
+
+def count_params(counts: WorkerCounts | None) -> dict[str, int | None]:
+    """``counts`` as the stores' heartbeat parameters; None keeps the stored counts."""
+    if counts is None:
+        return {"processed": None, "failed": None}
+    return {"processed": counts.processed, "failed": counts.failed}
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerRecord:
     """A worker's row, with the jobs it runs now."""
 

@@ -34,7 +34,7 @@ from uno.jobs.queries import (
     WorkerMinute,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.workers import TaskRef, WorkerRecord
+from uno.jobs.workers import TaskRef, WorkerCounts, WorkerRecord
 
 #: A subscriber to cancellations of running jobs: called with the job's id, or with
 #: None when cancellations may have been missed (a LISTEN connection that broke), so
@@ -426,19 +426,26 @@ class Store(Protocol):
     async def waiting_tasks(self) -> list[tuple[str, str | None, int]]:
         """Waiting jobs (pending, retrying) counted per (task, version)."""
 
-    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, counts: WorkerCounts | None = None
+    ) -> None:
         """Prove ``worker_id`` alive; one statement (one transaction on SQLite),
         whatever it holds.
 
         A worker that ``rescue_jobs`` forgot (it was silent too long) is
         registered again, or every job it fetched from then on would be
-        taken for an orphan and rescued while it runs. The worker's counts as
-        they stand are kept in its row of the minute in ``worker_history`` (the
-        per-worker charts): the beat carries them, so no job pays for them.
+        taken for an orphan and rescued while it runs. ``counts`` are the
+        worker's counts since it registered (None keeps the stored ones): the
+        outcome statements do not count, the beat carries them, so no job pays
+        for them. They are kept in the worker's row and in its row of the minute
+        in ``worker_history`` (the per-worker charts).
         """
 
-    async def unregister_worker(self, worker_id: str) -> None:
-        """A stopping worker: kept, marked gone at its last heartbeat, until pruned."""
+    async def unregister_worker(
+        self, worker_id: str, *, counts: WorkerCounts | None = None
+    ) -> None:
+        """A stopping worker: kept, marked gone at its last heartbeat, until pruned;
+        ``counts`` are its final counts (None keeps the stored ones)."""
 
     async def rescue_jobs(self, stale_before: datetime, now: datetime) -> list[RescuedJob]:
         """Take back jobs held by workers whose last heartbeat is older than

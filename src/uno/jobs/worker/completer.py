@@ -53,6 +53,18 @@ class Written:
     refused: list[str] = field(default_factory=list)
     #: Outcomes the store could not take, by job id, and the failure written instead.
     replaced: dict[str, Failure] = field(default_factory=dict)
+    #: Outcomes the store took (the worker's counts: its heartbeat writes them).
+    processed: int = 0
+    #: Of which failures (retried or not).
+    failed: int = 0
+
+    def took(self, given: int, refused: list[str], *, failures: bool) -> None:
+        """Account for one outcome statement of ``given`` outcomes."""
+        self.refused += refused
+        taken = given - len(refused)
+        self.processed += taken
+        if failures:
+            self.failed += taken
 
 
 class OutcomesPending(Exception):
@@ -105,10 +117,11 @@ async def _write_batches(
     completed = False
     try:
         if completions:
-            written.refused += await store.complete_jobs(worker_id, completions)
+            refused = await store.complete_jobs(worker_id, completions)
+            written.took(len(completions), refused, failures=False)
         completed = True
         if failures:
-            written.refused += await store.fail_jobs(worker_id, failures)
+            written.took(len(failures), await store.fail_jobs(worker_id, failures), failures=True)
         return []
     except Exception as batch_error:
         pending: list[Outcome] = [*([] if completed else completions), *failures]
@@ -136,7 +149,8 @@ async def _write_one_by_one(
     attempt instead, so that one bad outcome never holds back the others."""
     for index, outcome in enumerate(pending):
         try:
-            written.refused += await _write_one(store, worker_id, outcome)
+            refused = await _write_one(store, worker_id, outcome)
+            written.took(1, refused, failures=isinstance(outcome, Failure))
             continue
         except StoreUnavailable as exc:
             raise _still_pending(pending[index:], written, exc) from exc
@@ -144,7 +158,7 @@ async def _write_one_by_one(
             replacement = outcome_failure(outcome.job_id, own_error, now, limits)
             problem = own_error
         try:
-            written.refused += await store.fail_jobs(worker_id, [replacement])
+            written.took(1, await store.fail_jobs(worker_id, [replacement]), failures=True)
         except Exception as exc:
             raise _still_pending(pending[index:], written, exc) from exc
         written.replaced[outcome.job_id] = replacement
@@ -326,7 +340,7 @@ class Completer:
         """Account for outcomes the store has taken (or refused, for rescued jobs)."""
         if _outcome_log.isEnabledFor(logging.INFO):
             log_outcomes(finished, written.replaced)
-        self.progress.flushed(len(finished))
+        self.progress.flushed(len(finished), written.processed, written.failed)
         for job_id in written.refused:
             log.warning(
                 "worker %s: job %s is no longer held by this worker (rescued while it "

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from uno.jobs.clock import Clock
 from uno.jobs.store import RescuedJob, Store
+from uno.jobs.workers import WorkerCounts
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -71,20 +72,25 @@ class Heartbeat:
         interval: float,
         rescue_after: float,
         on_rescued: Callable[[list[RescuedJob]], None] | None = None,
+        counts: Callable[[], WorkerCounts] | None = None,
     ) -> None:
+        """``counts``: the worker's counts since it registered, which every beat
+        writes (the outcome statements do not)."""
         self.store = store
         self.clock = clock
         self.worker_id = worker_id
         self.interval = interval
         self.rescue_after = rescue_after
         self.on_rescued = on_rescued
+        self.counts = counts
         # Two missed beats break the run; so does a pause of half the rescue window,
         # short enough that no worker silenced by the same pause can look dead.
         self.streak = BeatStreak(max(2 * interval, rescue_after / 2))
 
     async def beat(self) -> None:
         try:
-            await self.store.heartbeat(self.worker_id, self.clock.now())
+            counts = None if self.counts is None else self.counts()
+            await self.store.heartbeat(self.worker_id, self.clock.now(), counts=counts)
         except BaseException:
             self.streak.beat_failed()
             raise

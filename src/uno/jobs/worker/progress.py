@@ -20,13 +20,25 @@ Condition = Callable[["Progress"], bool]
 class Progress:
     """Counters of one worker: jobs launched, outcomes written, flushes done."""
 
-    __slots__ = ("_waiters", "cancelled_running", "flushes", "started", "written")
+    __slots__ = (
+        "_waiters",
+        "cancelled_running",
+        "failed",
+        "flushes",
+        "processed",
+        "started",
+        "written",
+    )
 
     def __init__(self) -> None:
         #: Jobs claimed and launched.
         self.started = 0
         #: Attempts whose outcome was written (or dropped: rescued meanwhile).
         self.written = 0
+        #: Outcomes the store took (not those it refused), and of which failures:
+        #: the worker's counts, which its heartbeat writes (``WorkerCounts``).
+        self.processed = 0
+        self.failed = 0
         #: Flushes that reached the store.
         self.flushes = 0
         #: Jobs cancelled while running here, stopped (or abandoned) without an outcome.
@@ -38,8 +50,10 @@ class Progress:
         if self._waiters:
             self._wake()
 
-    def flushed(self, count: int) -> None:
+    def flushed(self, count: int, processed: int = 0, failed: int = 0) -> None:
         self.written += count
+        self.processed += processed
+        self.failed += failed
         self.flushes += 1
         if self._waiters:
             self._wake()

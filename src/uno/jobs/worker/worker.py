@@ -31,7 +31,7 @@ from uno.jobs.worker.executor import Attempt, Executor
 from uno.jobs.worker.heartbeat import Heartbeat
 from uno.jobs.worker.producer import Doorbell, Producer, StopRequest
 from uno.jobs.worker.progress import Progress
-from uno.jobs.workers import TaskRef
+from uno.jobs.workers import TaskRef, WorkerCounts
 
 log = logging.getLogger("uno.jobs.worker")
 
@@ -84,7 +84,7 @@ class Worker:
         self.limits = settings.limits
         self.heartbeat = Heartbeat(
             system.store, system.clock, self.worker_id, self.heartbeat_interval,
-            self.rescue_after, on_rescued=self._on_rescued,
+            self.rescue_after, on_rescued=self._on_rescued, counts=self.counts,
         )  # fmt: skip
         #: What this worker has done; awaitable (see ``Progress``).
         self.progress = Progress()
@@ -121,12 +121,21 @@ class Worker:
         self._cancels = CancelNotices(system, self.worker_id, self._executor)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registered = False
+        #: The progress counts when this worker last registered (its stored counts
+        #: start at 0 then).
+        self._counted_from = WorkerCounts()
         self._stopped: asyncio.Future[None] | None = None
 
     @property
     def processed(self) -> int:
         """Attempts whose outcome was written (or dropped, for a job rescued meanwhile)."""
         return self.progress.written
+
+    def counts(self) -> WorkerCounts:
+        """Outcomes written since this worker registered, and of which failures: what
+        its heartbeat and its stop write to its row (``GET /api/v1/workers``)."""
+        base, progress = self._counted_from, self.progress
+        return WorkerCounts(progress.processed - base.processed, progress.failed - base.failed)
 
     @property
     def idle_timeout(self) -> float:
@@ -192,7 +201,7 @@ class Worker:
         if self._registered:
             self._registered = False
             try:
-                await self.system.store.unregister_worker(self.worker_id)
+                await self.system.store.unregister_worker(self.worker_id, counts=self.counts())
             except Exception:
                 log.exception("could not unregister worker %s", self.worker_id)
 
@@ -215,6 +224,7 @@ class Worker:
                 tasks=self.tasks,
             )  # fmt: skip
             self._registered = True
+            self._counted_from = WorkerCounts(self.progress.processed, self.progress.failed)
             await self._cancels.watch()
             self.heartbeat.streak.beat_succeeded(self.system.clock.now())
 

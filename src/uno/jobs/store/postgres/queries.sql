@@ -107,23 +107,17 @@ WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{res
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
 -- encoded in one call, where three arrays cost a dumper call per element. The
 -- error of an earlier attempt goes: a completed job has none. A success writes no
--- attempt row (the job's row is its last attempt: attempts.with_completion); it is
--- counted on the worker in the same statement.
-WITH done AS (
-    UPDATE jobs AS j
-    SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
-    FROM (
-        SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
-               (e->>2)::timestamptz AS completed_at
-        FROM jsonb_array_elements(%(batch)s::jsonb) AS e
-    ) AS c
-    WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
-    RETURNING j.id
-), counted AS (
-    UPDATE workers SET processed = processed + (SELECT count(*) FROM done)
-    WHERE id = %(worker_id)s AND EXISTS (SELECT 1 FROM done)
-)
-SELECT id FROM done;
+-- attempt row (the job's row is its last attempt: attempts.with_completion). The
+-- worker counts its outcomes itself; its heartbeat writes them.
+UPDATE jobs AS j
+SET status = {{completed}}, result = c.result, completed_at = c.completed_at, error = NULL
+FROM (
+    SELECT e->>0 AS id, NULLIF(e->1, 'null'::jsonb) AS result,
+           (e->>2)::timestamptz AS completed_at
+    FROM jsonb_array_elements(%(batch)s::jsonb) AS e
+) AS c
+WHERE j.id = c.id AND j.worker_id = %(worker_id)s AND j.status = {{running}}
+RETURNING j.id;
 
 -- name: fail_jobs
 WITH failed AS (
@@ -153,10 +147,6 @@ WITH failed AS (
     WHERE a.job_id = failed.id
       AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = failed.id)
                        + 1 - %(kept)s
-), counted AS (
-    UPDATE workers SET processed = processed + (SELECT count(*) FROM failed),
-                       failed = failed + (SELECT count(*) FROM failed)
-    WHERE id = %(worker_id)s AND EXISTS (SELECT 1 FROM failed)
 ), notified AS (
     SELECT pg_notify(%(channel)s, '')
     FROM (SELECT count(*) AS n FROM failed WHERE retry_at IS NOT NULL) AS c WHERE c.n > 0
@@ -416,11 +406,16 @@ ON CONFLICT (id) DO UPDATE SET
 -- A worker forgotten after a long pause registers itself again, so the jobs it
 -- fetches next are not taken for orphans. Its counts as they stand go to the
 -- minute's row of worker_history (the per-worker charts), in the same statement.
+-- The beat carries the worker's counts since it registered (NULL keeps the stored
+-- ones): the outcome statements do not touch the worker's row.
 WITH beat AS (
-    INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
-    VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s)
+    INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at, processed, failed)
+    VALUES (%(id)s, '', 0, NULL, %(now)s, %(now)s,
+            coalesce(%(processed)s::bigint, 0), coalesce(%(failed)s::bigint, 0))
     ON CONFLICT (id) DO UPDATE SET
-        heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at), gone_at = NULL
+        heartbeat_at = greatest(workers.heartbeat_at, excluded.heartbeat_at), gone_at = NULL,
+        processed = coalesce(%(processed)s::bigint, workers.processed),
+        failed = coalesce(%(failed)s::bigint, workers.failed)
     RETURNING id, processed, failed
 )
 INSERT INTO worker_history (minute, worker_id, processed, failed)
@@ -430,9 +425,13 @@ ON CONFLICT (worker_id, minute) DO UPDATE SET
 
 -- name: unregister_worker
 -- Kept for the workers view, gone since its last heartbeat, until pruned; its
--- last counts are kept in the minute of that heartbeat.
+-- last counts (the final ones it gives; NULL keeps the stored ones) are kept in
+-- the minute of that heartbeat.
 WITH gone AS (
-    UPDATE workers SET gone_at = heartbeat_at WHERE id = %(id)s
+    UPDATE workers SET gone_at = heartbeat_at,
+        processed = coalesce(%(processed)s::bigint, processed),
+        failed = coalesce(%(failed)s::bigint, failed)
+    WHERE id = %(id)s
     RETURNING id, heartbeat_at, processed, failed
 )
 INSERT INTO worker_history (minute, worker_id, processed, failed)

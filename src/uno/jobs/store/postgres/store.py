@@ -65,7 +65,14 @@ from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
-from uno.jobs.workers import TaskRef, WorkerRecord, decode_tasks, encode_tasks
+from uno.jobs.workers import (
+    TaskRef,
+    WorkerCounts,
+    WorkerRecord,
+    count_params,
+    decode_tasks,
+    encode_tasks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -853,12 +860,17 @@ class PostgresStore:
         found = await self._query(self._q["waiting_tasks"], {}, idempotent=True)
         return [(r["task_name"], r["version"], r["waiting"]) for r in found]
 
-    async def heartbeat(self, worker_id: str, now: datetime) -> None:
-        params = {"id": worker_id, "now": as_utc(now)}
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, counts: WorkerCounts | None = None
+    ) -> None:
+        params = {"id": worker_id, "now": as_utc(now), **count_params(counts)}
         await self._rowcount(self._q["heartbeat"], params, idempotent=True, bookkeeping=True)
 
-    async def unregister_worker(self, worker_id: str) -> None:
-        await self._rowcount(self._q["unregister_worker"], {"id": worker_id}, idempotent=True)
+    async def unregister_worker(
+        self, worker_id: str, *, counts: WorkerCounts | None = None
+    ) -> None:
+        params = {"id": worker_id, **count_params(counts)}
+        await self._rowcount(self._q["unregister_worker"], params, idempotent=True)
 
     async def worker_minutes(self, since: datetime, until: datetime) -> list[WorkerMinute]:
         params = {"since": as_utc(since), "until": as_utc(until)}

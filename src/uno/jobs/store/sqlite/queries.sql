@@ -132,10 +132,6 @@ WHERE job_id IN (SELECT value FROM json_each(:ids))
   AND attempt <= (SELECT max(attempt) FROM job_attempts AS a
                   WHERE a.job_id = job_attempts.job_id) - :kept
 
--- name: count_outcomes
-UPDATE workers SET processed = processed + :processed, failed = failed + :failed
-WHERE id = :worker_id
-
 -- name: record_cancelled_attempt
 -- A running job cancelled by a user: its attempt ends now, on the worker it had.
 INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome, error)
@@ -398,15 +394,21 @@ ON CONFLICT (id) DO UPDATE SET
 -- name: heartbeat
 -- A worker forgotten after a long pause registers itself again, so the jobs it
 -- fetches next are not taken for orphans. A beat that waited on a lock and lands
--- after a later one never moves the time back.
-INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at)
-VALUES (:id, '', 0, NULL, :now, :now)
+-- after a later one never moves the time back. The beat carries the worker's
+-- counts since it registered (:processed, :failed; NULL keeps the stored ones):
+-- the outcome statements do not touch the worker's row.
+INSERT INTO workers (id, hostname, pid, queues, heartbeat_at, started_at, processed, failed)
+VALUES (:id, '', 0, NULL, :now, :now, coalesce(:processed, 0), coalesce(:failed, 0))
 ON CONFLICT (id) DO UPDATE SET
-    heartbeat_at = max(heartbeat_at, excluded.heartbeat_at), gone_at = NULL
+    heartbeat_at = max(heartbeat_at, excluded.heartbeat_at), gone_at = NULL,
+    processed = coalesce(:processed, processed), failed = coalesce(:failed, failed)
 
 -- name: unregister_worker
--- Kept for the workers view, gone since its last heartbeat, until pruned.
-UPDATE workers SET gone_at = heartbeat_at WHERE id = :id
+-- Kept for the workers view, gone since its last heartbeat, until pruned, with
+-- its final counts (NULL keeps the stored ones).
+UPDATE workers SET gone_at = heartbeat_at,
+    processed = coalesce(:processed, processed), failed = coalesce(:failed, failed)
+WHERE id = :id
 
 -- name: record_worker_minute
 -- After heartbeat (in its transaction), or unregister_worker (at its heartbeat's

@@ -72,7 +72,14 @@ from uno.jobs.store.sqlite.migrations import PACKAGE
 from uno.jobs.store.sqlite.migrations import migrate as migrate_connection
 from uno.jobs.store.sqlite.wakeup import WakeChannel
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
-from uno.jobs.workers import TaskRef, WorkerRecord, decode_tasks, encode_tasks
+from uno.jobs.workers import (
+    TaskRef,
+    WorkerCounts,
+    WorkerRecord,
+    count_params,
+    decode_tasks,
+    encode_tasks,
+)
 
 T = TypeVar("T")
 
@@ -104,13 +111,6 @@ _dumps = codec.dumps
 
 #: Appended to an outcome statement (complete_jobs, fail_jobs) to learn which jobs it changed.
 _RETURNING_IDS = "\nRETURNING jobs.id"
-
-
-def _count_outcomes(conn: sqlite3.Connection, worker_id: str, processed: int, failed: int) -> None:
-    """Add a batch's outcomes to the worker's counts (``GET /workers``)."""
-    if processed:
-        counts = {"worker_id": worker_id, "processed": processed, "failed": failed}
-        conn.execute(Q["count_outcomes"], counts)
 
 
 class _SomeLeftAlone(Exception):
@@ -618,10 +618,9 @@ class SQLiteStore:
     def _write_outcomes(
         self, query: str, params: dict[str, Any], ids: list[str]
     ) -> set[str] | None:
-        """Run an outcome statement, record the failed attempts it ends (trimming
-        those jobs' histories) and count the outcomes on the worker, in one
-        transaction; ``None`` when it changed every job of ``ids``, else the ids it
-        changed.
+        """Run an outcome statement and record the failed attempts it ends (trimming
+        those jobs' histories), in one transaction; ``None`` when it changed every
+        job of ``ids``, else the ids it changed.
 
         A success writes no attempt row (``attempts.with_completion``). Every job of
         a batch is nearly always still held, and a row count says so for free: the
@@ -635,30 +634,23 @@ class SQLiteStore:
             except _SomeLeftAlone:
                 return self._write_completions(params, ids, returning=True)
         with self._write(bookkeeping=True) as conn:
-            written, processed = self._write_failures(conn, query, params, ids)
-            _count_outcomes(conn, params["worker_id"], processed, processed)
-        return written
+            return self._write_failures(conn, query, params, ids)
 
     def _write_completions(
         self, params: dict[str, Any], ids: list[str], *, returning: bool
     ) -> set[str] | None:
-        """``complete_jobs`` and the worker's count; without ``returning``, raises
+        """``complete_jobs``; without ``returning``, raises
         ``_SomeLeftAlone`` (rolled back) when a job was no longer held."""
         with self._write(bookkeeping=True) as conn:
             if returning:
-                written = {
-                    row[0] for row in conn.execute(Q["complete_jobs"] + _RETURNING_IDS, params)
-                }
-                _count_outcomes(conn, params["worker_id"], len(written), 0)
-                return written
+                return {row[0] for row in conn.execute(Q["complete_jobs"] + _RETURNING_IDS, params)}
             if conn.execute(Q["complete_jobs"], params).rowcount != len(ids):
                 raise _SomeLeftAlone
-            _count_outcomes(conn, params["worker_id"], len(ids), 0)
             return None
 
     def _write_failures(
         self, conn: sqlite3.Connection, query: str, params: dict[str, Any], ids: list[str]
-    ) -> tuple[set[str] | None, int]:
+    ) -> set[str] | None:
         """``fail_jobs`` with its attempts recorded and the histories trimmed."""
         recorded = conn.execute(Q["record_failures"], params).rowcount
         written: set[str] | None = None
@@ -668,7 +660,7 @@ class SQLiteStore:
             written = {row[0] for row in conn.execute(Q[query] + _RETURNING_IDS, params)}
         trim = {"ids": _dumps(ids), "kept": self.attempts_kept}
         conn.execute(Q["trim_attempts"], trim)
-        return written, recorded
+        return written
 
     def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """One write statement in its own transaction; the number of rows changed."""
@@ -928,13 +920,18 @@ class SQLiteStore:
         rows = await self._run_read(self._select, Q["waiting_tasks"], ())
         return [(name, version, count) for name, version, count in rows]
 
-    async def heartbeat(self, worker_id: str, now: datetime) -> None:
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, counts: WorkerCounts | None = None
+    ) -> None:
         minute = now.replace(second=0, microsecond=0)
-        params = {"id": worker_id, "now": ts(now), "minute": ts(minute)}
+        params = {"id": worker_id, "now": ts(now), "minute": ts(minute), **count_params(counts)}
         await self._run(self._beat, Q["heartbeat"], params)
 
-    async def unregister_worker(self, worker_id: str) -> None:
-        await self._run(self._beat, Q["unregister_worker"], {"id": worker_id, "minute": None})
+    async def unregister_worker(
+        self, worker_id: str, *, counts: WorkerCounts | None = None
+    ) -> None:
+        params = {"id": worker_id, "minute": None, **count_params(counts)}
+        await self._run(self._beat, Q["unregister_worker"], params)
 
     def _beat(self, sql: str, params: dict[str, Any]) -> None:
         """``sql`` on the worker's row, then its counts into its minute of
