@@ -239,6 +239,26 @@ async def test_a_worker_claims_only_the_tasks_it_has(store: Store, clock: Manual
     assert rest.id == c_any.id
 
 
+async def test_the_task_filter_follows_the_list_and_takes_any_name(
+    store: Store, clock: ManualClock
+) -> None:
+    """The task list is encoded once per list (``store/served.py``): a list changed in
+    place is seen; names and versions with quotes, backslashes, commas and braces are
+    matched as they are."""
+    odd, version = ['we"ird\\name', "a,b{c}", "NULL", " spaced "], '1,"x"'
+    jobs = [make_job(task_name=name, version=version) for name in odd]
+    await store.insert_jobs(jobs)
+    served = [TaskRef(odd[0], version), TaskRef(odd[1], version)]
+    got = await store.fetch_jobs(W, None, 10, clock.now(), tasks=served)
+    assert {j.task_name for j in got} == set(odd[:2])
+    served[:] = [TaskRef(odd[2], version), TaskRef(odd[3], "other")]
+    (got_null,) = await store.fetch_jobs(W, None, 10, clock.now(), tasks=served)
+    assert got_null.task_name == "NULL"
+    served.append(TaskRef(odd[3], version))
+    (got_spaced,) = await store.fetch_jobs(W, None, 10, clock.now(), tasks=tuple(served))
+    assert got_spaced.task_name == " spaced "
+
+
 async def test_waiting_jobs_no_live_worker_can_run_are_told_apart(
     store: Store, clock: ManualClock
 ) -> None:

@@ -44,6 +44,7 @@ from uno.jobs.store.columns import (
     compile_reader,
     names,
 )
+from uno.jobs.workers import TaskRef
 
 
 def _refuse(value: Any) -> Any:
@@ -91,6 +92,27 @@ def text_array_binary(values: Sequence[str]) -> bytes:
         parts.append(struct.pack("!i", len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def text_array_literal(values: Sequence[str | None]) -> str:
+    """A ``text[]`` as PostgreSQL's text form (``{"a",NULL}``): a parameter sent as one
+    string and cast to ``text[]`` in SQL, where a list is adapted element by element
+    on every execution."""
+    quoted = (
+        "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
+def task_arrays(tasks: Sequence[TaskRef]) -> tuple[str, str]:
+    """The claim's task filter (``fetch_jobs``): the names and the versions, paired
+    by position, as ``text[]`` literals."""
+    served = sorted(set(tasks))
+    return (
+        text_array_literal([t.name for t in served]),
+        text_array_literal([t.version for t in served]),
+    )
 
 
 def utc(when: datetime | None) -> datetime | None:

@@ -63,6 +63,7 @@ from uno.jobs.store.postgres import rows
 from uno.jobs.store.postgres.bound import BlockingBoundPostgresStore, BoundPostgresStore
 from uno.jobs.store.postgres.listener import Listener
 from uno.jobs.store.postgres.migrations import migrate
+from uno.jobs.store.served import EncodedTasks
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.statuses import STATUS_SET_SLOTS, STATUS_SLOTS
 from uno.jobs.workers import (
@@ -228,6 +229,8 @@ class PostgresStore:
         self._listener: Listener | None = None
         quoted = sql.Identifier(schema).as_string(None)
         self._q = {name: text.replace("{schema}", quoted) for name, text in _QUERIES.items()}
+        #: The claim's task filter, encoded once for the worker's task list.
+        self._task_arrays = EncodedTasks(rows.task_arrays)
 
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> None:
@@ -543,15 +546,15 @@ class PostgresStore:
             return []
         if tasks is not None and not tasks:
             return []
-        served = sorted(set(tasks or ()))
+        names, versions = ("{}", "{}") if tasks is None else self._task_arrays(tasks)
         params: dict[str, Any] = {
             "worker_id": worker_id,
             "limit": limit,
             "now": as_utc(now),
             "running": running,
             "by_task": tasks is not None,
-            "task_names": [t.name for t in served],
-            "task_versions": [t.version for t in served],
+            "task_names": names,
+            "task_versions": versions,
         }
         if queues is None:
             query = self._q["fetch_jobs"]

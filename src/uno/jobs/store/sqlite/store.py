@@ -64,6 +64,7 @@ from uno.jobs.store.base import (
     schedule_change_params,
 )
 from uno.jobs.store.columns import CLAIM_ORDER, PRIORITY_BY_RANK, STATUS_BY_VALUE, list_order
+from uno.jobs.store.served import EncodedTasks
 from uno.jobs.store.sqlfile import load_queries
 from uno.jobs.store.sqlite import codec, faults
 from uno.jobs.store.sqlite.checkpoint import Checkpointer
@@ -111,6 +112,10 @@ _dumps = codec.dumps
 
 #: Appended to an outcome statement (complete_jobs, fail_jobs) to learn which jobs it changed.
 _RETURNING_IDS = "\nRETURNING jobs.id"
+
+
+def _tasks_json(tasks: Sequence[TaskRef]) -> str:
+    return json.dumps(encode_tasks(tasks))
 
 
 class _SomeLeftAlone(Exception):
@@ -211,6 +216,8 @@ class SQLiteStore:
         self._channel: WakeChannel | None = None
         self._cancel_listeners: list[CancelListener] = []
         self._checkpointer: Checkpointer | None = None
+        #: The claim's task filter, encoded once for the worker's task list.
+        self._task_json = EncodedTasks(_tasks_json)
         if self.path != ":memory:" and not self.path.startswith("file:"):
             self._channel = WakeChannel(self.path)
             self._checkpointer = Checkpointer(self.path)
@@ -538,7 +545,7 @@ class SQLiteStore:
             "worker_id": worker_id,
             "now": ts(now),
             "queues": None if queues is None else json.dumps(list(queues)),
-            "tasks": None if tasks is None else json.dumps(encode_tasks(tasks)),
+            "tasks": None if tasks is None else self._task_json(tasks),
             "limit": limit,
             "running": running,
         }
