@@ -143,19 +143,25 @@ class Executor:
             loop = self._loop = asyncio.get_running_loop()
         if job.timeout is not None:
             run.timer = loop.call_at(loop.time() + job.timeout, self._on_timeout, run)
-        kwargs = self._kwargs(loop, run, task)
-        if task.is_async:
-            self._start_coroutine(loop, run, task, kwargs)
-        elif task.executor == "process":
-            self._process_pool().submit(run, task.func, job.args, kwargs)
-        else:
-            self._thread_pool().submit(run, task.func, job.args, kwargs)
-
-    def _kwargs(self, loop: asyncio.AbstractEventLoop, run: Attempt, task: Task) -> dict[str, Any]:
-        """The job's kwargs, with a ``JobContext`` for a task that asks for one."""
+        # Inline, not in helpers: this runs once per job (the worker's hot path).
         name = context_parameter(task.func)
-        if name is None:
-            return run.job.kwargs
+        kwargs = job.kwargs if name is None else self._with_context(loop, run, name)
+        if not task.is_async:
+            pool = self._process_pool() if task.executor == "process" else self._thread_pool()
+            pool.submit(run, task.func, job.args, kwargs)
+            return
+        try:
+            coro = task.func(*job.args, **kwargs)
+        except BaseException as exc:
+            self._settle(run, False, exc)
+            return
+        handle = run.handle = loop.create_task(coro)
+        handle.add_done_callback(partial(self._on_async_done, run))
+
+    def _with_context(
+        self, loop: asyncio.AbstractEventLoop, run: Attempt, name: str
+    ) -> dict[str, Any]:
+        """The job's kwargs with a ``JobContext`` as ``name``, for a task that asks for one."""
         job = run.job
         run.flag = threading.Event()
         sink = None
@@ -163,18 +169,6 @@ class Executor:
             sink = ProgressReporter(loop, self.write_progress, job.id, PROGRESS_INTERVAL)
         context = JobContext(job.id, job.retry_count + 1, run.flag, sink)
         return {**job.kwargs, name: context}
-
-    def _start_coroutine(
-        self, loop: asyncio.AbstractEventLoop, run: Attempt, task: Task, kwargs: dict[str, Any]
-    ) -> None:
-        try:
-            coro = task.func(*run.job.args, **kwargs)
-        except BaseException as exc:
-            self._settle(run, False, exc)
-            return
-        handle = loop.create_task(coro)
-        run.handle = handle
-        handle.add_done_callback(partial(self._on_async_done, run))
 
     def _task_for(self, job: Job) -> Task | None:
         """The job's task at its version, else (a newer deploy) the highest one known."""
