@@ -202,10 +202,11 @@ async def test_concurrent_fetches_never_claim_a_job_twice(
 
 async def test_start_and_complete(store: Store, clock: ManualClock) -> None:
     job = await claim(store, make_job(), clock.now(), run=False)
-    await store.start_jobs([job.id], "someone-else", clock.advance(1))
+    assert await store.start_jobs([job.id], "someone-else", clock.advance(1)) == []
     assert await status_of(store, job.id) is Status.RESERVED
     started = clock.advance(1)
-    await store.start_jobs([job.id], W, started)
+    assert await store.start_jobs([job.id, "no-such-job"], W, started) == [job.id]
+    assert await store.start_jobs([job.id], W, started) == []  # running already
     running = await store.get_job(job.id)
     assert running is not None
     assert (running.status, running.started_at, running.worker_id) == (Status.RUNNING, started, W)

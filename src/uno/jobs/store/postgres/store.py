@@ -556,10 +556,18 @@ class PostgresStore:
         found.sort(key=reader.key(*CLAIM_ORDER))
         return list(map(reader.job, found))
 
-    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
-        if job_ids:
-            params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
-            await self._rowcount(self._q["start_jobs"], params, idempotent=True)
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
+        if not job_ids:
+            return []
+        params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
+        query = self._q["start_jobs"]
+
+        async def work(conn: Conn) -> list[str]:
+            cur = await conn.execute(query, params)
+            return [row[0] for row in await cur.fetchall()]
+
+        # A worker's own bookkeeping, as its claims are (see _bookkeeping_pool).
+        return await self._with_conn(work, idempotent=True, bookkeeping=True)
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:

@@ -1,0 +1,231 @@
+"""The worker's claim-ahead buffer, on every backend: bounded, started as slots free,
+handed back on stop, dropped on cancel, and never ahead of priorities by more
+than its size."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from helpers import eventually
+from uno.jobs import JobSystem, ManualClock, Priority, Settings, Status
+from uno.jobs.jobs import Job
+from uno.jobs.queries import JobFilter
+from uno.jobs.store.base import Store
+from uno.jobs.worker import Worker
+
+
+class Gates:
+    """Jobs of the ``gated`` task wait on their gate; ``calls`` tells who began."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._gates: dict[str, asyncio.Event] = {}
+
+    def gate(self, name: str) -> asyncio.Event:
+        return self._gates.setdefault(name, asyncio.Event())
+
+    def open(self, *names: str) -> None:
+        for name in names:
+            self.gate(name).set()
+
+
+@pytest.fixture
+def gates() -> Gates:
+    return Gates()
+
+
+@pytest.fixture
+async def system(store: Store, clock: ManualClock, gates: Gates) -> AsyncIterator[JobSystem]:
+    jobs = JobSystem(store=store, clock=clock, settings=Settings(concurrency=2))
+
+    @jobs.task(max_retries=0)
+    async def gated(name: str) -> str:
+        gates.calls.append(name)
+        await gates.gate(name).wait()
+        return name
+
+    await jobs.open()
+    try:
+        yield jobs
+    finally:
+        await jobs.close()
+
+
+async def enqueue(system: JobSystem, *names: str, **options: object) -> list[Job]:
+    return [await system.enqueue("gated", [name], **options) for name in names]
+
+
+async def statuses(system: JobSystem, jobs: list[Job]) -> list[Status]:
+    return [(await system.get(job.id)).status for job in jobs]
+
+
+async def until_statuses(system: JobSystem, jobs: list[Job], expected: list[Status]) -> None:
+    async def reached() -> bool:
+        return await statuses(system, jobs) == expected
+
+    await eventually(reached, what=f"statuses {expected}")
+
+
+async def started(worker: Worker, count: int) -> None:
+    await worker.progress.until(lambda progress: progress.started >= count)
+
+
+async def test_the_buffer_holds_at_most_prefetch_reserved_jobs(system: JobSystem) -> None:
+    jobs = await enqueue(system, *"abcdefg")
+    worker = Worker(system, concurrency=2, prefetch=3)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 2)
+        running, reserved, pending = Status.RUNNING, Status.RESERVED, Status.PENDING
+        assert await statuses(system, jobs) == [running] * 2 + [reserved] * 3 + [pending] * 2
+    finally:
+        await worker.stop(grace=0)
+        await task
+
+
+async def test_no_buffer_when_prefetch_is_0(system: JobSystem, gates: Gates) -> None:
+    jobs = await enqueue(system, *"abcd")
+    worker = Worker(system, concurrency=2, prefetch=0)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 2)
+        running, pending = Status.RUNNING, Status.PENDING
+        assert await statuses(system, jobs) == [running] * 2 + [pending] * 2
+        gates.open(*"abcd")
+        await until_statuses(system, jobs, [Status.COMPLETED] * 4)
+    finally:
+        await worker.stop()
+        await task
+
+
+async def test_a_freed_slot_starts_a_buffered_job_and_the_store_is_told(
+    system: JobSystem, gates: Gates
+) -> None:
+    a, b = await enqueue(system, "a", "b")
+    worker = Worker(system, concurrency=1, prefetch=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 1)
+        assert await statuses(system, [a, b]) == [Status.RUNNING, Status.RESERVED]
+        gates.open("a")
+        await started(worker, 2)
+        assert gates.calls == ["a", "b"]
+        # Its start is written at the loop's next turn; a's outcome goes alongside.
+        await until_statuses(system, [a, b], [Status.COMPLETED, Status.RUNNING])
+        gates.open("b")
+        await until_statuses(system, [a, b], [Status.COMPLETED] * 2)
+    finally:
+        await worker.stop()
+        await task
+    assert (await system.get(b.id)).started_at is not None
+
+
+async def test_stop_hands_buffered_jobs_back_without_counting_an_attempt(
+    system: JobSystem, gates: Gates
+) -> None:
+    jobs = await enqueue(system, *"abc")
+    worker = Worker(system, concurrency=1, prefetch=2)
+    task = asyncio.create_task(worker.run())
+    await started(worker, 1)
+    worker.request_stop(grace=10)
+    gates.open("a")
+    await task
+    assert gates.calls == ["a"]
+    assert await statuses(system, jobs) == [Status.COMPLETED, Status.PENDING, Status.PENDING]
+    for job in jobs[1:]:
+        back = await system.get(job.id)
+        assert (back.worker_id, back.retry_count, back.started_at) == (None, 0, None)
+        assert await system.store.list_attempts(job.id) == []
+
+
+async def test_a_dead_workers_buffered_jobs_are_rescued_as_never_started(
+    system: JobSystem, clock: ManualClock
+) -> None:
+    """A max_retries=0 job claimed ahead by a worker that dies is pending again,
+    not failed: a reserved job's attempt never began."""
+    jobs = await enqueue(system, *"abc")
+    worker = Worker(system, concurrency=1, prefetch=2, worker_id="doomed")
+    task = asyncio.create_task(worker.run())
+    await started(worker, 1)
+    task.cancel()  # dies without a word: nothing handed back
+    await asyncio.gather(task, return_exceptions=True)
+    assert await statuses(system, jobs) == [Status.RUNNING, Status.RESERVED, Status.RESERVED]
+    now = clock.advance(3600)
+    await system.store.rescue_jobs(now - timedelta(seconds=60), now)
+    assert await statuses(system, jobs) == [Status.FAILED, Status.PENDING, Status.PENDING]
+    assert [(await system.get(job.id)).retry_count for job in jobs[1:]] == [0, 0]
+
+
+async def test_a_cancelled_buffered_job_never_starts(system: JobSystem, gates: Gates) -> None:
+    a, b, c = await enqueue(system, "a", "b", "c")
+    worker = Worker(system, concurrency=1, prefetch=2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 1)
+        await system.cancel(b.id, "not needed")
+        await eventually(lambda: _buffered(worker, [c.id]), what="b dropped from the buffer")
+        gates.open("a", "c")
+        await until_statuses(system, [a, c], [Status.COMPLETED] * 2)
+    finally:
+        await worker.stop()
+        await task
+    assert gates.calls == ["a", "c"]
+    assert (await system.get(b.id)).status is Status.CANCELLED
+
+
+async def _buffered(worker: Worker, expected: list[str]) -> bool:
+    return worker._producer.buffered_ids() == expected
+
+
+async def test_a_buffered_job_whose_start_is_refused_is_stopped(
+    system: JobSystem, gates: Gates
+) -> None:
+    """A bulk cancel tells no worker: the job may begin from the buffer, and is
+    stopped when the store refuses its start."""
+    a, b = await enqueue(system, "a", "b")
+    worker = Worker(system, concurrency=1, prefetch=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 1)
+        now = system.clock.now()
+        reserved = JobFilter(statuses=(Status.RESERVED,))
+        assert await system.store.cancel_matching(reserved, None, 10, now) == 1
+        gates.open("a")
+        await worker.progress.until(lambda progress: progress.cancelled_running == 1)
+    finally:
+        await worker.stop()
+        await task
+    assert (await system.get(a.id)).status is Status.COMPLETED
+    stopped = await system.get(b.id)
+    assert (stopped.status, stopped.result) == (Status.CANCELLED, None)
+
+
+async def test_a_higher_priority_job_waits_at_most_for_the_buffer(
+    system: JobSystem, gates: Gates
+) -> None:
+    first = await enqueue(system, *"abcd", priority=Priority.LOW)
+    worker = Worker(system, concurrency=1, prefetch=2)
+    task = asyncio.create_task(worker.run())
+    try:
+        await started(worker, 1)
+        (urgent,) = await enqueue(system, "urgent", priority=Priority.CRITICAL)
+        gates.open(*"abcd", "urgent")
+        await until_statuses(system, [*first, urgent], [Status.COMPLETED] * 5)
+    finally:
+        await worker.stop()
+        await task
+    # a ran, b and c were buffered: urgent comes right after them, before d.
+    assert gates.calls == ["a", "b", "c", "urgent", "d"]
+
+
+def test_prefetch_is_bounded(system: JobSystem) -> None:
+    bound = system.settings.limits.max_worker_prefetch
+    assert Worker(system, prefetch=bound).prefetch == bound
+    assert Worker(system).prefetch == system.settings.worker_prefetch
+    for bad in (-1, bound + 1):
+        with pytest.raises(ValueError, match="prefetch"):
+            Worker(system, prefetch=bad)
