@@ -223,6 +223,33 @@ async def test_start_and_complete(store: Store, clock: ManualClock) -> None:
     assert completed.duration == 2.5
 
 
+async def test_start_and_fetch_starts_then_claims_in_one_call(
+    store: Store, clock: ManualClock
+) -> None:
+    """A worker's turn: the buffered jobs it started, and the next claim."""
+    buffered = await claim(store, make_job(), clock.now(), run=False)
+    gone = await claim(store, make_job(), clock.now(), run=False)
+    await store.cancel_job(gone.id, None, clock.now())
+    waiting = make_job(priority=Priority.HIGH)
+    await store.insert_jobs([waiting])
+    started_at = clock.advance(1)
+    started, claimed = await store.start_and_fetch_jobs(
+        W, [buffered.id, gone.id], None, 5, started_at, running=0
+    )
+    assert started == [buffered.id]
+    assert [(j.id, j.status) for j in claimed] == [(waiting.id, Status.RESERVED)]
+    running = await store.get_job(buffered.id)
+    assert running is not None
+    assert (running.status, running.started_at) == (Status.RUNNING, started_at)
+    # Nothing to claim (no slot, or no queue): the starts are written all the same.
+    again = await claim(store, make_job(), clock.now(), run=False)
+    assert await store.start_and_fetch_jobs(W, [again.id], [], 5, clock.now()) == (
+        [again.id],
+        [],
+    )
+    assert await store.start_and_fetch_jobs(W, [], None, 5, clock.now()) == ([], [])
+
+
 async def test_complete_many_in_one_call(store: Store, clock: ManualClock) -> None:
     jobs = [make_job(args=[i]) for i in range(20)]
     await store.insert_jobs(jobs)

@@ -229,3 +229,8 @@ def test_prefetch_is_bounded(system: JobSystem) -> None:
     for bad in (-1, bound + 1):
         with pytest.raises(ValueError, match="prefetch"):
             Worker(system, prefetch=bad)
+
+
+def test_prefetch_comes_from_the_environment() -> None:
+    assert Settings.from_env({"UNO_JOBS_WORKER_PREFETCH": "3"}).worker_prefetch == 3
+    assert Settings.from_env({}).worker_prefetch == Settings().worker_prefetch

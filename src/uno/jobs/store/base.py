@@ -263,6 +263,24 @@ class Store(Protocol):
         A job is claimed by one worker only, whatever the number of callers.
         """
 
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        """``start_jobs(start)`` then ``fetch_jobs(...)``, in one round trip: the ids
+        started and the jobs claimed.
+
+        A worker's turn: the jobs it started from its claim-ahead buffer since the
+        last turn, and the next claim. Each part keeps its own guarantees (the
+        starts are written even when nothing is claimed)."""
+
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
         """reserved -> running with ``started_at = now``, for jobs this worker holds;
         the ids started, in no particular order.

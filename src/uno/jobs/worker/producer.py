@@ -1,12 +1,13 @@
 """The worker's loop: waiting for work, claiming batches sized to the free slots
 plus a bounded claim-ahead buffer, and stopping within a grace period.
 
-One turn costs at most three store calls whatever the number of jobs: one
-``fetch_jobs`` sized to the free slots and the room left in the buffer (the
-jobs for free slots claimed straight into running, the others reserved),
-preceded by one ``start_jobs`` for the buffered jobs started since the last
-turn, and overlapped with one flush of the outcomes finished since the last
-turn (see ``Completer.flush_while``). Between turns the loop waits on its
+One turn costs at most two round trips' worth of store calls whatever the number
+of jobs: one claim sized to the free slots and the room left in the buffer (the
+jobs for free slots claimed straight into running, the others reserved), sent
+together with the starts of the buffered jobs started since the last turn
+(``start_and_fetch_jobs``; ``fetch_jobs`` when there are none), and overlapped
+with one flush of the outcomes finished since the last turn (see
+``Completer.flush_while``). Between turns the loop waits on its
 ``Doorbell``: a job finished, new work may be due, or a stop was asked.
 
 The buffer (``prefetch`` jobs at most, docs/architecture.md "Claim-ahead") keeps
@@ -212,7 +213,7 @@ class Producer:
         flush = self.completer.due(running)
         doorbell = self.doorbell
         # The buffer is refilled once half empty: claims stay batches, not single jobs.
-        refill = free > 0 or room * 2 > self.prefetch
+        refill = free > 0 or room * 2 > self.prefetch or (room > 0 and bool(self._starting))
         if not refill or not (doorbell.work or until_empty):
             await self._bookkeep(flush)
             return 0
@@ -263,13 +264,15 @@ class Producer:
         running, and launch those; the others (reserved) join the buffer."""
         system = self.system
         store = system.store
-        await self._write_starts()
         if running is None:
             running = limit
         now = system.clock.now()
-        jobs = await store.fetch_jobs(
-            self.worker_id, self.queues, limit, now, running=running, tasks=self.tasks
-        )
+        if self._starting:
+            jobs = await self._start_and_fetch(limit, running, now)
+        else:
+            jobs = await store.fetch_jobs(
+                self.worker_id, self.queues, limit, now, running=running, tasks=self.tasks
+            )
         if not jobs:
             return 0
         if self.stop.asked:
@@ -320,11 +323,21 @@ class Producer:
             self.completer.add(attempt, outcome, duration)
         self.start_buffered()
 
+    async def _start_and_fetch(self, limit: int, running: int, now: datetime) -> list[Job]:
+        """The starts to write and the claim, in one round trip."""
+        ids, self._starting = self._starting, []
+        try:
+            started, jobs = await self.system.store.start_and_fetch_jobs(
+                self.worker_id, ids, self.queues, limit, now, running=running, tasks=self.tasks
+            )
+        except BaseException:
+            self._starting[:0] = ids
+            raise
+        self._confirm(ids, started)
+        return jobs
+
     async def _write_starts(self) -> int:
-        """Write the starts of the buffered jobs started since the last turn; pass on
-        the outcomes held for them. A job the store did not start (cancelled or
-        handed back meanwhile) is no longer this worker's: it is stopped, and its
-        outcome, if any, dropped."""
+        """Write the starts of the buffered jobs started since the last turn."""
         ids = self._starting
         if not ids:
             return 0
@@ -335,6 +348,14 @@ class Producer:
         except BaseException:
             self._starting[:0] = ids
             raise
+        self._confirm(ids, started)
+        return len(started)
+
+    def _confirm(self, ids: list[str], started: list[str]) -> None:
+        """The store has answered for the starts of ``ids``: pass on the outcomes
+        held for them. A job the store did not start (cancelled or handed back
+        meanwhile) is no longer this worker's: it is stopped, and its outcome, if
+        any, dropped."""
         self._unconfirmed.difference_update(ids)
         lost = set(ids).difference(started)
         held, self._held = self._held, []
@@ -352,7 +373,6 @@ class Producer:
                 job_id,
             )
             self.executor.cancel(job_id)
-        return len(started)
 
     def drop_buffered(self, job_id: str) -> bool:
         """A buffered job was cancelled: forget it. False when it is not buffered."""

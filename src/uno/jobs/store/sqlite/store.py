@@ -502,10 +502,24 @@ class SQLiteStore:
         running: int = 0,
         tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
-        if limit <= 0 or (queues is not None and not queues):
-            return []
-        if tasks is not None and not tasks:
-            return []
+        _, claimed = await self.start_and_fetch_jobs(
+            worker_id, (), queues, limit, now, running=running, tasks=tasks
+        )
+        return claimed
+
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        if limit <= 0 or (queues is not None and not queues) or (tasks is not None and not tasks):
+            return await self.start_jobs(start, worker_id, now), []
         self._wakes_seen = self._wakes
         params = {
             "worker_id": worker_id,
@@ -515,19 +529,28 @@ class SQLiteStore:
             "limit": limit,
             "running": running,
         }
-        return await self._run(self._fetch_jobs, params)
+        starting = {"now": params["now"], "ids": _dumps(list(start)), "worker_id": worker_id}
+        return await self._run(self._fetch_jobs, params, starting if start else None)
 
-    def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
+    def _fetch_jobs(
+        self, params: dict[str, Any], starting: dict[str, Any] | None
+    ) -> tuple[list[str], list[Job]]:
+        """The starts, then the claim, in one write transaction."""
         with self._write() as conn:
+            started = (
+                []
+                if starting is None
+                else [row[0] for row in conn.execute(Q["start_jobs"], starting)]
+            )
             claimed = conn.execute(Q["fetch_jobs"], params)
             rows = claimed.fetchall()
         self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
         if not rows:
-            return []
+            return started, []
         reader = job_reader(claimed)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
         rows.sort(key=reader.key(*CLAIM_ORDER))
-        return list(map(reader.job, rows))
+        return started, list(map(reader.job, rows))
 
     async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
         if not job_ids:
