@@ -166,6 +166,7 @@ async def test_a_cancelled_buffered_job_never_starts(system: JobSystem, gates: G
     task = asyncio.create_task(worker.run())
     try:
         await started(worker, 1)
+        await listening(system)
         await system.cancel(b.id, "not needed")
         await eventually(lambda: _buffered(worker, [c.id]), what="b dropped from the buffer")
         gates.open("a", "c")
@@ -175,6 +176,13 @@ async def test_a_cancelled_buffered_job_never_starts(system: JobSystem, gates: G
         await task
     assert gates.calls == ["a", "c"]
     assert (await system.get(b.id)).status is Status.CANCELLED
+
+
+async def listening(system: JobSystem) -> None:
+    """PostgreSQL: until the worker's LISTEN is in place (a NOTIFY before it is lost)."""
+    listening = getattr(system.store, "listening", None)
+    if listening is not None:
+        assert await listening()
 
 
 async def _buffered(worker: Worker, expected: list[str]) -> bool:
