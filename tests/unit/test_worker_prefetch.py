@@ -1,12 +1,16 @@
 """The worker's claim-ahead buffer, on every backend: bounded, started as slots free,
-handed back on stop, dropped on cancel, and never ahead of priorities by more
-than its size."""
+handed back on stop, dropped on cancel, never ahead of priorities by more than its
+size, and empty while jobs are long.
+
+A worker claims ahead only once it has seen how long its jobs take: each test
+first runs one quick job (``warmed``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -15,6 +19,7 @@ from uno.jobs import JobSystem, ManualClock, Priority, Settings, Status
 from uno.jobs.jobs import Job
 from uno.jobs.queries import JobFilter
 from uno.jobs.store.base import Store
+from uno.jobs.system import JobRequest
 from uno.jobs.worker import Worker
 
 
@@ -43,6 +48,10 @@ async def system(store: Store, clock: ManualClock, gates: Gates) -> AsyncIterato
     jobs = JobSystem(store=store, clock=clock, settings=Settings(concurrency=2))
 
     @jobs.task(max_retries=0)
+    async def quick() -> None:
+        return None
+
+    @jobs.task(max_retries=0)
     async def gated(name: str) -> str:
         gates.calls.append(name)
         await gates.gate(name).wait()
@@ -55,8 +64,9 @@ async def system(store: Store, clock: ManualClock, gates: Gates) -> AsyncIterato
         await jobs.close()
 
 
-async def enqueue(system: JobSystem, *names: str, **options: object) -> list[Job]:
-    return [await system.enqueue("gated", [name], **options) for name in names]
+async def enqueue(system: JobSystem, *names: str, **options: Any) -> list[Job]:
+    """One insert: a worker waiting for work sees them all at once."""
+    return await system.enqueue_many([JobRequest("gated", [name], **options) for name in names])
 
 
 async def statuses(system: JobSystem, jobs: list[Job]) -> list[Status]:
@@ -71,13 +81,22 @@ async def until_statuses(system: JobSystem, jobs: list[Job], expected: list[Stat
 
 
 async def started(worker: Worker, count: int) -> None:
-    await worker.progress.until(lambda progress: progress.started >= count)
+    """Until ``count`` gated jobs have been launched (after the warm-up's one)."""
+    await worker.progress.until(lambda progress: progress.started >= count + 1)
+
+
+async def warmed(system: JobSystem, worker: Worker) -> asyncio.Task[None]:
+    """Run ``worker`` until one quick job is done: it then claims ahead for short jobs."""
+    await system.enqueue("quick")
+    task = asyncio.create_task(worker.run())
+    await worker.progress.until(lambda progress: progress.written >= 1)
+    return task
 
 
 async def test_the_buffer_holds_at_most_prefetch_reserved_jobs(system: JobSystem) -> None:
-    jobs = await enqueue(system, *"abcdefg")
     worker = Worker(system, concurrency=2, prefetch=3)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    jobs = await enqueue(system, *"abcdefg")
     try:
         await started(worker, 2)
         running, reserved, pending = Status.RUNNING, Status.RESERVED, Status.PENDING
@@ -88,9 +107,9 @@ async def test_the_buffer_holds_at_most_prefetch_reserved_jobs(system: JobSystem
 
 
 async def test_no_buffer_when_prefetch_is_0(system: JobSystem, gates: Gates) -> None:
-    jobs = await enqueue(system, *"abcd")
     worker = Worker(system, concurrency=2, prefetch=0)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    jobs = await enqueue(system, *"abcd")
     try:
         await started(worker, 2)
         running, pending = Status.RUNNING, Status.PENDING
@@ -105,9 +124,9 @@ async def test_no_buffer_when_prefetch_is_0(system: JobSystem, gates: Gates) -> 
 async def test_a_freed_slot_starts_a_buffered_job_and_the_store_is_told(
     system: JobSystem, gates: Gates
 ) -> None:
-    a, b = await enqueue(system, "a", "b")
     worker = Worker(system, concurrency=1, prefetch=1)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    a, b = await enqueue(system, "a", "b")
     try:
         await started(worker, 1)
         assert await statuses(system, [a, b]) == [Status.RUNNING, Status.RESERVED]
@@ -127,9 +146,9 @@ async def test_a_freed_slot_starts_a_buffered_job_and_the_store_is_told(
 async def test_stop_hands_buffered_jobs_back_without_counting_an_attempt(
     system: JobSystem, gates: Gates
 ) -> None:
-    jobs = await enqueue(system, *"abc")
     worker = Worker(system, concurrency=1, prefetch=2)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    jobs = await enqueue(system, *"abc")
     await started(worker, 1)
     worker.request_stop(grace=10)
     gates.open("a")
@@ -147,9 +166,9 @@ async def test_a_dead_workers_buffered_jobs_are_rescued_as_never_started(
 ) -> None:
     """A max_retries=0 job claimed ahead by a worker that dies is pending again,
     not failed: a reserved job's attempt never began."""
-    jobs = await enqueue(system, *"abc")
     worker = Worker(system, concurrency=1, prefetch=2, worker_id="doomed")
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    jobs = await enqueue(system, *"abc")
     await started(worker, 1)
     task.cancel()  # dies without a word: nothing handed back
     await asyncio.gather(task, return_exceptions=True)
@@ -161,9 +180,9 @@ async def test_a_dead_workers_buffered_jobs_are_rescued_as_never_started(
 
 
 async def test_a_cancelled_buffered_job_never_starts(system: JobSystem, gates: Gates) -> None:
-    a, b, c = await enqueue(system, "a", "b", "c")
     worker = Worker(system, concurrency=1, prefetch=2)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    a, b, c = await enqueue(system, "a", "b", "c")
     try:
         await started(worker, 1)
         await listening(system)
@@ -194,9 +213,9 @@ async def test_a_buffered_job_whose_start_is_refused_is_stopped(
 ) -> None:
     """A bulk cancel tells no worker: the job may begin from the buffer, and is
     stopped when the store refuses its start."""
-    a, b = await enqueue(system, "a", "b")
     worker = Worker(system, concurrency=1, prefetch=1)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    a, b = await enqueue(system, "a", "b")
     try:
         await started(worker, 1)
         now = system.clock.now()
@@ -215,9 +234,9 @@ async def test_a_buffered_job_whose_start_is_refused_is_stopped(
 async def test_a_higher_priority_job_waits_at_most_for_the_buffer(
     system: JobSystem, gates: Gates
 ) -> None:
-    first = await enqueue(system, *"abcd", priority=Priority.LOW)
     worker = Worker(system, concurrency=1, prefetch=2)
-    task = asyncio.create_task(worker.run())
+    task = await warmed(system, worker)
+    first = await enqueue(system, *"abcd", priority=Priority.LOW)
     try:
         await started(worker, 1)
         (urgent,) = await enqueue(system, "urgent", priority=Priority.CRITICAL)
@@ -242,3 +261,29 @@ def test_prefetch_is_bounded(system: JobSystem) -> None:
 def test_prefetch_comes_from_the_environment() -> None:
     assert Settings.from_env({"UNO_JOBS_WORKER_PREFETCH": "3"}).worker_prefetch == 3
     assert Settings.from_env({}).worker_prefetch == Settings().worker_prefetch
+
+
+async def test_long_jobs_are_not_claimed_ahead(system: JobSystem) -> None:
+    """Jobs that take longer than the buffer's horizon stay pending for other workers."""
+    worker = Worker(system, concurrency=2, prefetch=5)
+    worker._producer.mean_duration = 1.0  # seconds: as if its jobs were long
+    jobs = await enqueue(system, *"abcd")
+    task = asyncio.create_task(worker.run())
+    try:
+        await worker.progress.until(lambda progress: progress.started >= 2)
+        running, pending = Status.RUNNING, Status.PENDING
+        assert await statuses(system, jobs) == [running] * 2 + [pending] * 2
+    finally:
+        await worker.stop(grace=0)
+        await task
+
+
+def test_the_buffer_shrinks_as_jobs_get_longer(system: JobSystem) -> None:
+    producer = Worker(system, concurrency=10, prefetch=20)._producer
+    assert producer.buffer_target() == 0  # no job seen yet
+    targets = []
+    for seconds in (0.0001, 0.025, 0.05, 0.1, 1.0):
+        producer.mean_duration = seconds
+        targets.append(producer.buffer_target())
+    assert targets == [20, 20, 10, 5, 0]
+    assert Worker(system, prefetch=0)._producer.buffer_target() == 0

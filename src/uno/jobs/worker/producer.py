@@ -10,14 +10,15 @@ with one flush of the outcomes finished since the last turn (see
 ``Completer.flush_while``). Between turns the loop waits on its
 ``Doorbell``: a job finished, new work may be due, or a stop was asked.
 
-The buffer (``prefetch`` jobs at most, docs/architecture.md "Claim-ahead") keeps
-the slots busy while a claim is in flight: a slot that frees takes the next
-buffered job at once, before the store has been told. Its start is written at
-the next turn, and its outcome is held back until then (an outcome of a job
-the store still has reserved would be refused). A buffered job is ``reserved``
-in the store, so a worker that dies leaves it to the rescue as not started:
-pending again, no attempt counted. A clean stop hands it back; a cancel notice
-drops it; a start the store refuses (cancelled in bulk, handed back) stops it.
+The buffer (``prefetch`` jobs at most, fewer for long jobs: ``buffer_target``;
+docs/architecture.md "Claim-ahead") keeps the slots busy while a claim is in
+flight: a slot that frees takes the next buffered job at once, before the store
+has been told. Its start is written at the next turn, and its outcome is held
+back until then (an outcome of a job the store still has reserved would be
+refused). A buffered job is ``reserved`` in the store, so a worker that dies
+leaves it to the rescue as not started: pending again, no attempt counted. A
+clean stop hands it back; a cancel notice drops it; a start the store refuses
+(cancelled in bulk, handed back) stops it.
 
 Who owns what: the ``Doorbell`` knows whether new work may be due, the
 ``StopRequest`` whether to stop and how long to wait for running jobs, the
@@ -44,6 +45,13 @@ log = logging.getLogger("uno.jobs.worker")
 
 #: Longest pause after a store error, which doubles from 0.1s up to this.
 MAX_BACKOFF = 5.0
+
+#: Seconds within which a buffered job should start: the buffer holds no more jobs
+#: than the slots finish in that time, by the recent mean duration of a job, so
+#: long jobs are not claimed ahead (one worker would hold work others could run).
+PREFETCH_HORIZON = 0.05
+#: Weight of the latest duration in that mean.
+_MEAN_WEIGHT = 0.1
 
 
 class Doorbell:
@@ -163,6 +171,8 @@ class Producer:
         #: Outcomes of unconfirmed jobs, passed to the completer once confirmed.
         self._held: list[tuple[Attempt, Outcome, float]] = []
         self._filling = False
+        #: Seconds a job of this worker has recently taken, on average (None: none yet).
+        self.mean_duration: float | None = None
 
     # -- running --------------------------------------------------------------------
     async def run(self, until_empty: bool) -> None:
@@ -209,11 +219,12 @@ class Producer:
         """
         running = len(self.executor.running)
         free = self.concurrency - running
-        room = self.prefetch - len(self.buffer)
+        target = self.buffer_target()
+        room = max(0, target - len(self.buffer))
         flush = self.completer.due(running)
         doorbell = self.doorbell
         # The buffer is refilled once half empty: claims stay batches, not single jobs.
-        refill = free > 0 or room * 2 > self.prefetch or (room > 0 and bool(self._starting))
+        refill = free > 0 or room * 2 > target or (room > 0 and bool(self._starting))
         if not refill or not (doorbell.work or until_empty):
             await self._bookkeep(flush)
             return 0
@@ -313,9 +324,21 @@ class Producer:
             self._publish_started(started, self.system.clock.now())
         self.doorbell.ring()
 
+    def buffer_target(self) -> int:
+        """How many jobs to hold claimed ahead: ``prefetch``, or fewer when jobs are
+        long (``PREFETCH_HORIZON``); none before a job has been seen to finish."""
+        mean = self.mean_duration
+        if mean is None or not self.prefetch:
+            return 0
+        if mean * self.prefetch <= PREFETCH_HORIZON * self.concurrency:
+            return self.prefetch
+        return int(PREFETCH_HORIZON * self.concurrency / mean)
+
     def on_finished(self, attempt: Attempt, outcome: Outcome, duration: float) -> None:
         """The executor's ``on_finished``: the outcome goes to the completer, or waits
         for the job's start to be confirmed; the freed slot takes a buffered job."""
+        mean = self.mean_duration
+        self.mean_duration = duration if mean is None else mean + (duration - mean) * _MEAN_WEIGHT
         if attempt.job.id in self._unconfirmed:
             self._held.append((attempt, outcome, duration))
             self.doorbell.ring()
