@@ -532,10 +532,47 @@ class PostgresStore:
         running: int = 0,
         tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
+        _, claimed = await self.start_and_fetch_jobs(
+            worker_id, (), queues, limit, now, running=running, tasks=tasks
+        )
+        return claimed
+
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        claim = self._claim_query(worker_id, queues, limit, now, running, tasks)
+        if claim is None:
+            return await self.start_jobs(start, worker_id, now), []
+        if not start:
+            return [], await self._claim(claim)
+        starting = (
+            self._q["start_jobs"],
+            {"ids": list(start), "worker_id": worker_id, "now": as_utc(now)},
+        )
+        return await self._start_and_claim(starting, claim)
+
+    def _claim_query(
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        running: int,
+        tasks: Sequence[TaskRef] | None,
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The claim statement and its parameters; None when nothing can be claimed."""
         if limit <= 0 or (queues is not None and not queues):
-            return []
+            return None
         if tasks is not None and not tasks:
-            return []
+            return None
         served = sorted(set(tasks or ()))
         params: dict[str, Any] = {
             "worker_id": worker_id,
@@ -547,16 +584,37 @@ class PostgresStore:
             "task_versions": [t.version for t in served],
         }
         if queues is None:
-            query = self._q["fetch_jobs"]
-        else:
-            query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
+            return self._q["fetch_jobs"], params
+        params["queues"] = list(queues)
+        return self._q["fetch_jobs_from_queues"], params
 
+    async def _claim(self, claim: tuple[str, dict[str, Any]]) -> list[Job]:
         async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
             async with conn.cursor(binary=True) as cur:
-                await cur.execute(query, params)
+                await cur.execute(*claim)
                 return cur.description, await cur.fetchall()
 
-        description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        return self._claimed(*await self._with_conn(work, idempotent=False, bookkeeping=True))
+
+    async def _start_and_claim(
+        self, starting: tuple[str, dict[str, Any]], claim: tuple[str, dict[str, Any]]
+    ) -> tuple[list[str], list[Job]]:
+        """Both statements sent at once (pipeline mode): one round trip, each
+        statement its own transaction as when sent apart."""
+
+        async def work(conn: Conn) -> tuple[list[str], Any, list[tuple[Any, ...]]]:
+            async with conn.cursor() as started, conn.cursor(binary=True) as cur:
+                async with conn.pipeline():
+                    await started.execute(*starting)
+                    await cur.execute(*claim)
+                ids = [row[0] for row in await started.fetchall()]
+                return ids, cur.description, await cur.fetchall()
+
+        ids, description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        return ids, self._claimed(description, found)
+
+    @staticmethod
+    def _claimed(description: Any, found: list[tuple[Any, ...]]) -> list[Job]:
         if not found:
             return []
         reader = rows.job_reader(description)
@@ -564,10 +622,18 @@ class PostgresStore:
         found.sort(key=reader.key(*CLAIM_ORDER))
         return list(map(reader.job, found))
 
-    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
-        if job_ids:
-            params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
-            await self._rowcount(self._q["start_jobs"], params, idempotent=True)
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
+        if not job_ids:
+            return []
+        params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
+        query = self._q["start_jobs"]
+
+        async def work(conn: Conn) -> list[str]:
+            cur = await conn.execute(query, params)
+            return [row[0] for row in await cur.fetchall()]
+
+        # A worker's own bookkeeping, as its claims are (see _bookkeeping_pool).
+        return await self._with_conn(work, idempotent=True, bookkeeping=True)
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:
