@@ -36,6 +36,22 @@ from processes import silent_port as hanging_port
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the package's bytecode once, before the tests start their processes.
+
+    The suite starts a few hundred ``uno-jobs`` and worker processes. Where writing
+    bytecode is turned off (``PYTHONDONTWRITEBYTECODE``, as in some CI images), each of
+    them would compile the package from source again; with the ``__pycache__`` files
+    written here (ignored by git) they only read them. Where bytecode is written
+    anyway, this finds it up to date. A tree that cannot be written is left as it is.
+    """
+    import compileall
+
+    import uno.jobs
+
+    compileall.compile_dir(Path(uno.jobs.__file__).parent, quiet=2)
+
+
 @pytest.fixture(params=BACKENDS)
 async def store_factory(
     request: pytest.FixtureRequest, tmp_path: Path
