@@ -5,6 +5,11 @@ skipped with the reason where PostgreSQL is unreachable and failing in CI (the
 suite's ``skip_or_fail``). That helper lives in the suite's root ``conftest.py``,
 which cannot be imported by name from here (this module is a ``conftest`` too), so
 it is found among pytest's plugins.
+
+The schema is created in this process, as ``uno-jobs migrate`` creates it
+(``cli_support.migrated``), not by running that command for every test: a start of
+the command costs about as much as the rest of a short test.
+``test_migrate_creates_the_schema_the_commands_use`` runs it on both backends.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from cli_support import Cli
+from cli_support import Cli, migrated
 
 
 def suite_conftest(config: pytest.Config) -> ModuleType:
@@ -33,24 +38,30 @@ def cli(tmp_path: Path) -> Cli:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL the schema was created in (by ``uno-jobs migrate``)."""
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with no schema yet (a SQLite file not created, a PostgreSQL schema
+    not made), dropped afterwards."""
+    url = fresh_database_url(request, tmp_path)
+    try:
+        yield url
+    finally:
+        if request.param == "postgres":
+            suite_conftest(request.config).drop_schema(url.rsplit("?schema=", 1)[1])
+
+
+@pytest.fixture
+def database(empty_database: str) -> str:
+    """A database URL the schema was created in."""
+    return migrated(empty_database)
+
+
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file in the test's folder or a new PostgreSQL schema (skipped, or failed
+    in CI, where PostgreSQL cannot be reached)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-        yield _migrated(url, tmp_path)
-        return
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
     suite = suite_conftest(request.config)
     problem = suite.postgres_problem()
     if problem:
         suite.skip_or_fail(problem)
-    schema = f"test_cli_{uuid.uuid4().hex[:12]}"
-    try:
-        yield _migrated(f"{suite.POSTGRES_URL}?schema={schema}", tmp_path)
-    finally:
-        suite.drop_schema(schema)
-
-
-def _migrated(url: str, cwd: Path) -> str:
-    result = Cli(cwd=cwd, env={})("migrate", "--database", url)
-    assert result.returncode == 0, result.stderr
-    return url
+    return f"{suite.POSTGRES_URL}?schema=test_cli_{uuid.uuid4().hex[:12]}"

@@ -67,6 +67,15 @@ def test_migrate_says_what_it_did_with_the_resolved_path(cli: Cli) -> None:
     assert again.stdout.startswith(f"{shown}: schema up to date (at ")
 
 
+def test_migrate_creates_the_schema_the_commands_use(cli: Cli, empty_database: str) -> None:
+    """On both backends (PostgreSQL in the schema the URL names): what the ``database``
+    fixture of the other CLI tests does in-process, done once by the command itself."""
+    created = cli("migrate", "--database", empty_database)
+    assert created.returncode == 0, created.stderr
+    assert ": schema created (" in created.stdout, created.stdout
+    assert cli.json("jobs", "list", "--database", empty_database)["total"] == 0
+
+
 def test_migration_reports() -> None:
     shipped = ["0001_a", "0002_b", "0003_c"]
     assert migration_report([], shipped) == "schema up to date (at 0003_c)"

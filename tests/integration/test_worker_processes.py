@@ -46,7 +46,10 @@ async def test_killed_worker_jobs_are_rescued_and_none_is_lost(
 ) -> None:
     total = 30
     await enqueue(system, total, seconds=0.3)
-    doomed = workers.start("--concurrency", "4")
+    # No claim-ahead: every job the worker begins is running in the store first (a
+    # job started from the buffer is reserved until its start is written, and one
+    # killed in that window is rescued as never begun: tests/unit/test_worker_prefetch.py).
+    doomed = workers.start("--concurrency", "4", UNO_JOBS_WORKER_PREFETCH="0")
 
     async def some_started() -> bool:
         return len(workers.counts("start")) >= 6

@@ -3,8 +3,8 @@ to them over REST, on SQLite and PostgreSQL.
 
 Cancelling running jobs of each executor from another process (the latencies are
 printed), two workers with different task sets, a rolling deploy, progress seen
-while a job runs, an attempt history, and a SIGKILLed worker turning silent, then
-gone, in GET /workers.
+while a job runs, an attempt history (and its outcomes logged as JSON), and a
+SIGKILLed worker turning silent, then gone, in GET /workers.
 """
 
 from __future__ import annotations
@@ -188,22 +188,28 @@ def _cancel_and_measure(fleet: Fleet, client: httpx.Client, task: str, key: str)
     return stopped_at - sent
 
 
-@pytest.mark.parametrize("task", ["async_sleeper", "thread_checker", "process_sleeper"])
-def test_cancel_a_running_job_from_another_process(fleet: Fleet, task: str) -> None:
+#: One task per executor: cancelled by a flag (async), a check of ``ctx.cancelled``
+#: (thread), and the termination of its child process (process).
+CANCELLED_TASKS = ("async_sleeper", "thread_checker", "process_sleeper")
+
+
+def test_cancel_a_running_job_of_each_executor_from_another_process(fleet: Fleet) -> None:
+    """Five cancels per executor, on one server and one worker (the executors are
+    independent: each job runs alone, and every cancel waits for its task to stop)."""
     fleet.serve("control")
     fleet.worker("control", "--concurrency", "2")
-    latencies = []
+    medians = {}
     with fleet.client() as client:
-        for n in range(5):
-            latencies.append(_cancel_and_measure(fleet, client, task, f"{task}-{n}"))
-    p50 = statistics.median(latencies)
-    print(
-        f"\n{fleet.url.split(':')[0]} {task}: cancel request -> task stopped: "
-        f"p50 {p50 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms "
-        f"({', '.join(f'{s * 1000:.0f}' for s in latencies)} ms)"
-    )
+        for task in CANCELLED_TASKS:
+            latencies = [_cancel_and_measure(fleet, client, task, f"{task}-{n}") for n in range(5)]
+            medians[task] = p50 = statistics.median(latencies)
+            print(
+                f"\n{fleet.url.split(':')[0]} {task}: cancel request -> task stopped: "
+                f"p50 {p50 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms "
+                f"({', '.join(f'{s * 1000:.0f}' for s in latencies)} ms)"
+            )
     # Generous on a shared machine; the figures printed are what to look at.
-    assert p50 < 1.0
+    assert {task: p50 for task, p50 in medians.items() if p50 >= 1.0} == {}
 
 
 def test_two_task_sets_on_one_database(fleet: Fleet) -> None:
@@ -312,9 +318,13 @@ def test_progress_is_visible_while_the_job_runs(fleet: Fleet) -> None:
         assert final["progress"]["fraction"] == 1.0
 
 
-def test_three_attempts_with_two_errors(fleet: Fleet) -> None:
+def test_three_attempts_with_two_errors_in_the_history_and_the_json_log(fleet: Fleet) -> None:
+    """One flaky job, seen twice: its attempt history over REST, and each outcome logged
+    as JSON by the standalone worker that ran it."""
+    import json
+
     fleet.serve("control")
-    fleet.worker("control")
+    worker = fleet.worker("control", "--log-format", "json")
     with fleet.client() as client:
         job_id = _create(client, "flaky", "f")
         poll(lambda: client.get(f"/jobs/{job_id}").json()["status"] == "completed", 30, 0.05)
@@ -325,6 +335,23 @@ def test_three_attempts_with_two_errors(fleet: Fleet) -> None:
     assert attempts[1]["error"]["message"] == "attempt 2 of f fails"
     assert "Traceback" in attempts[0]["error"]["traceback"]
     assert view["error"] is None and view["result"] == "f"
+
+    def outcomes() -> list[dict[str, Any]]:
+        found = []
+        for line in fleet.output(worker).splitlines():
+            if line.startswith("{"):
+                document = json.loads(line)
+                if document.get("job_id") == job_id:
+                    found.append(document)
+        return found
+
+    logged = poll(lambda: len(outcomes()) == 3 and outcomes(), 10)
+    assert [d["outcome"] for d in logged] == ["retrying", "retrying", "completed"]
+    assert [d["attempt"] for d in logged] == [1, 2, 3]
+    assert logged[0]["error_type"] == "ValueError"
+    assert logged[0]["error"] == "attempt 1 of f fails"
+    assert all(d["task"] == "flaky" and d["queue"] == "default" for d in logged)
+    assert all(d["level"] == "info" and d["duration"] >= 0 for d in logged)
 
 
 def test_a_killed_worker_turns_silent_then_gone(fleet: Fleet) -> None:
@@ -364,30 +391,3 @@ def test_a_killed_worker_turns_silent_then_gone(fleet: Fleet) -> None:
         poll(gone, 30, interval=0.05)
         assert seen[-1] == "gone" and "silent" in seen[:-1], seen
         assert by_pid()[survivor.pid]["state"] == "alive"
-
-
-def test_a_standalone_worker_logs_each_outcome_as_json(fleet: Fleet) -> None:
-    import json
-
-    fleet.serve("control")
-    worker = fleet.worker("control", "--log-format", "json")
-    with fleet.client() as client:
-        job_id = _create(client, "flaky", "logged")
-        poll(lambda: client.get(f"/jobs/{job_id}").json()["status"] == "completed", 30, 0.05)
-
-    def outcomes() -> list[dict[str, Any]]:
-        found = []
-        for line in fleet.output(worker).splitlines():
-            if line.startswith("{"):
-                document = json.loads(line)
-                if document.get("job_id") == job_id:
-                    found.append(document)
-        return found
-
-    logged = poll(lambda: len(outcomes()) == 3 and outcomes(), 10)
-    assert [d["outcome"] for d in logged] == ["retrying", "retrying", "completed"]
-    assert [d["attempt"] for d in logged] == [1, 2, 3]
-    assert logged[0]["error_type"] == "ValueError"
-    assert logged[0]["error"] == "attempt 1 of logged fails"
-    assert all(d["task"] == "flaky" and d["queue"] == "default" for d in logged)
-    assert all(d["level"] == "info" and d["duration"] >= 0 for d in logged)

@@ -71,6 +71,24 @@ async def test_cancel_of_a_waiting_job_signals_nothing(
     assert await api.list_attempts(waiting.id) == []
 
 
+async def test_cancel_of_a_reserved_job_is_heard_and_records_no_attempt(
+    store_factory: StoreFactory, clock: ManualClock
+) -> None:
+    """A worker may hold a reserved job in its claim-ahead buffer: it is told, so that
+    it drops the job instead of starting it."""
+    api, worker = await store_factory(), await store_factory()
+    heard: list[str | None] = []
+    await worker.watch_cancels(heard.append)
+    job = make_job()
+    await worker.insert_jobs([job])
+    (got,) = await worker.fetch_jobs(W, None, 1, clock.now(), running=0)
+    assert got.status is Status.RESERVED
+    await api.cancel_job(job.id, None, clock.now())
+    await eventually(lambda: _true(job.id in heard))
+    assert await api.list_attempts(job.id) == []
+    assert await worker.start_jobs([job.id], W, clock.now()) == []
+
+
 async def test_two_failures_then_a_success_leave_three_attempts(
     store: Store, clock: ManualClock
 ) -> None:

@@ -202,10 +202,11 @@ async def test_concurrent_fetches_never_claim_a_job_twice(
 
 async def test_start_and_complete(store: Store, clock: ManualClock) -> None:
     job = await claim(store, make_job(), clock.now(), run=False)
-    await store.start_jobs([job.id], "someone-else", clock.advance(1))
+    assert await store.start_jobs([job.id], "someone-else", clock.advance(1)) == []
     assert await status_of(store, job.id) is Status.RESERVED
     started = clock.advance(1)
-    await store.start_jobs([job.id], W, started)
+    assert await store.start_jobs([job.id, "no-such-job"], W, started) == [job.id]
+    assert await store.start_jobs([job.id], W, started) == []  # running already
     running = await store.get_job(job.id)
     assert running is not None
     assert (running.status, running.started_at, running.worker_id) == (Status.RUNNING, started, W)
@@ -220,6 +221,33 @@ async def test_start_and_complete(store: Store, clock: ManualClock) -> None:
     assert completed.result == {"answer": [42]}
     assert completed.completed_at == done
     assert completed.duration == 2.5
+
+
+async def test_start_and_fetch_starts_then_claims_in_one_call(
+    store: Store, clock: ManualClock
+) -> None:
+    """A worker's turn: the buffered jobs it started, and the next claim."""
+    buffered = await claim(store, make_job(), clock.now(), run=False)
+    gone = await claim(store, make_job(), clock.now(), run=False)
+    await store.cancel_job(gone.id, None, clock.now())
+    waiting = make_job(priority=Priority.HIGH)
+    await store.insert_jobs([waiting])
+    started_at = clock.advance(1)
+    started, claimed = await store.start_and_fetch_jobs(
+        W, [buffered.id, gone.id], None, 5, started_at, running=0
+    )
+    assert started == [buffered.id]
+    assert [(j.id, j.status) for j in claimed] == [(waiting.id, Status.RESERVED)]
+    running = await store.get_job(buffered.id)
+    assert running is not None
+    assert (running.status, running.started_at) == (Status.RUNNING, started_at)
+    # Nothing to claim (no slot, or no queue): the starts are written all the same.
+    again = await claim(store, make_job(), clock.now(), run=False)
+    assert await store.start_and_fetch_jobs(W, [again.id], [], 5, clock.now()) == (
+        [again.id],
+        [],
+    )
+    assert await store.start_and_fetch_jobs(W, [], None, 5, clock.now()) == ([], [])
 
 
 async def test_complete_many_in_one_call(store: Store, clock: ManualClock) -> None:

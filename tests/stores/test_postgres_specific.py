@@ -215,6 +215,26 @@ async def test_copy_batch_keeps_awkward_characters(make_store: StoreMaker) -> No
         assert stored[original.id] == original
 
 
+async def test_small_inserts_reuse_one_cursor_per_connection(schema: str) -> None:
+    """Single and small-batch inserts run on a cursor kept by the pooled connection;
+    a refused insert (a duplicate id) leaves it usable for the next one."""
+    store = PostgresStore(URL, schema=schema, min_size=1, max_size=1)
+    await store.open()
+    try:
+        first, pair = job(), [job(), job()]
+        await store.insert_jobs([first])
+        with pytest.raises(DuplicateJob):
+            await store.insert_jobs([first])
+        await store.insert_jobs(pair)
+        assert len(await store.get_jobs([first.id] + [j.id for j in pair])) == 3
+        assert store._pool is not None
+        async with store._pool.connection() as conn:
+            cursor = conn._uno_insert_cursor  # type: ignore[attr-defined]
+            assert not cursor.closed and cursor.connection is conn
+    finally:
+        await store.close()
+
+
 # -- transactional enqueue ------------------------------------------------------------
 
 

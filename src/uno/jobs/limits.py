@@ -89,6 +89,8 @@ class Limits:
     max_attempts_kept: int = 20
     #: Longest progress message a running job reports (cut, not refused).
     max_progress_chars: int = 1 * KIB
+    #: Most jobs a worker may claim ahead of its free slots (its ``worker_prefetch``).
+    max_worker_prefetch: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Limits:

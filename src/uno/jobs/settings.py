@@ -183,6 +183,8 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ("HS256", "RS256", "ES256")
     cors_origins: tuple[str, ...] = ()
     concurrency: int = 10
+    #: Jobs a worker claims ahead of its free slots (0: none; see ``Worker``).
+    worker_prefetch: int = 20
     heartbeat_interval: float = 5.0
     rescue_after: float = 30.0
     shutdown_grace: float = 30.0
@@ -266,6 +268,7 @@ class Settings:
             if origins
             else (),
             concurrency=int(number("CONCURRENCY", 10)),
+            worker_prefetch=int(number("WORKER_PREFETCH", 20)),
             heartbeat_interval=number("HEARTBEAT_INTERVAL", 5.0),
             rescue_after=number("RESCUE_AFTER", 30.0),
             shutdown_grace=number("SHUTDOWN_GRACE", 30.0),

@@ -265,8 +265,30 @@ class Store(Protocol):
         A job is claimed by one worker only, whatever the number of callers.
         """
 
-    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
-        """reserved -> running with ``started_at = now``, for jobs this worker holds."""
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        """``start_jobs(start)`` then ``fetch_jobs(...)``, in one round trip: the ids
+        started and the jobs claimed.
+
+        A worker's turn: the jobs it started from its claim-ahead buffer since the
+        last turn, and the next claim. Each part keeps its own guarantees (the
+        starts are written even when nothing is claimed)."""
+
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
+        """reserved -> running with ``started_at = now``, for jobs this worker holds;
+        the ids started, in no particular order.
+
+        A job left out was cancelled, handed back or rescued since it was claimed:
+        the worker must not run it (or stops it if it has begun)."""
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         """running -> completed with result and ``completed_at``, and no ``error``
@@ -298,14 +320,15 @@ class Store(Protocol):
         The reason is kept as ``metadata["cancel_reason"]``; ``completed_at = now``;
         ``worker_id`` is cleared (nothing holds a cancelled job), so the outcome the
         worker reports later is dropped. A running job's attempt is recorded
-        (outcome ``cancelled``) and its cancellation signalled to the subscribers of
-        ``watch_cancels`` on every store of the database.
+        (outcome ``cancelled``). The cancellation of a running or reserved job (one a
+        worker may hold in its claim-ahead buffer) is signalled to the subscribers
+        of ``watch_cancels`` on every store of the database.
         Raises ``JobNotFound`` or ``IllegalTransition``. Returns the job as stored.
         """
 
     async def watch_cancels(self, listener: CancelListener) -> Callable[[], None]:
-        """Call ``listener`` on the running loop soon after a running job of this
-        database is cancelled (by any process, on any machine for PostgreSQL), through
+        """Call ``listener`` on the running loop soon after a running or reserved job
+        of this database is cancelled (by any process, on any machine for PostgreSQL), through
         the wake-up channel workers already listen on; returns the unsubscribe call.
 
         PostgreSQL: a NOTIFY on the store's channel. SQLite: a datagram through the

@@ -1,8 +1,8 @@
 """The Worker: claims jobs in batches, runs them, and reports back in batches.
 
 Three parts, each with one job (see their modules): the ``Producer`` waits for
-work and claims batches sized to the free slots, and stops within a grace
-period; the ``Executor`` runs each job on the event loop, a thread or a child
+work, claims batches sized to the free slots and its claim-ahead buffer, and
+stops within a grace period; the ``Executor`` runs each job on the event loop, a thread or a child
 process and judges how it ended; the ``Completer`` writes the outcomes, batched,
 overlapping the next claim. This class builds them, proves the worker alive
 (``Heartbeat``), and is what callers drive.
@@ -47,7 +47,9 @@ class Worker:
     Unset options come from ``system.settings``. Drive it with ``run()`` (the
     loop, until stopped or, with ``until_empty``, until no due job is left) or
     step it with ``run_once()``. ``flush`` chooses when outcomes are written
-    (default: batched, see ``FlushPolicy``).
+    (default: batched, see ``FlushPolicy``). ``prefetch`` jobs at most are claimed
+    ahead of the free slots, so that a slot that frees starts one at once (0: claim
+    only for free slots; see docs/architecture.md "Claim-ahead").
     """
 
     #: Longest time a finished job waits before its result is written (batched).
@@ -67,6 +69,7 @@ class Worker:
         shutdown_grace: float | None = None,
         flush: FlushPolicy | None = None,
         cancel_grace: float | None = None,
+        prefetch: int | None = None,
     ) -> None:
         """``cancel_grace``: seconds a thread-pool task cancelled while running has to
         see ``JobContext.cancelled`` and return before it is abandoned (default: the
@@ -77,6 +80,12 @@ class Worker:
         self.concurrency = int(concurrency if concurrency is not None else settings.concurrency)
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        self.prefetch = int(prefetch if prefetch is not None else settings.worker_prefetch)
+        if not 0 <= self.prefetch <= settings.limits.max_worker_prefetch:
+            raise ValueError(
+                f"prefetch must be between 0 and {settings.limits.max_worker_prefetch}, "
+                f"got {self.prefetch}"
+            )
         self.worker_id = worker_id or default_worker_id()
         self.heartbeat_interval = _or(heartbeat_interval, settings.heartbeat_interval)
         self.rescue_after = _or(rescue_after, settings.rescue_after)
@@ -116,9 +125,14 @@ class Worker:
         self.tasks = served_tasks(system)
         self._producer = Producer(
             system, self.worker_id, self.queues, self._executor, self._completer,
-            self._doorbell, self._stop, self.progress, tasks=self.tasks,
+            self._doorbell, self._stop, self.progress, tasks=self.tasks, prefetch=self.prefetch,
         )  # fmt: skip
-        self._cancels = CancelNotices(system, self.worker_id, self._executor)
+        # An outcome waits for its job's start when the job came from the buffer.
+        self._executor.on_finished = self._producer.on_finished
+        self._cancels = CancelNotices(
+            system, self.worker_id, self._executor,
+            self._producer.drop_buffered, self._producer.buffered_ids,
+        )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._registered = False
         #: The progress counts when this worker last registered (its stored counts
@@ -167,7 +181,7 @@ class Worker:
         finally:
             beating.cancel()
             await asyncio.gather(beating, return_exceptions=True)
-            await self._completer.flush_safely()
+            await self._producer.settle_safely()
             await self.close()
             if not self._stopped.done():
                 self._stopped.set_result(None)
@@ -245,6 +259,7 @@ class Worker:
         )  # fmt: skip
         self.progress.cancelled()
         self._doorbell.ring()
+        self._producer.start_buffered()
 
     async def _write_progress(
         self, job_id: str, fraction: float | None, message: str | None

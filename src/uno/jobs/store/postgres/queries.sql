@@ -101,7 +101,8 @@ RETURNING {{claimed_job_fields}};
 -- name: start_jobs
 UPDATE jobs SET status = {{running}}, started_at = %(now)s, completed_at = NULL,
     attempt_due_at = greatest(created_at, scheduled_at)
-WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{reserved}};
+WHERE id = ANY(%(ids)s::text[]) AND worker_id = %(worker_id)s AND status = {{reserved}}
+RETURNING id;
 
 -- name: complete_jobs
 -- The batch is one JSON array of [id, result, completed_at]: a single parameter
@@ -173,8 +174,9 @@ WITH released AS (
 SELECT id, pg_notify(%(channel)s, '') FROM released;
 
 -- name: cancel_job
--- A running job's attempt is recorded as cancelled, and its worker told through
--- a NOTIFY 'cancel:<id>' on the store's channel (delivered on commit).
+-- A running job's attempt is recorded as cancelled, and its worker (of a running or
+-- reserved job) told through a NOTIFY 'cancel:<id>' on the store's channel
+-- (delivered on commit).
 WITH target AS (
     SELECT id AS target_id, status AS was, worker_id AS held_by, started_at AS began
     FROM jobs WHERE id = %(id)s AND status IN {{cancellable}}
@@ -201,8 +203,9 @@ WITH target AS (
       AND a.attempt <= (SELECT max(b.attempt) FROM job_attempts AS b WHERE b.job_id = target_id)
                        + 1 - %(kept)s
 ), notified AS (
+    -- A reserved job's worker is told too: it may hold the job in its claim-ahead buffer.
     SELECT pg_notify(%(channel)s, 'cancel:' || target_id) AS sent
-    FROM target WHERE was = {{running}}
+    FROM target WHERE was IN {{held}}
 )
 SELECT cancelled.* FROM cancelled LEFT JOIN notified ON true;
 

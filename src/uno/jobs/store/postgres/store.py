@@ -84,8 +84,12 @@ Row = dict[str, Any]
 #: The schema of a store whose URL and arguments name none.
 DEFAULT_SCHEMA = "uno_jobs"
 
-#: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT.
-COPY_THRESHOLD = 64
+#: From this many jobs on, ``insert_jobs`` uses COPY rather than one INSERT. COPY
+#: costs a second round trip (the NOTIFY) but less CPU per row on both sides, in the
+#: client (no ``unnest`` arrays to adapt) and in the server (no array to unpack, no
+#: tags re-parsed from JSON), which pays from about a dozen jobs on: the groups of a
+#: group commit under many producers are COPYs.
+COPY_THRESHOLD = 16
 
 #: The cast of a schedule field's parameter in a field-level update (text otherwise).
 _SCHEDULE_CASTS = {
@@ -123,6 +127,19 @@ async def _drop_if_broken(conn: Conn) -> None:
     readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
     if readable:
         await conn.execute("SELECT 1")
+
+
+def _insert_cursor(conn: Conn) -> psycopg.AsyncCursor[Any]:
+    """The cursor a pooled connection's small inserts run on, made once per
+    connection: a cursor keeps the adapters it has chosen for each parameter, while
+    a new cursor per statement (``conn.execute``) would choose them all again for
+    every enqueue. A pooled connection serves one caller at a time, so its cursor
+    is never shared by two statements at once."""
+    cursor: psycopg.AsyncCursor[Any] | None = getattr(conn, "_uno_insert_cursor", None)
+    if cursor is None or cursor.closed:
+        cursor = conn.cursor()
+        conn._uno_insert_cursor = cursor  # type: ignore[attr-defined]
+    return cursor
 
 
 def _conninfo(url: str) -> str:
@@ -463,7 +480,7 @@ class PostgresStore:
             return
 
         async def work(conn: Conn) -> None:
-            await self._insert_on(conn, jobs)
+            await self._insert_on(conn, jobs, _insert_cursor(conn))
 
         await self._with_conn(work, idempotent=False)
 
@@ -484,18 +501,20 @@ class PostgresStore:
             )
         return BlockingBoundPostgresStore(self, connection)
 
-    async def _insert_on(self, conn: Conn, jobs: Sequence[Job]) -> None:
+    async def _insert_on(
+        self, conn: Conn, jobs: Sequence[Job], cursor: psycopg.AsyncCursor[Any] | None = None
+    ) -> None:
         """Insert ``jobs`` in the open transaction on ``conn`` (the pool's or the
         caller's): they exist, and workers are woken, only if it commits.
 
-        Small batches are one INSERT (one round trip); large ones a binary COPY,
-        several times faster per row, followed by the NOTIFY.
+        Small batches are one INSERT (one round trip), on ``cursor`` when given;
+        large ones a binary COPY, several times faster per row, followed by the NOTIFY.
         """
         if not jobs:
             return
         try:
             if len(jobs) < COPY_THRESHOLD:
-                await conn.execute(*self._insert_statement(jobs))
+                await (cursor or conn).execute(*self._insert_statement(jobs))
                 return
             async with conn.cursor() as cur, cur.copy(self._q["copy_jobs"]) as copy:
                 copy.set_types(rows.COPY_TYPES)
@@ -542,10 +561,47 @@ class PostgresStore:
         running: int = 0,
         tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
+        _, claimed = await self.start_and_fetch_jobs(
+            worker_id, (), queues, limit, now, running=running, tasks=tasks
+        )
+        return claimed
+
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        claim = self._claim_query(worker_id, queues, limit, now, running, tasks)
+        if claim is None:
+            return await self.start_jobs(start, worker_id, now), []
+        if not start:
+            return [], await self._claim(claim)
+        starting = (
+            self._q["start_jobs"],
+            {"ids": list(start), "worker_id": worker_id, "now": as_utc(now)},
+        )
+        return await self._start_and_claim(starting, claim)
+
+    def _claim_query(
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        running: int,
+        tasks: Sequence[TaskRef] | None,
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The claim statement and its parameters; None when nothing can be claimed."""
         if limit <= 0 or (queues is not None and not queues):
-            return []
+            return None
         if tasks is not None and not tasks:
-            return []
+            return None
         names, versions = ("{}", "{}") if tasks is None else self._task_arrays(tasks)
         params: dict[str, Any] = {
             "worker_id": worker_id,
@@ -557,16 +613,37 @@ class PostgresStore:
             "task_versions": versions,
         }
         if queues is None:
-            query = self._q["fetch_jobs"]
-        else:
-            query, params["queues"] = self._q["fetch_jobs_from_queues"], list(queues)
+            return self._q["fetch_jobs"], params
+        params["queues"] = list(queues)
+        return self._q["fetch_jobs_from_queues"], params
 
+    async def _claim(self, claim: tuple[str, dict[str, Any]]) -> list[Job]:
         async def work(conn: Conn) -> tuple[Any, list[tuple[Any, ...]]]:
             async with conn.cursor(binary=True) as cur:
-                await cur.execute(query, params)
+                await cur.execute(*claim)
                 return cur.description, await cur.fetchall()
 
-        description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        return self._claimed(*await self._with_conn(work, idempotent=False, bookkeeping=True))
+
+    async def _start_and_claim(
+        self, starting: tuple[str, dict[str, Any]], claim: tuple[str, dict[str, Any]]
+    ) -> tuple[list[str], list[Job]]:
+        """Both statements sent at once (pipeline mode): one round trip, each
+        statement its own transaction as when sent apart."""
+
+        async def work(conn: Conn) -> tuple[list[str], Any, list[tuple[Any, ...]]]:
+            async with conn.cursor() as started, conn.cursor(binary=True) as cur:
+                async with conn.pipeline():
+                    await started.execute(*starting)
+                    await cur.execute(*claim)
+                ids = [row[0] for row in await started.fetchall()]
+                return ids, cur.description, await cur.fetchall()
+
+        ids, description, found = await self._with_conn(work, idempotent=False, bookkeeping=True)
+        return ids, self._claimed(description, found)
+
+    @staticmethod
+    def _claimed(description: Any, found: list[tuple[Any, ...]]) -> list[Job]:
         if not found:
             return []
         reader = rows.job_reader(description)
@@ -574,10 +651,18 @@ class PostgresStore:
         found.sort(key=reader.key(*CLAIM_ORDER))
         return list(map(reader.job, found))
 
-    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
-        if job_ids:
-            params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
-            await self._rowcount(self._q["start_jobs"], params, idempotent=True)
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
+        if not job_ids:
+            return []
+        params = {"ids": list(job_ids), "worker_id": worker_id, "now": as_utc(now)}
+        query = self._q["start_jobs"]
+
+        async def work(conn: Conn) -> list[str]:
+            cur = await conn.execute(query, params)
+            return [row[0] for row in await cur.fetchall()]
+
+        # A worker's own bookkeeping, as its claims are (see _bookkeeping_pool).
+        return await self._with_conn(work, idempotent=True, bookkeeping=True)
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:

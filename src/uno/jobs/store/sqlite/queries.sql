@@ -72,6 +72,7 @@ SET status = {{running}}, started_at = :now, completed_at = NULL,
     attempt_due_at = max(created_at, scheduled_at)
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND worker_id = :worker_id AND status = {{reserved}}
+RETURNING id
 
 -- name: complete_jobs
 -- :completions is [[id, result as JSON text or null, completed_at], ...]. The

@@ -36,7 +36,7 @@ from uno.jobs.errors import (
     StoreUnavailable,
     ValidationError,
 )
-from uno.jobs.jobs import CANCELLABLE, RETRYABLE, Job, JobError, Status
+from uno.jobs.jobs import CANCELLABLE, HELD, RETRYABLE, Job, JobError, Status
 from uno.jobs.limits import DEFAULT_LIMITS
 from uno.jobs.private_files import check_sqlite_folder
 from uno.jobs.queries import (
@@ -314,7 +314,7 @@ class SQLiteStore:
 
     def _signal_cancel(self, job_id: str) -> None:
         """Tell the subscribers of ``watch_cancels``, here and in the other processes,
-        that a running job was cancelled."""
+        that a running or reserved job was cancelled."""
         self._cancelled_here(job_id)
         if self._channel is not None:
             self._channel.notify_cancel(job_id)
@@ -536,10 +536,24 @@ class SQLiteStore:
         running: int = 0,
         tasks: Sequence[TaskRef] | None = None,
     ) -> list[Job]:
-        if limit <= 0 or (queues is not None and not queues):
-            return []
-        if tasks is not None and not tasks:
-            return []
+        _, claimed = await self.start_and_fetch_jobs(
+            worker_id, (), queues, limit, now, running=running, tasks=tasks
+        )
+        return claimed
+
+    async def start_and_fetch_jobs(
+        self,
+        worker_id: str,
+        start: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        now: datetime,
+        *,
+        running: int = 0,
+        tasks: Sequence[TaskRef] | None = None,
+    ) -> tuple[list[str], list[Job]]:
+        if limit <= 0 or (queues is not None and not queues) or (tasks is not None and not tasks):
+            return await self.start_jobs(start, worker_id, now), []
         self._wakes_seen = self._wakes
         params = {
             "worker_id": worker_id,
@@ -549,24 +563,38 @@ class SQLiteStore:
             "limit": limit,
             "running": running,
         }
-        return await self._run(self._fetch_jobs, params)
+        starting = {"now": params["now"], "ids": _dumps(list(start)), "worker_id": worker_id}
+        return await self._run(self._fetch_jobs, params, starting if start else None)
 
-    def _fetch_jobs(self, params: dict[str, Any]) -> list[Job]:
+    def _fetch_jobs(
+        self, params: dict[str, Any], starting: dict[str, Any] | None
+    ) -> tuple[list[str], list[Job]]:
+        """The starts, then the claim, in one write transaction."""
         with self._write(bookkeeping=True) as conn:
+            started = (
+                []
+                if starting is None
+                else [row[0] for row in conn.execute(Q["start_jobs"], starting)]
+            )
             claimed = conn.execute(Q["fetch_jobs"], params)
             rows = claimed.fetchall()
         self._version_seen = conn.execute(Q["data_version"]).fetchone()[0]
         if not rows:
-            return []
+            return started, []
         reader = job_reader(claimed)
         # RETURNING order is unspecified: restore claim order (rank, due time, seq).
         rows.sort(key=reader.key(*CLAIM_ORDER))
-        return list(map(reader.job, rows))
+        return started, list(map(reader.job, rows))
 
-    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> None:
-        if job_ids:
-            params = {"now": ts(now), "ids": _dumps(list(job_ids)), "worker_id": worker_id}
-            await self._run(self._execute, Q["start_jobs"], params)
+    async def start_jobs(self, job_ids: Sequence[str], worker_id: str, now: datetime) -> list[str]:
+        if not job_ids:
+            return []
+        params = {"now": ts(now), "ids": _dumps(list(job_ids)), "worker_id": worker_id}
+        return await self._run(self._started_ids, params)
+
+    def _started_ids(self, params: dict[str, Any]) -> list[str]:
+        with self._write(bookkeeping=True) as conn:
+            return [row[0] for row in conn.execute(Q["start_jobs"], params)]
 
     async def complete_jobs(self, worker_id: str, completions: Sequence[Completion]) -> list[str]:
         if not completions:
@@ -681,18 +709,19 @@ class SQLiteStore:
 
     async def cancel_job(self, job_id: str, reason: str | None, now: datetime) -> Job:
         params = {"id": job_id, "now": ts(now), "reason": reason}
-        was_running: list[bool] = []
+        was_held: list[bool] = []
 
         def record(conn: sqlite3.Connection, status: str) -> None:
             if status == Status.RUNNING.value:
                 conn.execute(Q["record_cancelled_attempt"], params)
-                was_running.append(True)
+            if Status(status) in HELD:
+                was_held.append(True)
 
         job = await self._run(
             self._transition, job_id, CANCELLABLE, Status.CANCELLED, "cancel", Q["cancel_job"],
             params, record,
         )  # fmt: skip
-        if was_running:
+        if was_held:
             self._signal_cancel(job_id)
         return job
 
