@@ -4,9 +4,12 @@ created-time filter of List Jobs, and the console page's security headers."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
+import pytest
 
 from api.conftest import (  # the API tests' fixtures, shared
     ClientMaker,
@@ -19,7 +22,7 @@ from api.conftest import (  # the API tests' fixtures, shared
     worker_enabled,
 )
 from helpers import make_job
-from uno.jobs import JobSystem
+from uno.jobs import JobSystem, console
 from uno.jobs.jobs import Status
 from uno.jobs.limits import Limits
 
@@ -142,6 +145,29 @@ async def test_overview_has_history_queues_waits_and_failure_rate(
     assert queues["mail"]["failure_rate"] == 0.75 and queues["slow"]["enqueued"] == 1
     too_long = await client.get("/api/v1/console/overview?minutes=100000")
     assert too_long.status_code == 400 and "minutes" in too_long.json()["detail"]
+
+
+async def test_overview_answers_without_statistics_while_a_first_count_runs(
+    system: JobSystem, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _insert_failed(system, 2)
+    monkeypatch.setattr(console, "STATS_WAIT_SECONDS", 0.05)
+    counted = asyncio.Event()
+    count = system.store.job_groups
+
+    async def a_long_count() -> list[Any]:  # a first count of a large table
+        await counted.wait()
+        return await count()
+
+    monkeypatch.setattr(system.store, "job_groups", a_long_count)
+    answer = await client.get("/api/v1/console/overview")
+    assert answer.status_code == 200, answer.text
+    view = answer.json()
+    assert view["stats"] is None
+    assert sum(m["failed"] for m in view["history"]) == 2  # the rest is there
+    counted.set()
+    later = (await client.get("/api/v1/console/overview")).json()
+    assert later["stats"]["failed_jobs"] == 2
 
 
 async def test_wait_reasons_name_paused_queue_schedule_backoff_and_jobs_ahead(

@@ -154,6 +154,34 @@ async def test_a_kept_result_too_old_cheap_or_unreadable_is_not_used() -> None:
         assert (await shared.get()).total_jobs != 99
 
 
+async def test_within_answers_none_while_a_first_count_runs_then_its_result() -> None:
+    now = [0.0]
+    compute = Counting(now, cost=2.0)
+    shared = SharedStats(compute, costly=0.05, clock=lambda: now[0])
+    compute.gate.clear()  # the first count of a large table, still running
+    assert await shared.within(0.01) is None
+    assert await shared.within(0.01) is None  # waits on the same count
+    assert compute.calls == 1
+    compute.gate.set()
+    counted = await shared.within(5.0)
+    assert counted is not None and counted.total_jobs == 1
+    assert (await shared.within(0.01)) is counted  # reused: costly
+    assert compute.calls == 1
+    await shared.stop()
+
+
+async def test_a_caller_waiting_for_its_turn_reuses_what_was_just_counted() -> None:
+    now = [0.0]
+    compute = Counting(now, cost=2.0)
+    shared = SharedStats(compute, costly=0.05, clock=lambda: now[0])
+    compute.gate.clear()
+    first, second = asyncio.ensure_future(shared.get()), asyncio.ensure_future(shared.get())
+    await asyncio.sleep(0)  # both started; the second waits for the first's turn
+    compute.gate.set()
+    assert (await first).total_jobs == (await second).total_jobs == 1
+    assert compute.calls == 1
+
+
 def test_job_stats_survive_their_json() -> None:
     stats = JobStats(total_jobs=3, avg_run_time=1.5, by_queue={"q": {"total_jobs": 3}})
     assert JobStats.from_json(stats.to_json()) == stats

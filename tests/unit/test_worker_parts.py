@@ -16,8 +16,9 @@ from uno.jobs.events import EventHub
 from uno.jobs.jobs import Job, JobError
 from uno.jobs.limits import DEFAULT_LIMITS
 from uno.jobs.store.base import Completion, Failure
-from uno.jobs.worker.completer import Completer, FlushPolicy, Outcome
+from uno.jobs.worker.completer import Completer, FlushPolicy
 from uno.jobs.worker.executor import Attempt, Executor
+from uno.jobs.worker.outcome_log import Outcome
 from uno.jobs.worker.progress import Progress
 
 

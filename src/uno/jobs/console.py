@@ -8,8 +8,9 @@ every API process) shows the same figures, and the page holds no logic of its ow
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from uno.jobs.errors import ValidationError
@@ -24,6 +25,10 @@ from uno.jobs.workers import WorkerRecord, serves
 MAX_JOBS_AHEAD = 10_000
 #: The overview charts the workers that did the most in its window, at most this many.
 MAX_CHARTED_WORKERS = 20
+#: How long the overview waits for the job statistics before answering without them
+#: (``stats`` null: a large table's first count after a start, still running); the
+#: console shows "counting" and has them at its next refresh.
+STATS_WAIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,26 +80,39 @@ class WorkerOverview:
 class Overview:
     """The overview at ``now``: ``history``, every queue's counts added up per minute
     since ``since`` (minutes without events left out, oldest first), the queues, the
-    job statistics, the whole window's ``throughput``, and the workers that did the
-    most in it (at most ``MAX_CHARTED_WORKERS``)."""
+    job statistics (``None`` while a first count runs: ``STATS_WAIT_SECONDS``), the
+    whole window's ``throughput``, and the workers that did the most in it (at most
+    ``MAX_CHARTED_WORKERS``)."""
 
     now: datetime
     since: datetime
     history: list[tuple[datetime, Throughput]]
     queues: list[QueueOverview]
-    stats: JobStats
+    stats: JobStats | None
     throughput: Throughput
     workers: list[WorkerOverview] = field(default_factory=list)
 
 
 async def overview(system: JobSystem, minutes: int) -> Overview:
-    """The overview of the last ``minutes`` minutes (1 to ``max_history_minutes``)."""
+    """The overview of the last ``minutes`` minutes (1 to ``max_history_minutes``).
+
+    The statistics are counted while the rest is read, and waited for at most
+    ``STATS_WAIT_SECONDS``, so that a first count of a large table does not hold
+    the page."""
     check_count(minutes, "minutes", system.settings.limits.max_history_minutes)
     if minutes < 1:
         raise ValidationError(f"minutes must be 1 or more, got {minutes}")
     await system.open()
     now = system.clock.now()
     since = now - timedelta(minutes=minutes)
+    stats, activity = await asyncio.gather(
+        system.stats_within(STATS_WAIT_SECONDS), _activity(system, since, now)
+    )
+    return replace(activity, stats=stats)
+
+
+async def _activity(system: JobSystem, since: datetime, now: datetime) -> Overview:
+    """The overview without its statistics: history, queues and workers."""
     per_minute: dict[datetime, Throughput] = {}
     per_queue: dict[str, Throughput] = {}
     for counts in await system.store.job_history(since, now):
@@ -112,7 +130,7 @@ async def overview(system: JobSystem, minutes: int) -> Overview:
         since=since,
         history=sorted(per_minute.items()),
         queues=queues,
-        stats=await system.stats(),
+        stats=None,
         throughput=sum(per_queue.values(), Throughput()),
         workers=worker_overviews(await system.store.worker_minutes(since, now), since),
     )

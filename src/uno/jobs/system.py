@@ -382,6 +382,13 @@ class JobSystem:
         await self.open()
         return await self._stats.get()
 
+    async def stats_within(self, seconds: float) -> JobStats | None:
+        """``stats``, or ``None`` when they are not counted within ``seconds`` (the
+        first count of a large table after a start): the count goes on, and a
+        later call answers from it. For pages that must answer quickly."""
+        await self.open()
+        return await self._stats.within(seconds)
+
     async def _count_jobs(self) -> JobStats:
         return JobStats.from_groups(await self.store.job_groups())
 

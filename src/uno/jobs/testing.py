@@ -19,8 +19,9 @@ from uno.jobs.store import Completion
 from uno.jobs.system import JobSystem
 from uno.jobs.tasks import Task
 from uno.jobs.worker import Worker
-from uno.jobs.worker.completer import FlushPolicy, Outcome
+from uno.jobs.worker.completer import FlushPolicy
 from uno.jobs.worker.executor import Attempt, Executor
+from uno.jobs.worker.outcome_log import Outcome
 
 __all__ = ["FailedJobs", "assert_enqueued", "drain", "perform"]
 

@@ -8,10 +8,17 @@ state shown is computed here, from the age of the last heartbeat at the caller's
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uno.jobs.tasks import TaskRegistry
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -32,6 +39,16 @@ def serves(tasks: Sequence[TaskRef] | None, task_name: str, version: str | None)
     The rule of the stores' claim statements, in Python, for the views of work that
     waits for a worker."""
     return tasks is None or any(t.runs(task_name, version) for t in tasks)
+
+
+def default_worker_id() -> str:
+    """host-pid-random: readable in the job list, unique across restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def registered_tasks(registry: TaskRegistry) -> list[TaskRef]:
+    """Every task and version ``registry`` holds: what a worker built on it claims."""
+    return [TaskRef(t.name, v) for t in registry.all() for v in registry.versions(t.name)]
 
 
 class WorkerState(StrEnum):

@@ -86,6 +86,8 @@ class SharedStats:
         self._turn: asyncio.Lock | None = None
         self._loading: asyncio.Lock | None = None
         self._loaded = load is None
+        #: The call ``within`` stopped waiting for, which the next one picks up.
+        self._waited: asyncio.Future[JobStats] | None = None
 
     async def get(self) -> JobStats:
         if not self._loaded:
@@ -101,13 +103,27 @@ class SharedStats:
         # shield: a caller that gives up does not cancel the others' computation
         return await asyncio.shield(self._start())
 
+    async def within(self, seconds: float) -> JobStats | None:
+        """``get``, or ``None`` when no result is at hand within ``seconds`` (a large
+        table's first count after a start): the count goes on, and a later call
+        answers from it instead of counting again."""
+        if self._waited is None or self._waited.done():
+            self._waited = asyncio.ensure_future(self.get())
+        waited = self._waited
+        done, _ = await asyncio.wait({waited}, timeout=seconds)
+        if not done:
+            return None
+        self._waited = None
+        return waited.result()
+
     async def stop(self) -> None:
         """Cancel a computation in progress (the process is closing)."""
-        running = self._running
-        if running is not None:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await running
+        for pending in (self._running, self._waited):
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+        self._waited = None
 
     def _start(self) -> asyncio.Future[JobStats]:
         if self._running is None:
@@ -144,6 +160,8 @@ class SharedStats:
         if self._turn is None:
             self._turn = asyncio.Lock()
         async with self._turn:
+            if self._result is not None and self.clock() < self._fresh_until:
+                return self._result  # counted while this call waited for its turn
             started = self.clock()
             self.computations += 1
             result = await self.compute()

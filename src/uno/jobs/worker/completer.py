@@ -27,22 +27,17 @@ from datetime import datetime
 from uno.jobs.clock import Clock
 from uno.jobs.errors import StoreUnavailable
 from uno.jobs.events import EventHub, EventKind, JobEvent
-from uno.jobs.jobs import Job, Status
+from uno.jobs.jobs import Status
 from uno.jobs.limits import Limits
-from uno.jobs.logs import Fields, Lines, log_lines
 from uno.jobs.store import Completion, Failure, Store
 from uno.jobs.worker.execute import outcome_failure
 from uno.jobs.worker.executor import Attempt
+from uno.jobs.worker.outcome_log import Finished, Outcome, log_outcomes, outcome_log
 from uno.jobs.worker.progress import Progress
 
 log = logging.getLogger("uno.jobs.worker")
-#: One INFO line per job outcome (``log_outcomes``): its own logger, so that it can be
-#: turned down (``logging.getLogger("uno.jobs.worker.outcomes").setLevel(...)``).
-_outcome_log = logging.getLogger("uno.jobs.worker.outcomes")
 
 _perf = time.perf_counter
-
-Outcome = Completion | Failure
 
 
 @dataclass(slots=True)
@@ -208,10 +203,6 @@ class FlushPolicy:
         return cls(1, 0.0)
 
 
-#: A buffered outcome's job, the outcome, and the attempt's duration.
-_Finished = tuple[Job, Outcome, float]
-
-
 class Completer:
     """Holds the outcomes of finished attempts until they are written.
 
@@ -240,7 +231,7 @@ class Completer:
         self.progress = progress
         self._completions: list[Completion] = []
         self._failures: list[Failure] = []
-        self._finished: list[_Finished] = []
+        self._finished: list[Finished] = []
         self._first_buffered = 0.0
 
     # -- buffering ----------------------------------------------------------------
@@ -328,7 +319,7 @@ class Completer:
             log.exception("worker %s could not write %d outcome(s)", self.worker_id, self.pending)
 
     def _keep(
-        self, completions: list[Completion], failures: list[Failure], finished: list[_Finished]
+        self, completions: list[Completion], failures: list[Failure], finished: list[Finished]
     ) -> None:
         """Put unwritten outcomes back in front of those buffered since."""
         ids = {o.job_id for o in completions} | {o.job_id for o in failures}
@@ -336,9 +327,9 @@ class Completer:
         self._failures[:0] = failures
         self._finished[:0] = [item for item in finished if item[0].id in ids]
 
-    def _written(self, finished: list[_Finished], written: Written) -> None:
+    def _written(self, finished: list[Finished], written: Written) -> None:
         """Account for outcomes the store has taken (or refused, for rescued jobs)."""
-        if _outcome_log.isEnabledFor(logging.INFO):
+        if outcome_log.isEnabledFor(logging.INFO):
             log_outcomes(finished, written.replaced)
         self.progress.flushed(len(finished), written.processed, written.failed)
         for job_id in written.refused:
@@ -351,7 +342,7 @@ class Completer:
         if self.events.active:
             self._publish(finished, written.replaced)
 
-    def _publish(self, finished: list[_Finished], replaced: dict[str, Failure]) -> None:
+    def _publish(self, finished: list[Finished], replaced: dict[str, Failure]) -> None:
         for job, outcome, duration in finished:
             status = Status.FAILED if job.id in replaced else _status(outcome)
             kind = EventKind.SUCCEEDED if status is Status.COMPLETED else EventKind.FAILED
@@ -362,56 +353,3 @@ class Completer:
 
 def _status(outcome: Outcome) -> Status:
     return Status(outcome.status) if isinstance(outcome, Failure) else Status.COMPLETED
-
-
-def log_outcomes(finished: Sequence[_Finished], replaced: dict[str, Failure]) -> None:
-    """One INFO line per attempt's outcome, once it is written (an outcome the store
-    could not take is logged as the failure written instead): task, id, queue,
-    attempt, duration; a failure adds its error type and message (the traceback at
-    DEBUG, and in the job's attempt history). The fields also travel as
-    ``record.job_outcome`` (JSON logs). A flush's lines are logged together, which
-    lets ``uno.jobs.logs`` write them without a record each (see ``log_lines``)."""
-    if replaced:
-        finished = [(job, replaced.get(job.id, o), d) for job, o, d in finished]
-    log_lines(_outcome_log, logging.INFO, Lines(finished, outcome_message, outcome_fields))
-    if _outcome_log.isEnabledFor(logging.DEBUG):
-        for job, outcome, _ in finished:
-            if isinstance(outcome, Failure) and outcome.error.traceback:
-                _outcome_log.debug("job %s traceback:\n%s", job.id, outcome.error.traceback)
-
-
-def outcome_message(finished: _Finished) -> str:
-    """The line of one outcome."""
-    job, outcome, duration = finished
-    head = (
-        f"task={job.task_name} id={job.id} queue={job.queue_name} "
-        f"attempt={job.retry_count + 1} duration={duration:.3f}s"
-    )
-    if type(outcome) is Completion:
-        return f"job completed: {head}"
-    assert isinstance(outcome, Failure)
-    error = outcome.error
-    return f"job {_outcome_name(outcome)}: {head} error={error.type}: {error.message}"
-
-
-def outcome_fields(finished: _Finished) -> Fields:
-    """The fields of one outcome's line (JSON keys, ``record.job_outcome``)."""
-    job, outcome, duration = finished
-    fields: Fields = {
-        "task": job.task_name,
-        "job_id": job.id,
-        "queue": job.queue_name,
-        "attempt": job.retry_count + 1,
-        "duration": round(duration, 6),
-    }
-    if type(outcome) is Completion:
-        fields["outcome"] = "completed"
-        return fields
-    assert isinstance(outcome, Failure)
-    error = outcome.error
-    fields.update(outcome=_outcome_name(outcome), error_type=error.type, error=error.message)
-    return fields
-
-
-def _outcome_name(failure: Failure) -> str:
-    return "retrying" if failure.retry_at is not None else Status(failure.status).value

@@ -37,8 +37,10 @@ from uno.jobs.events import EventKind, JobEvent
 from uno.jobs.jobs import Job, Status
 from uno.jobs.system import JobSystem
 from uno.jobs.worker.completer import Completer
+from uno.jobs.worker.doorbell import Doorbell
 from uno.jobs.worker.executor import Attempt, Executor, Outcome
 from uno.jobs.worker.progress import Progress
+from uno.jobs.worker.signals import StopRequest
 from uno.jobs.workers import TaskRef
 
 log = logging.getLogger("uno.jobs.worker")
@@ -52,81 +54,6 @@ MAX_BACKOFF = 5.0
 PREFETCH_HORIZON = 0.05
 #: Weight of the latest duration in that mean.
 _MEAN_WEIGHT = 0.1
-
-
-class Doorbell:
-    """Ends the loop's waits: rung when a job finishes or a stop is asked, and
-    rung ``for_work`` when jobs may have become due (``work`` stays set until
-    the next claim)."""
-
-    __slots__ = ("_wake", "work")
-
-    def __init__(self) -> None:
-        self._wake: asyncio.Future[None] | None = None
-        #: Whether a claim may find work: set by a full batch, a store wake-up, a
-        #: retry written or a rescue; cleared by each claim.
-        self.work = True
-
-    def ring(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    def ring_for_work(self) -> None:
-        self.work = True
-        self.ring()
-
-    async def wait(self, timeout: float | None) -> None:
-        """Until rung, or ``timeout`` passes."""
-        loop = asyncio.get_running_loop()
-        wake = self._wake = loop.create_future()
-        timer = loop.call_later(timeout, self.ring) if timeout is not None else None
-        try:
-            await wake
-        finally:
-            self._wake = None
-            if timer is not None:
-                timer.cancel()
-
-    async def wait_for_work(self, store_wait: Awaitable[None], timeout: float | None) -> None:
-        """Until rung, the store says work may be due, or ``timeout`` passes."""
-        loop = asyncio.get_running_loop()
-        wake = self._wake = loop.create_future()
-        waiting = asyncio.ensure_future(store_wait)
-        try:
-            done, _ = await asyncio.wait(
-                {wake, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if waiting in done:
-                self.work = True
-        finally:
-            self._wake = None
-            if not waiting.done():
-                waiting.cancel()
-                await asyncio.gather(waiting, return_exceptions=True)
-
-
-class StopRequest:
-    """Whether a stop was asked, and the grace period asked with it.
-
-    Written from any thread or a signal handler: two plain attributes, read by
-    the loop at each turn.
-    """
-
-    __slots__ = ("asked", "grace")
-
-    def __init__(self) -> None:
-        self.asked = False
-        #: None: the worker's ``shutdown_grace``; asked twice: 0 (hand back at once).
-        self.grace: float | None = None
-
-    def ask(self, grace: float | None) -> None:
-        if self.asked:
-            self.grace = 0.0
-        else:
-            self.asked = True
-            if grace is not None:
-                self.grace = grace
 
 
 class Producer:

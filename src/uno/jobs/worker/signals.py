@@ -1,4 +1,5 @@
-"""SIGTERM and SIGINT ask a worker to stop politely; a second one stops it at once."""
+"""SIGTERM and SIGINT ask a worker to stop politely; a second one stops it at once
+(``StopRequest``: what the loop reads at each turn)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,26 @@ def uninstall() -> None:
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(sig)
+
+
+class StopRequest:
+    """Whether a stop was asked, and the grace period asked with it.
+
+    Written from any thread or a signal handler: two plain attributes, read by
+    the loop at each turn.
+    """
+
+    __slots__ = ("asked", "grace")
+
+    def __init__(self) -> None:
+        self.asked = False
+        #: None: the worker's ``shutdown_grace``; asked twice: 0 (hand back at once).
+        self.grace: float | None = None
+
+    def ask(self, grace: float | None) -> None:
+        if self.asked:
+            self.grace = 0.0
+        else:
+            self.asked = True
+            if grace is not None:
+                self.grace = grace

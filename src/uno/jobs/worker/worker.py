@@ -19,26 +19,23 @@ import contextlib
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 
+from uno.jobs.limits import check_count
 from uno.jobs.store import RescuedJob
 from uno.jobs.system import JobSystem
 from uno.jobs.worker import signals
 from uno.jobs.worker.cancels import CancelNotices
 from uno.jobs.worker.completer import Completer, FlushPolicy
+from uno.jobs.worker.doorbell import Doorbell
 from uno.jobs.worker.executor import Attempt, Executor
 from uno.jobs.worker.heartbeat import Heartbeat
-from uno.jobs.worker.producer import Doorbell, Producer, StopRequest
+from uno.jobs.worker.outcome_log import log_cancelled
+from uno.jobs.worker.producer import Producer
 from uno.jobs.worker.progress import Progress
-from uno.jobs.workers import TaskRef, WorkerCounts
+from uno.jobs.workers import WorkerCounts, default_worker_id, registered_tasks
 
 log = logging.getLogger("uno.jobs.worker")
-
-
-def default_worker_id() -> str:
-    """host-pid-random: readable in the job list, unique across restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
@@ -80,12 +77,10 @@ class Worker:
         self.concurrency = int(concurrency if concurrency is not None else settings.concurrency)
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-        self.prefetch = int(prefetch if prefetch is not None else settings.worker_prefetch)
-        if not 0 <= self.prefetch <= settings.limits.max_worker_prefetch:
-            raise ValueError(
-                f"prefetch must be between 0 and {settings.limits.max_worker_prefetch}, "
-                f"got {self.prefetch}"
-            )
+        self.prefetch = check_count(
+            int(prefetch if prefetch is not None else settings.worker_prefetch),
+            "prefetch", settings.limits.max_worker_prefetch,
+        )  # fmt: skip
         self.worker_id = worker_id or default_worker_id()
         self.heartbeat_interval = _or(heartbeat_interval, settings.heartbeat_interval)
         self.rescue_after = _or(rescue_after, settings.rescue_after)
@@ -98,7 +93,7 @@ class Worker:
         #: What this worker has done; awaitable (see ``Progress``).
         self.progress = Progress()
         self._doorbell = Doorbell()
-        self._stop = StopRequest()
+        self._stop = signals.StopRequest()
         self._completer = Completer(
             system.store,
             self.worker_id,
@@ -122,7 +117,7 @@ class Worker:
             cancel_grace=_or(cancel_grace, min(self.shutdown_grace, 5.0)),
         )
         #: The tasks (name and version) this worker runs: the only jobs it claims.
-        self.tasks = served_tasks(system)
+        self.tasks = registered_tasks(system.registry)
         self._producer = Producer(
             system, self.worker_id, self.queues, self._executor, self._completer,
             self._doorbell, self._stop, self.progress, tasks=self.tasks, prefetch=self.prefetch,
@@ -247,16 +242,7 @@ class Worker:
 
     # -- job control ------------------------------------------------------------------
     def _on_cancelled(self, attempt: Attempt, seconds: float) -> None:
-        log.info(
-            "job cancelled while running: task=%s id=%s queue=%s attempt=%d duration=%.3fs",
-            attempt.job.task_name, attempt.job.id, attempt.job.queue_name,
-            attempt.job.retry_count + 1, seconds,
-            extra={"job_outcome": {
-                "outcome": "cancelled", "task": attempt.job.task_name, "job_id": attempt.job.id,
-                "queue": attempt.job.queue_name, "attempt": attempt.job.retry_count + 1,
-                "duration": round(seconds, 6),
-            }},
-        )  # fmt: skip
+        log_cancelled(attempt.job, seconds)
         self.progress.cancelled()
         self._doorbell.ring()
         self._producer.start_buffered()
@@ -267,12 +253,6 @@ class Worker:
         await self.system.store.report_progress(
             job_id, self.worker_id, fraction, message, self.system.clock.now()
         )
-
-
-def served_tasks(system: JobSystem) -> list[TaskRef]:
-    """Every task and version the system's registry holds."""
-    registry = system.registry
-    return [TaskRef(t.name, v) for t in registry.all() for v in registry.versions(t.name)]
 
 
 def _or(value: float | None, default: float) -> float:

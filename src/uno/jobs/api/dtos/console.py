@@ -115,7 +115,10 @@ class OverviewDto(BaseModel):
     since: UtcDateTime
     history: list[MinuteCountsDto]
     queues: list[QueueOverviewDto]
-    stats: JobStatsDto
+    stats: JobStatsDto | None = Field(
+        description="Get Job Statistics' figures; null while the first count of a large "
+        "table after a server start is still running (ask again: it is ready soon)"
+    )
     failure_rate: float | None = Field(
         description="Failed or timed-out share of the jobs that ended in the window"
     )
@@ -154,7 +157,7 @@ class OverviewDto(BaseModel):
                 )
                 for q in view.queues
             ],
-            stats=JobStatsDto.from_domain(view.stats),
+            stats=None if view.stats is None else JobStatsDto.from_domain(view.stats),
             failure_rate=view.throughput.failure_rate,
             workers=[
                 WorkerOverviewDto(

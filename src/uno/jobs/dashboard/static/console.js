@@ -306,16 +306,23 @@ async function renderOverview(main, query) {
 
   async function refresh() {
     const view = await api(`/console/overview?minutes=${minutes}`);
-    const s = view.stats;
+    // stats is null while a large table's first count after a server start runs:
+    // the totals say "counting" until a later refresh brings them.
+    const s = view.stats || {};
+    const counted = (value) => (view.stats ? value : "counting…");
     const rate = percent(view.failure_rate);
     const card = (label, value, id) => h("div", { class: "card", "data-card": id },
       h("b", { text: value }), label);
     cards.replaceChildren(
-      card("total jobs", s.total_jobs, "total"), card("waiting", s.pending_jobs, "waiting"),
-      card("running", s.running_jobs, "running"), card("completed", s.completed_jobs, "completed"),
-      card("failed", s.failed_jobs, "failed"), card("cancelled", s.cancelled_jobs, "cancelled"),
+      card("total jobs", counted(s.total_jobs), "total"),
+      card("waiting", counted(s.pending_jobs), "waiting"),
+      card("running", counted(s.running_jobs), "running"),
+      card("completed", counted(s.completed_jobs), "completed"),
+      card("failed", counted(s.failed_jobs), "failed"),
+      card("cancelled", counted(s.cancelled_jobs), "cancelled"),
       card(`failure rate (${minutes === 60 ? "hour" : "day"})`, rate, "failure-rate"),
-      card("avg wait", seconds(s.avg_wait_time), "wait"), card("avg run", seconds(s.avg_run_time), "run"));
+      card("avg wait", counted(seconds(s.avg_wait_time)), "wait"),
+      card("avg run", counted(seconds(s.avg_run_time)), "run"));
     chart.replaceChildren(throughputChart(view.history, view.since, view.now, minutes));
     perWorker.replaceChildren(workerCharts(view, minutes));
     queues.replaceChildren(view.queues.length ? table(
