@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -205,6 +206,19 @@ def add_uno_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="the variable that makes uno-jobs' worker bookkeeping durable (set to 1/0)",
     )
+
+
+@contextlib.contextmanager
+def scoped_environ(env: dict[str, str]) -> Iterator[None]:
+    """``env`` set for one system's run and taken back after it, so that a variant's
+    settings (``--uno-variant``) never reach the systems run after it."""
+    before = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 def stop_on_sigterm() -> None:
@@ -454,11 +468,11 @@ async def main_async(args: argparse.Namespace) -> int:
         for run in range(1, args.runs + 1):
             for system in systems:
                 log(f"run {run}/{args.runs}: {system.display}")
-                os.environ.update(system.env())
-                try:
-                    await run_system(system, args, results, work)
-                finally:
-                    await system.close()
+                with scoped_environ(system.env()):
+                    try:
+                        await run_system(system, args, results, work)
+                    finally:
+                        await system.close()
                 save(saved, machine, args, metas, notes, results)
     finally:
         await destroy(systems)
