@@ -196,9 +196,10 @@ def add_uno_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--uno-durable",
-        choices=("off", "on", "both"),
-        default="off",
-        help="uno-jobs rows with asynchronous (off) and/or durable (on) worker bookkeeping",
+        choices=("default", "off", "on", "both"),
+        default="default",
+        help="uno-jobs rows with the store's own acknowledgements (default: durable on "
+        "PostgreSQL, asynchronous on SQLite), asynchronous (off) and/or durable (on) ones",
     )
     parser.add_argument(
         "--uno-durable-env",
@@ -242,12 +243,12 @@ def uno_variants(args: argparse.Namespace) -> list[UnoVariant]:
     """The uno-jobs configurations to run: durability modes, then ``--uno-variant``s."""
     common = tuple(args.uno_env)
     extra = tuple(args.uno_arg)
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.uno_durable]
+    modes: list[bool | None] = {
+        "default": [None], "off": [False], "on": [True], "both": [False, True]
+    }[args.uno_durable]  # fmt: skip
     found: list[UnoVariant] = []
     for durable in modes:
-        flag = (
-            ((args.uno_durable_env, "1" if durable else "0"),) if args.uno_durable != "off" else ()
-        )
+        flag = () if durable is None else ((args.uno_durable_env, "1" if durable else "0"),)
         name = ("durable" if durable else "async-acks") if args.uno_durable == "both" else ""
         found.append(UnoVariant(name, common + flag, extra))
     for v in args.uno_variant:
@@ -427,7 +428,7 @@ def notes_for(systems: list[System], args: argparse.Namespace) -> list[str]:
         for s in systems:
             seen.setdefault(s.label, s.best_reason)
         notes += [f"`best` for {label}: {why}" for label, why in seen.items()]
-    if args.uno_durable != "off" and not knob_read(args.uno_durable_env):
+    if args.uno_durable != "default" and not knob_read(args.uno_durable_env):
         notes.append(
             f"WARNING: this uno-jobs never reads {args.uno_durable_env}; its durable and "
             "asynchronous rows measure the same code"

@@ -35,8 +35,13 @@ class UnoVariant:
     env: tuple[tuple[str, str], ...] = ()
     worker_args: tuple[str, ...] = field(default=())
 
-    def durable_acks(self, durable_env: str) -> bool:
-        return any(k == durable_env and v.lower() in TRUE_WORDS for k, v in self.env)
+    def durable_acks(self, durable_env: str) -> bool | None:
+        """Whether this variant asks for durable acknowledgements; ``None``: it does
+        not say (the store's default)."""
+        for key, value in self.env:
+            if key == durable_env:
+                return value.lower() in TRUE_WORDS
+        return None
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k, v in self.env] + list(self.worker_args)

@@ -22,7 +22,7 @@ class UnoPostgres(UnoSystem):
         drop_database(self.ctx.postgres_url, self.url)
 
     def durability(self, facts: ServerFacts) -> str:
-        if self.variant.durable_acks(self.durable_env):
+        if self.variant.durable_acks(self.durable_env) is not False:  # durable by default
             return f"all commits, bookkeeping too: {facts.postgres_durable()}"
         return (
             f"enqueue {facts.postgres_durable()}; claims, outcomes, heartbeats "

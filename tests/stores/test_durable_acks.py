@@ -165,14 +165,24 @@ async def test_the_setting_reaches_the_bookkeeping_and_only_it(
 
 
 def test_the_setting_is_read_from_the_environment() -> None:
-    assert Settings.from_env({}).worker_durable_acks is False
-    assert Settings.from_env({"UNO_JOBS_WORKER_DURABLE_ACKS": ""}).worker_durable_acks is False
+    assert Settings.from_env({}).worker_durable_acks is None  # the store's own default
+    assert Settings.from_env({"UNO_JOBS_WORKER_DURABLE_ACKS": ""}).worker_durable_acks is None
     for word in ("0", "false", "No", " off "):
         env = {"UNO_JOBS_WORKER_DURABLE_ACKS": word}
         assert Settings.from_env(env).worker_durable_acks is False
     for word in ("1", "TRUE", "yes", " on "):
         env = {"UNO_JOBS_WORKER_DURABLE_ACKS": word}
         assert Settings.from_env(env).worker_durable_acks is True
+
+
+def test_unset_each_store_commits_acks_as_its_other_writes(tmp_path: Path) -> None:
+    """Durable on PostgreSQL (every write there is flushed at commit), asynchronous
+    on SQLite (every write there commits with synchronous=NORMAL)."""
+    sqlite = create_store(f"sqlite:///{tmp_path / 'jobs.db'}", settings=Settings())
+    postgres = create_store("postgresql://postgres@127.0.0.1/test", settings=Settings())
+    assert (sqlite.durable_acks, postgres.durable_acks) == (False, True)  # type: ignore[attr-defined]
+    told = Settings(worker_durable_acks=False)
+    assert create_store("postgresql://x@127.0.0.1/y", settings=told).durable_acks is False  # type: ignore[attr-defined]
 
 
 def test_a_mistyped_value_is_refused_by_name() -> None:
@@ -183,7 +193,7 @@ def test_a_mistyped_value_is_refused_by_name() -> None:
 @pytest.mark.parametrize(
     ("flag", "env", "expected"),
     [
-        ([], {}, False),
+        ([], {}, None),
         (["--durable-acks"], {}, True),
         (["--async-acks"], {"UNO_JOBS_WORKER_DURABLE_ACKS": "1"}, False),
         (["--durable-acks"], {"UNO_JOBS_WORKER_DURABLE_ACKS": "0"}, True),
@@ -193,7 +203,7 @@ def test_a_mistyped_value_is_refused_by_name() -> None:
 def test_the_worker_command_takes_the_setting(
     flag: list[str],
     env: dict[str, str],
-    expected: bool,
+    expected: bool | None,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -207,7 +217,7 @@ def test_the_worker_command_takes_the_setting(
     monkeypatch.delenv("UNO_JOBS_WORKER_DURABLE_ACKS", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    ran: list[bool] = []
+    ran: list[bool | None] = []
 
     async def run_worker(system: Any, *, queues: Any = None) -> None:
         ran.append(system.settings.worker_durable_acks)

@@ -241,7 +241,7 @@ async def test_connections_carry_the_timeouts_and_keepalives(schema: str) -> Non
         async with (await store._bookkeeping_pool()).connection() as conn:
             shown = await (await conn.execute("SHOW statement_timeout")).fetchone()
             durable = await (await conn.execute("SHOW synchronous_commit")).fetchone()
-        assert (shown, durable) == (("300ms",), ("off",))
+        assert (shown, durable) == (("300ms",), ("on",))  # acks durable by default
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match="statement timeout"):
             await store._query("SELECT pg_sleep(5)", {}, idempotent=True)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from uno.jobs.envvars import numbers_from_env
 from uno.jobs.limits import Limits
@@ -18,9 +18,8 @@ ENV_PREFIX = "UNO_JOBS_"
 #: The data folder when none is configured and no SQLite file URL is given.
 DEFAULT_DATA_DIR = Path(".uno-jobs")
 SQLITE_PREFIX = "sqlite:///"
-#: ``Settings.worker_durable_acks`` unless configured: see docs/architecture.md
-#: for why.
-DEFAULT_DURABLE_ACKS = False
+
+_D = TypeVar("_D", bool, None)
 
 
 def sqlite_target(url: str) -> str:
@@ -68,7 +67,7 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 
 
-def flag_from_env(environ: Mapping[str, str], name: str, default: bool) -> bool:
+def flag_from_env(environ: Mapping[str, str], name: str, default: _D) -> bool | _D:
     """The yes/no setting ``name`` (``1/true/yes/on``, ``0/false/no/off``);
     ``default`` when unset or empty. Anything else is refused, so a typo never
     turns a setting off unnoticed."""
@@ -192,9 +191,11 @@ class Settings:
     #: Whether a worker's claims, outcomes and heartbeats wait for the database's
     #: flush to disk at commit (``UNO_JOBS_WORKER_DURABLE_ACKS``). Off, a crash of
     #: the database server or its machine can forget the last ones, and those jobs
-    #: run again; enqueues and every other write commit as they would anyway
-    #: (docs/architecture.md, "Acknowledgements").
-    worker_durable_acks: bool = DEFAULT_DURABLE_ACKS
+    #: run again; enqueues and every other write commit as they would anyway.
+    #: ``None``: the store's own default, durable on PostgreSQL (as every write
+    #: there), asynchronous on SQLite (as every write there: ``synchronous=NORMAL``);
+    #: docs/architecture.md, "Acknowledgements".
+    worker_durable_acks: bool | None = None
     #: Every bound a caller controls (``uno.jobs.limits``).
     limits: Limits = field(default_factory=Limits)
     #: Timeouts and keepalives of PostgreSQL connections.
@@ -273,9 +274,7 @@ class Settings:
             rescue_after=number("RESCUE_AFTER", 30.0),
             shutdown_grace=number("SHUTDOWN_GRACE", 30.0),
             retention=number("RETENTION", 7 * 24 * 3600.0),
-            worker_durable_acks=flag_from_env(
-                env, f"{ENV_PREFIX}WORKER_DURABLE_ACKS", DEFAULT_DURABLE_ACKS
-            ),
+            worker_durable_acks=flag_from_env(env, f"{ENV_PREFIX}WORKER_DURABLE_ACKS", None),
             limits=Limits.from_env(env),
             postgres=PostgresSettings.from_env(env),
         )

@@ -42,7 +42,8 @@ def worker(
         "--durable-acks/--async-acks",
         help="Durable: claims, outcomes and heartbeats wait for the database's disk flush. "
         "Async: they do not, and a crash of the database can undo the last ones, which "
-        "then run again (default: UNO_JOBS_WORKER_DURABLE_ACKS, else async).",
+        "then run again (default: UNO_JOBS_WORKER_DURABLE_ACKS, else the store's: durable "
+        "on PostgreSQL, async on SQLite).",
     ),
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = "text",

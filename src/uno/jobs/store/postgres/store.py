@@ -46,7 +46,7 @@ from uno.jobs.queries import (
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.settings import DEFAULT_DURABLE_ACKS, PostgresSettings, masked_url
+from uno.jobs.settings import PostgresSettings, masked_url
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -206,6 +206,10 @@ def split_schema(url: str) -> tuple[str, str | None]:
 class PostgresStore:
     """A ``Store`` on PostgreSQL, every table in one schema of the database."""
 
+    #: A worker's claims, outcomes and heartbeats are flushed at commit unless told
+    #: otherwise, as every other write here (and as River's, Oban's and PgQueuer's).
+    DEFAULT_DURABLE_ACKS = True
+
     def __init__(
         self,
         url: str,
@@ -215,12 +219,12 @@ class PostgresStore:
         max_size: int = 10,
         connection: PostgresSettings | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
-        durable_acks: bool = DEFAULT_DURABLE_ACKS,
+        durable_acks: bool | None = None,
     ) -> None:
         self.url = url
         #: Whether a worker's claims, outcomes and heartbeats wait for the WAL
         #: flush (``Settings.worker_durable_acks``; see ``_bookkeeping_pool``).
-        self.durable_acks = durable_acks
+        self.durable_acks = self.DEFAULT_DURABLE_ACKS if durable_acks is None else durable_acks
         #: The attempts of each job's history kept (``Limits.max_attempts_kept``).
         self.attempts_kept = max(1, attempts_kept)
         self.applied_at_open: list[str] = []

@@ -51,7 +51,7 @@ from uno.jobs.queries import (
     merge_minutes,
 )
 from uno.jobs.schedules import Schedule, ScheduleStatus
-from uno.jobs.settings import DEFAULT_DURABLE_ACKS, sqlite_target
+from uno.jobs.settings import sqlite_target
 from uno.jobs.store.base import (
     HISTORY_RECOUNT,
     SCHEDULE_FIELDS,
@@ -165,6 +165,11 @@ SYNC_FULL = "FULL"
 class SQLiteStore:
     """The Store on a SQLite file (see ``uno.jobs.store.base.Store``)."""
 
+    #: A worker's claims, outcomes and heartbeats commit as every other write here
+    #: (``synchronous=NORMAL``: they survive a crash of the process, not of the
+    #: machine) unless told otherwise.
+    DEFAULT_DURABLE_ACKS = False
+
     #: How often a waiter woken through the wake-up channel still checks the
     #: file's change counter, in case a wake-up was lost.
     fallback_poll_interval = 1.0
@@ -180,7 +185,7 @@ class SQLiteStore:
         poll_interval: float = 0.05,
         max_size: int | None = None,
         attempts_kept: int = DEFAULT_LIMITS.max_attempts_kept,
-        durable_acks: bool = DEFAULT_DURABLE_ACKS,
+        durable_acks: bool | None = None,
     ):
         """``max_size``: bytes the database file may grow to (None: as the disk allows);
         a write past it raises ``StorageFull`` as a full disk does. ``attempts_kept``:
@@ -188,7 +193,7 @@ class SQLiteStore:
         ``durable_acks``: whether a worker's claims, outcomes and heartbeats are
         flushed to disk at commit (``Settings.worker_durable_acks``, see ``_write``)."""
         self.url = url
-        self.durable_acks = durable_acks
+        self.durable_acks = self.DEFAULT_DURABLE_ACKS if durable_acks is None else durable_acks
         #: The writing connection's ``PRAGMA synchronous`` now, so it is set only
         #: when a write needs another.
         self._synchronous = SYNC_NORMAL
