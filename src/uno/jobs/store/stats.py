@@ -109,6 +109,9 @@ class SharedStats:
         answers from it instead of counting again."""
         if self._waited is None or self._waited.done():
             self._waited = asyncio.ensure_future(self.get())
+            # a count that fails after its caller stopped waiting has nobody to tell:
+            # its error is taken here, and the next call counts again (and answers it)
+            self._waited.add_done_callback(_taken)
         waited = self._waited
         done, _ = await asyncio.wait({waited}, timeout=seconds)
         if not done:
@@ -184,3 +187,8 @@ class SharedStats:
             await self.save(result, took)
         except Exception as exc:  # the next start counts first, as without it
             log.warning("Keeping the job statistics failed: %s", exc)
+
+
+def _taken(done: asyncio.Future[JobStats]) -> None:
+    if not done.cancelled():
+        done.exception()
